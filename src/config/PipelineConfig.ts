@@ -1,0 +1,75 @@
+import { Schema } from "effect"
+import { SqlIdentifier, TopicName } from "./Identifiers.ts"
+
+const Port = Schema.Int.pipe(Schema.between(1, 65535, { message: () => "Expected a port number between 1 and 65535" }))
+/** YAML gives numbers, the environment gives strings: accept both. */
+const NumberLike = <S extends Schema.Schema<number, number, never>>(schema: S) =>
+  Schema.Union(schema, Schema.compose(Schema.NumberFromString, schema as Schema.Schema<number, number, never>))
+const Positive = Schema.Number.pipe(Schema.positive({ message: () => "Expected a positive number" }))
+const PositiveInt = Schema.Int.pipe(Schema.positive({ message: () => "Expected a positive integer" }))
+const NonEmpty = Schema.String.pipe(Schema.minLength(1, { message: () => "Expected a non-empty string" }))
+
+const BrokerList = Schema.String.pipe(
+  Schema.pattern(/^\s*[^\s,:]+:\d+\s*(,\s*[^\s,:]+:\d+\s*)*$/, {
+    message: (issue) => `Expected host:port[,host:port...], got ${JSON.stringify(issue.actual)}`
+  })
+)
+
+/**
+ * `configs/orders_stream.yml`: the reference design's keys keep their meaning; sections and keys
+ * after them are ours and optional.
+ */
+export const PipelineConfig = Schema.Struct({
+  postgres: Schema.Struct({
+    jdbc_url: Schema.String.pipe(Schema.startsWith("jdbc:postgresql://", {
+      message: (issue) => `Expected jdbc:postgresql://host:port/db, got ${JSON.stringify(issue.actual)}`
+    })),
+    host: NonEmpty,
+    port: NumberLike(Port),
+    db: NonEmpty,
+    user: NonEmpty,
+    password: Schema.Redacted(Schema.String),
+    table: SqlIdentifier
+  }),
+  kafka: Schema.Struct({
+    brokers: BrokerList,
+    topic: TopicName,
+    dlq_topic: Schema.optional(TopicName),
+    consumer_group: Schema.optional(NonEmpty),
+    client_id: Schema.optionalWith(NonEmpty, { default: () => "food-orders-pipeline" })
+  }),
+  datalake: Schema.Struct({
+    path: NonEmpty,
+    format: Schema.Literal("parquet")
+  }),
+  streaming: Schema.Struct({
+    checkpoint_location: NonEmpty,
+    last_processed_timestamp_location: NonEmpty,
+    batch_interval: NumberLike(Positive)
+  }),
+  producer: Schema.optionalWith(
+    Schema.Struct({
+      batch_size: Schema.optionalWith(NumberLike(PositiveInt), { default: () => 5000 })
+    }),
+    { default: () => ({ batch_size: 5000 }) }
+  ),
+  consumer: Schema.optionalWith(
+    Schema.Struct({
+      max_batch_messages: Schema.optionalWith(NumberLike(PositiveInt), { default: () => 20000 })
+    }),
+    { default: () => ({ max_batch_messages: 20000 }) }
+  )
+})
+export type PipelineConfig = typeof PipelineConfig.Type
+
+/** The dead-letter topic: `<roll>_food_orders_dlq` for the reference topic `<roll>_food_orders_raw`. */
+export const dlqTopicOf = (config: PipelineConfig): string =>
+  config.kafka.dlq_topic ?? (config.kafka.topic.endsWith("_raw")
+    ? `${config.kafka.topic.slice(0, -"_raw".length)}_dlq`
+    : `${config.kafka.topic}_dlq`)
+
+export const consumerGroupOf = (config: PipelineConfig): string =>
+  config.kafka.consumer_group ?? `${config.kafka.topic}_lake_writer`
+
+export const brokersOf = (config: PipelineConfig): ReadonlyArray<string> =>
+  config.kafka.brokers.split(",").map((b) => b.trim())

@@ -1,0 +1,109 @@
+import { FileSystem } from "@effect/platform"
+import { Effect, Either, ParseResult, Schema } from "effect"
+import * as Path from "node:path"
+import * as Yaml from "yaml"
+import { ConfigError } from "./ConfigError.ts"
+import { PipelineConfig } from "./PipelineConfig.ts"
+
+export const defaultConfigFile = "configs/orders_stream.yml"
+
+/** Every key that the environment may override, and the variable that does it (`SECTION_KEY`). */
+export const overridableKeys: ReadonlyArray<readonly [section: string, key: string]> = [
+  ["postgres", "jdbc_url"], ["postgres", "host"], ["postgres", "port"], ["postgres", "db"],
+  ["postgres", "user"], ["postgres", "password"], ["postgres", "table"],
+  ["kafka", "brokers"], ["kafka", "topic"], ["kafka", "dlq_topic"], ["kafka", "consumer_group"], ["kafka", "client_id"],
+  ["datalake", "path"], ["datalake", "format"],
+  ["streaming", "checkpoint_location"], ["streaming", "last_processed_timestamp_location"], ["streaming", "batch_interval"],
+  ["producer", "batch_size"], ["consumer", "max_batch_messages"]
+]
+
+export const envName = (section: string, key: string) => `${section}_${key}`.toUpperCase()
+
+type Env = Readonly<Record<string, string | undefined>>
+type Tree = Record<string, Record<string, unknown>>
+
+/** `PG_URL=postgres://user:pass@host:port/db` (what `npm run stack:up` prints) sets all connection keys. */
+const pgUrlOverrides = (url: string): Record<string, string> => {
+  const u = new URL(url)
+  const db = decodeURIComponent(u.pathname.replace(/^\//, ""))
+  const port = u.port === "" ? "5432" : u.port
+  return {
+    host: u.hostname,
+    port,
+    db,
+    user: decodeURIComponent(u.username),
+    password: decodeURIComponent(u.password),
+    jdbc_url: `jdbc:postgresql://${u.hostname}:${port}/${db}`
+  }
+}
+
+const applyOverrides = (tree: Tree, env: Env, file: string) => {
+  const origins = new Map<string, string>()
+  const set = (section: string, key: string, value: string, origin: string) => {
+    const current = tree[section]
+    tree[section] = { ...(typeof current === "object" && current !== null ? current : {}), [key]: value }
+    origins.set(`${section}.${key}`, origin)
+  }
+  const pgUrl = env["PG_URL"]
+  if (pgUrl !== undefined && pgUrl !== "") {
+    let parsed: Record<string, string>
+    try {
+      parsed = pgUrlOverrides(pgUrl)
+    } catch {
+      return Either.left(new ConfigError({ file, key: "PG_URL (environment)", reason: "Expected postgres://user:password@host:port/db" }))
+    }
+    for (const [key, value] of Object.entries(parsed)) set("postgres", key, value, "PG_URL (environment)")
+  }
+  for (const [section, key] of overridableKeys) {
+    const value = env[envName(section, key)]
+    if (value !== undefined && value !== "") set(section, key, value, `${envName(section, key)} (environment)`)
+  }
+  return Either.right(origins)
+}
+
+const describeIssue = (issue: ParseResult.ArrayFormatterIssue) =>
+  issue._tag === "Missing" ? "is missing" : issue.message
+
+/**
+ * Reads the YAML file, applies environment overrides and validates everything at once.
+ * Relative paths are resolved against the working directory.
+ */
+export const loadConfig = (file: string = defaultConfigFile, env: Env = process.env) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const text = yield* fs.readFileString(file).pipe(
+      Effect.mapError((cause) => new ConfigError({ file, key: "(file)", reason: `cannot read: ${cause.message}` }))
+    )
+    const document = Yaml.parseDocument(text)
+    if (document.errors.length > 0) {
+      const first = document.errors[0]!
+      return yield* new ConfigError({ file, key: "(yaml)", reason: first.message })
+    }
+    const raw: unknown = document.toJS() ?? {}
+    if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+      return yield* new ConfigError({ file, key: "(root)", reason: "Expected a mapping of sections" })
+    }
+    const tree = structuredClone(raw) as Tree
+    const origins = yield* applyOverrides(tree, env, file)
+    const decoded = Schema.decodeUnknownEither(PipelineConfig, { errors: "all", onExcessProperty: "ignore" })(tree)
+    if (Either.isLeft(decoded)) {
+      const issues = ParseResult.ArrayFormatter.formatErrorSync(decoded.left)
+      const first = issues[0]!
+      const key = first.path.join(".")
+      return yield* new ConfigError({
+        file,
+        key: origins.get(key) !== undefined ? `${key} from ${origins.get(key)}` : key,
+        reason: issues.map((i) => `${i.path.join(".") === key ? "" : `${i.path.join(".")}: `}${describeIssue(i)}`).join("; ")
+      })
+    }
+    const config = decoded.right
+    return {
+      ...config,
+      datalake: { ...config.datalake, path: Path.resolve(config.datalake.path) },
+      streaming: {
+        ...config.streaming,
+        checkpoint_location: Path.resolve(config.streaming.checkpoint_location),
+        last_processed_timestamp_location: Path.resolve(config.streaming.last_processed_timestamp_location)
+      }
+    } satisfies PipelineConfig
+  })

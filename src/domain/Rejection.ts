@@ -1,0 +1,16 @@
+/** Why a message never reaches the lake; sent as the `dlq-reason` header of its dead letter. */
+export type RejectReason =
+  | "empty_value"
+  | "invalid_utf8"
+  | "invalid_json"
+  | "invalid_schema"
+  | "null_order_id"
+  | "null_created_at"
+  | "negative_amount"
+
+export interface Rejection {
+  readonly reason: RejectReason
+  readonly detail: string
+}
+
+export const rejection = (reason: RejectReason, detail: string): Rejection => ({ reason, detail })

@@ -1,0 +1,111 @@
+import { Effect, Layer, Option, Ref } from "effect"
+import type { CaptureKey } from "../../domain/CaptureKey.ts"
+import { compareKeys, keyOf } from "../../domain/CaptureKey.ts"
+import { type Checkpoint, emptyCheckpoint } from "../../domain/Checkpoint.ts"
+import { lakeFileName } from "../../domain/LakeFile.ts"
+import { type Order, orderToJson } from "../../domain/Order.ts"
+import { CheckpointStore } from "../../services/CheckpointStore.ts"
+import { CursorStore } from "../../services/CursorStore.ts"
+import { DeadLetters } from "../../services/DeadLetters.ts"
+import { Lake, type WrittenFile } from "../../services/Lake.ts"
+import { OrderPublisher } from "../../services/OrderPublisher.ts"
+import { OrderSource } from "../../services/OrderSource.ts"
+import { type MessageBatch, OrderStream } from "../../services/OrderStream.ts"
+import { append, type MemoryTopic } from "./MemoryTopic.ts"
+
+/** Orders held in a Ref, served in capture-key order like the live query. */
+export const memoryOrderSource = (rows: Ref.Ref<ReadonlyArray<Order>>) =>
+  Layer.succeed(OrderSource, OrderSource.of({
+    readAfter: (after, limit) =>
+      Ref.get(rows).pipe(Effect.map((all) =>
+        [...all]
+          .filter((o) => after === null || compareKeys(keyOf(o), after) > 0)
+          .sort((a, b) => compareKeys(keyOf(a), keyOf(b)))
+          .slice(0, limit)
+      ))
+  }))
+
+export const memoryCursorStore = (ref: Ref.Ref<Option.Option<CaptureKey>>) =>
+  Layer.succeed(CursorStore, CursorStore.of({
+    load: Ref.get(ref),
+    save: (cursor) => Ref.set(ref, Option.some(cursor))
+  }))
+
+export const memoryOrderPublisher = (topic: MemoryTopic) =>
+  Layer.succeed(OrderPublisher, OrderPublisher.of({
+    publish: (orders) => append(topic, orders.map((o) => ({ key: String(o.order_id), value: orderToJson(o) })))
+  }))
+
+export const memoryDeadLetters = (topic: MemoryTopic) =>
+  Layer.succeed(DeadLetters, DeadLetters.of({
+    publish: (letters) =>
+      append(topic, letters.map((l) => ({
+        key: null,
+        value: l.message.value,
+        headers: { "dlq-reason": l.rejection.reason, "dlq-detail": l.rejection.detail }
+      })))
+  }))
+
+export const memoryOrderStream = (topic: MemoryTopic) =>
+  Layer.succeed(OrderStream, OrderStream.of({
+    endOffsets: Ref.get(topic.log).pipe(
+      Effect.map((log) => new Map(log.map((messages, partition) => [partition, BigInt(messages.length)])))
+    ),
+    poll: (from, maxMessages, maxWait) =>
+      Effect.gen(function*() {
+        const log = yield* Ref.get(topic.log)
+        for (let partition = 0; partition < log.length; partition++) {
+          const start = Number(from.get(partition) ?? 0n)
+          const messages = log[partition]!.slice(start, start + maxMessages)
+          if (messages.length > 0) {
+            return {
+              topic: topic.name,
+              partition,
+              messages,
+              nextOffset: messages[messages.length - 1]!.offset + 1n
+            } satisfies MessageBatch
+          }
+        }
+        yield* Effect.sleep(maxWait)
+        return null
+      }),
+    commit: () => Effect.void
+  }))
+
+/** The lake as a Map from `date=.../part-...parquet` to its rows. */
+export const memoryLake = (files: Ref.Ref<ReadonlyMap<string, ReadonlyArray<Order>>>) =>
+  Layer.succeed(Lake, Lake.of({
+    writeBatch: (batch, ordersByDate) =>
+      Ref.modify(files, (current) => {
+        const next = new Map(current)
+        const written: Array<WrittenFile> = []
+        for (const [date, orders] of ordersByDate) {
+          const path = `date=${date}/${lakeFileName(batch)}`
+          next.set(path, orders)
+          written.push({ path, date, rows: orders.length, bytes: 0 })
+        }
+        return [written, next]
+      }),
+    discardUncommitted: (topic, partition, fromOffset) =>
+      Ref.modify(files, (current) => {
+        const next = new Map(current)
+        let removed = 0
+        for (const path of current.keys()) {
+          const name = path.slice(path.indexOf("/") + 1)
+          const prefix = `part-${topic}-${partition}-`
+          if (name.startsWith(prefix) && BigInt(name.slice(prefix.length, prefix.length + 20)) >= fromOffset) {
+            next.delete(path)
+            removed += 1
+          }
+        }
+        return [removed, next]
+      })
+  }))
+
+export const memoryCheckpointStore = (ref: Ref.Ref<Checkpoint>) =>
+  Layer.succeed(CheckpointStore, CheckpointStore.of({
+    load: Ref.get(ref),
+    save: (checkpoint) => Ref.set(ref, checkpoint)
+  }))
+
+export const emptyCheckpointRef = (topic: string) => Ref.make(emptyCheckpoint(topic))

@@ -1,0 +1,14 @@
+import { Context, type Effect } from "effect"
+import type { CaptureKey } from "../domain/CaptureKey.ts"
+import type { Order } from "../domain/Order.ts"
+import type { SourceError } from "./errors.ts"
+
+/** Committed orders in capture-key order, strictly after a cursor. */
+export class OrderSource extends Context.Tag("OrderSource")<OrderSource, {
+  /**
+   * At most `limit` orders with a key above `after` (all when `after` is null), ascending.
+   * Only orders no open transaction can still precede are returned, so a later read never
+   * yields a key at or below the last one returned.
+   */
+  readonly readAfter: (after: CaptureKey | null, limit: number) => Effect.Effect<ReadonlyArray<Order>, SourceError>
+}>() {}
