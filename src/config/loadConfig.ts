@@ -61,8 +61,15 @@ const applyOverrides = (tree: Tree, env: Env, file: string) => {
   return Either.right(origins)
 }
 
+const secretKeys = new Set(["password"])
+
+/** A secret's value must not reach logs even when it is the wrong value. */
 const describeIssue = (issue: ParseResult.ArrayFormatterIssue) =>
-  issue._tag === "Missing" ? "is missing" : issue.message
+  issue._tag === "Missing"
+    ? "is missing"
+    : secretKeys.has(String(issue.path[issue.path.length - 1]))
+    ? "Expected a string (value not shown: it is a secret)"
+    : issue.message
 
 /**
  * Reads the YAML file, applies environment overrides and validates everything at once.

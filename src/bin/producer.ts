@@ -1,0 +1,28 @@
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { Cause, Effect, Layer } from "effect"
+import { loadConfig } from "../config/loadConfig.ts"
+import { producerLayer } from "../layers/live.ts"
+import { produceForever, produceOnce } from "../programs/producer.ts"
+import { parseCli } from "../runtime/cli.ts"
+import { loggerLayer } from "../runtime/logging.ts"
+
+const cli = parseCli("producer", "Captures new orders from PostgreSQL and publishes them to Kafka as JSON.")
+
+const main = Effect.gen(function*() {
+  const config = yield* loadConfig(cli.config)
+  const options = { batchSize: config.producer.batch_size, interval: `${config.streaming.batch_interval} seconds` as const }
+  yield* Effect.logInfo("producer starting").pipe(Effect.annotateLogs({
+    table: config.postgres.table,
+    topic: config.kafka.topic,
+    cursor_file: config.streaming.last_processed_timestamp_location,
+    once: cli.once
+  }))
+  const program = cli.once ? Effect.asVoid(produceOnce(options)) : produceForever(options)
+  yield* program.pipe(Effect.provide(producerLayer(config)))
+})
+
+main.pipe(
+  Effect.tapErrorCause((cause) => Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError(cause)),
+  Effect.provide(Layer.merge(NodeContext.layer, loggerLayer)),
+  NodeRuntime.runMain({ disableErrorReporting: true })
+)

@@ -1,0 +1,102 @@
+import { Context, Effect, Layer } from "effect"
+import { Kafka, logLevel, type LogEntry, Partitioners, type Producer } from "kafkajs"
+import { BrokerError } from "../../services/errors.ts"
+
+export interface KafkaSettings {
+  readonly brokers: ReadonlyArray<string>
+  readonly clientId: string
+}
+
+const levelNames: Record<number, string> = {
+  [logLevel.ERROR]: "ERROR",
+  [logLevel.WARN]: "WARN",
+  [logLevel.INFO]: "INFO",
+  [logLevel.DEBUG]: "DEBUG"
+}
+
+/** kafkajs logs through this: one line on stderr, warnings and errors only. */
+const logCreator = () => ({ namespace, level, log }: LogEntry) => {
+  const { message, timestamp: _timestamp, logger: _logger, ...extra } = log
+  // Our retries are bounded on purpose (see kafkaProducerLayer); the lake de-duplicates re-sends.
+  if (message.startsWith("Limiting retries for the idempotent producer")) return
+  process.stderr.write(`kafkajs ${levelNames[level] ?? level} [${namespace}] ${message} ${JSON.stringify(extra)}\n`)
+}
+
+export const makeKafka = (settings: KafkaSettings) =>
+  new Kafka({
+    clientId: settings.clientId,
+    brokers: [...settings.brokers],
+    logLevel: logLevel.WARN,
+    logCreator,
+    connectionTimeout: 5_000,
+    requestTimeout: 30_000,
+    retry: { initialRetryTime: 200, maxRetryTime: 5_000, retries: 8 }
+  })
+
+export interface TopicSpec {
+  readonly topic: string
+  readonly partitions: number
+  readonly config?: Readonly<Record<string, string>>
+}
+
+/**
+ * Creates the topics through the admin client before anyone produces: auto-creation in KRaft races
+ * with the first produce (tulios/kafkajs 1563, 1618). Existing topics are left as they are.
+ */
+export const ensureTopics = (settings: KafkaSettings, topics: ReadonlyArray<TopicSpec>) =>
+  Effect.acquireUseRelease(
+    Effect.tryPromise({
+      try: async () => {
+        const admin = makeKafka(settings).admin()
+        await admin.connect()
+        return admin
+      },
+      catch: (cause) => new BrokerError({ operation: "connect", cause })
+    }),
+    (admin) =>
+      Effect.tryPromise({
+        try: async () => {
+          const existing = new Set(await admin.listTopics())
+          const missing = topics.filter((t) => !existing.has(t.topic))
+          if (missing.length === 0) return
+          await admin.createTopics({
+            waitForLeaders: true,
+            topics: missing.map((t) => ({
+              topic: t.topic,
+              numPartitions: t.partitions,
+              replicationFactor: -1,
+              configEntries: Object.entries(t.config ?? {}).map(([name, value]) => ({ name, value }))
+            }))
+          })
+        },
+        catch: (cause) => new BrokerError({ operation: "admin", cause })
+      }),
+    (admin) => Effect.promise(() => admin.disconnect())
+  )
+
+/** One connected kafkajs producer per process: idempotent, so broker-side retries never duplicate. */
+export class KafkaProducer extends Context.Tag("KafkaProducer")<KafkaProducer, Producer>() {}
+
+export const kafkaProducerLayer = (settings: KafkaSettings) =>
+  Layer.scoped(
+    KafkaProducer,
+    Effect.acquireRelease(
+      Effect.tryPromise({
+        try: async () => {
+          const producer = makeKafka(settings).producer({
+            idempotent: true,
+            createPartitioner: Partitioners.DefaultPartitioner,
+            maxInFlightRequests: 1,
+            allowAutoTopicCreation: false,
+            // Bounded so that a dead broker surfaces as an error our schedules log and retry,
+            // instead of an invisible infinite retry inside kafkajs.
+            retry: { initialRetryTime: 200, maxRetryTime: 5_000, retries: 8 }
+          })
+          await producer.connect()
+          return producer
+        },
+        catch: (cause) => new BrokerError({ operation: "connect", cause })
+      }),
+      (producer) => Effect.promise(() => producer.disconnect())
+    )
+  )

@@ -1,0 +1,41 @@
+import { Effect, Layer } from "effect"
+import { formatIsoMicros } from "../../domain/Timestamp.ts"
+import { orderToJson } from "../../domain/Order.ts"
+import { BrokerError } from "../../services/errors.ts"
+import { OrderPublisher } from "../../services/OrderPublisher.ts"
+import { KafkaProducer } from "./kafkaClient.ts"
+
+/**
+ * Publishes with acks from all in-sync replicas. The value is the exact seven-field JSON; capture
+ * metadata travels in headers (DESIGN.md: never in the value). Key: the order_id.
+ */
+export const kafkaOrderPublisher = (topic: string, sourceTable: string) =>
+  Layer.effect(
+    OrderPublisher,
+    Effect.gen(function*() {
+      const producer = yield* KafkaProducer
+      return OrderPublisher.of({
+        publish: (orders) =>
+          Effect.tryPromise({
+            try: () => {
+              const capturedAt = new Date().toISOString()
+              return producer.send({
+                topic,
+                acks: -1,
+                messages: orders.map((order) => ({
+                  key: String(order.order_id),
+                  value: orderToJson(order),
+                  headers: {
+                    op: "c",
+                    source: sourceTable,
+                    captured_at: capturedAt,
+                    capture_key: `${formatIsoMicros(order.created_at)}#${order.order_id}`
+                  }
+                }))
+              })
+            },
+            catch: (cause) => new BrokerError({ operation: "publish", cause })
+          }).pipe(Effect.asVoid, Effect.withSpan("OrderPublisher.publish", { attributes: { orders: orders.length } }))
+      })
+    })
+  )

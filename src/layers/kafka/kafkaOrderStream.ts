@@ -1,0 +1,181 @@
+import { Duration, Effect, Layer, Option, Queue, Runtime } from "effect"
+import type { Batch, IHeaders } from "kafkajs"
+import { BrokerError } from "../../services/errors.ts"
+import { type MessageBatch, OrderStream, type RawMessage } from "../../services/OrderStream.ts"
+import { type KafkaSettings, makeKafka } from "./kafkaClient.ts"
+
+interface Fetched {
+  readonly batch: MessageBatch
+  /** True once a seek made this fetch obsolete (kafkajs tells us; we ask when we take it). */
+  readonly isStale: () => boolean
+}
+
+const headerText = (headers: IHeaders | undefined): Record<string, string> => {
+  const out: Record<string, string> = {}
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (value === undefined) continue
+    out[name] = Array.isArray(value) ? value.map(String).join(",") : String(value)
+  }
+  return out
+}
+
+const toMessageBatch = (batch: Batch): MessageBatch => {
+  const messages: Array<RawMessage> = batch.messages.map((m) => ({
+    offset: BigInt(m.offset),
+    key: m.key,
+    value: m.value,
+    headers: headerText(m.headers)
+  }))
+  return {
+    topic: batch.topic,
+    partition: batch.partition,
+    messages,
+    nextOffset: messages[messages.length - 1]!.offset + 1n
+  }
+}
+
+const slice = (batch: MessageBatch, messages: ReadonlyArray<RawMessage>): MessageBatch => ({
+  ...batch,
+  messages,
+  nextOffset: messages[messages.length - 1]!.offset + 1n
+})
+
+/**
+ * OrderStream over a kafkajs consumer group. kafkajs pushes batches; a small queue turns that into
+ * the pull the consumer program wants and bounds what is held in memory (backpressure: kafkajs
+ * waits, heartbeating, until there is room). Our checkpoint file is the source of truth for
+ * positions: stale messages are dropped and a gap triggers a seek back to the wanted offset.
+ */
+export const kafkaOrderStream = (settings: KafkaSettings, topic: string, groupId: string) =>
+  Layer.scoped(
+    OrderStream,
+    Effect.gen(function*() {
+      const kafka = makeKafka(settings)
+      const admin = kafka.admin()
+      const consumer = kafka.consumer({
+        groupId,
+        allowAutoTopicCreation: false,
+        maxBytesPerPartition: 4 * 1024 * 1024,
+        maxBytes: 16 * 1024 * 1024,
+        maxWaitTimeInMs: 100,
+        sessionTimeout: 30_000,
+        heartbeatInterval: 3_000,
+        retry: { initialRetryTime: 200, maxRetryTime: 5_000, retries: 8 }
+      })
+      yield* Effect.acquireRelease(
+        Effect.tryPromise({
+          try: async () => {
+            await admin.connect()
+            await consumer.connect()
+            await consumer.subscribe({ topic, fromBeginning: true })
+          },
+          catch: (cause) => new BrokerError({ operation: "connect", cause })
+        }),
+        () => Effect.promise(async () => {
+          await consumer.disconnect().catch(() => undefined)
+          await admin.disconnect().catch(() => undefined)
+        })
+      )
+
+      const queue = yield* Queue.bounded<Fetched>(2)
+      const runPromise = Runtime.runPromise(yield* Effect.runtime<never>())
+      yield* Effect.tryPromise({
+        try: () =>
+          consumer.run({
+            autoCommit: false,
+            eachBatchAutoResolve: true,
+            partitionsConsumedConcurrently: 1,
+            eachBatch: async ({ batch, heartbeat, isRunning, isStale }) => {
+              if (batch.messages.length === 0) return
+              const fetched: Fetched = { batch: toMessageBatch(batch), isStale }
+              // Wait for room without missing heartbeats, or the group would evict us mid-outage.
+              while (isRunning() && !isStale()) {
+                const offered = await runPromise(
+                  Queue.offer(queue, fetched).pipe(Effect.timeout("1 second"), Effect.option)
+                )
+                if (Option.isSome(offered)) return
+                await heartbeat().catch(() => undefined)
+              }
+            }
+          }),
+        catch: (cause) => new BrokerError({ operation: "connect", cause })
+      })
+
+      let pending: Fetched | null = null
+      const seekedTo = new Map<number, bigint>()
+
+      const take = (wait: Duration.Duration) => {
+        if (pending !== null) {
+          const taken = pending
+          pending = null
+          return Effect.succeed(Option.some(taken))
+        }
+        return Queue.take(queue).pipe(Effect.timeoutOption(wait))
+      }
+
+      const seek = (partition: number, offset: bigint) =>
+        Effect.try({
+          try: () => consumer.seek({ topic, partition, offset: offset.toString() }),
+          catch: (cause) => new BrokerError({ operation: "fetch", cause })
+        })
+
+      return OrderStream.of({
+        endOffsets: Effect.tryPromise({
+          try: () => admin.fetchTopicOffsets(topic),
+          catch: (cause) => new BrokerError({ operation: "admin", cause })
+        }).pipe(Effect.map((offsets) => new Map(offsets.map((o) => [o.partition, BigInt(o.high)])))),
+
+        poll: (from, maxMessages, maxWait) =>
+          Effect.gen(function*() {
+            const deadline = Date.now() + Duration.toMillis(Duration.decode(maxWait))
+            while (true) {
+              const remaining = Duration.millis(Math.max(0, deadline - Date.now()))
+              const next = yield* take(remaining)
+              if (Option.isNone(next)) return null
+              if (next.value.isStale()) continue
+              const { batch } = next.value
+              const wanted = from.get(batch.partition) ?? 0n
+              const fresh = batch.messages.filter((m) => m.offset >= wanted)
+              if (fresh.length === 0) continue
+              if (fresh[0]!.offset > wanted && seekedTo.get(batch.partition) !== wanted) {
+                // The group's position is ahead of our checkpoint: go back to what the lake lacks.
+                seekedTo.set(batch.partition, wanted)
+                yield* seek(batch.partition, wanted)
+                continue
+              }
+              seekedTo.delete(batch.partition)
+              let messages = fresh
+              // Join batches already fetched for the same partition, up to maxMessages.
+              while (messages.length < maxMessages) {
+                const more = yield* Queue.poll(queue)
+                if (Option.isNone(more)) break
+                const following = more.value
+                if (following.isStale()) continue
+                if (
+                  following.batch.partition !== batch.partition ||
+                  following.batch.messages[0]!.offset !== messages[messages.length - 1]!.offset + 1n
+                ) {
+                  pending = following
+                  break
+                }
+                messages = messages.concat(following.batch.messages)
+              }
+              if (messages.length > maxMessages) {
+                pending = { batch: slice(batch, messages.slice(maxMessages)), isStale: () => false }
+                messages = messages.slice(0, maxMessages)
+              }
+              return slice(batch, messages)
+            }
+          }),
+
+        commit: (positions) =>
+          Effect.tryPromise({
+            try: () =>
+              consumer.commitOffsets(
+                [...positions].map(([partition, offset]) => ({ topic, partition, offset: offset.toString() }))
+              ),
+            catch: (cause) => new BrokerError({ operation: "commit", cause })
+          })
+      })
+    })
+  )

@@ -1,0 +1,82 @@
+import { PgClient } from "@effect/sql-pg"
+import { Effect, Layer, Schedule } from "effect"
+import { brokersOf, consumerGroupOf, dlqTopicOf, type PipelineConfig } from "../config/PipelineConfig.ts"
+import { outageBackoff } from "../programs/schedules.ts"
+import { fileCheckpointStore } from "./file/fileCheckpointStore.ts"
+import { fileCursorStore } from "./file/fileCursorStore.ts"
+import { ensureTopics, type KafkaSettings, kafkaProducerLayer } from "./kafka/kafkaClient.ts"
+import { kafkaDeadLetters } from "./kafka/kafkaDeadLetters.ts"
+import { kafkaOrderPublisher } from "./kafka/kafkaOrderPublisher.ts"
+import { kafkaOrderStream } from "./kafka/kafkaOrderStream.ts"
+import { parquetLake } from "./lake/parquetLake.ts"
+import { pgOrderSource } from "./postgres/pgOrderSource.ts"
+
+export const kafkaSettingsOf = (config: PipelineConfig): KafkaSettings => ({
+  brokers: brokersOf(config),
+  clientId: config.kafka.client_id
+})
+
+/** Room for the 1 MB-plus values the dead-letter topic must be able to hold with their headers. */
+const dlqTopicConfig = { "max.message.bytes": String(16 * 1024 * 1024) }
+
+const topicsLayer = (config: PipelineConfig) =>
+  Layer.effectDiscard(ensureTopics(kafkaSettingsOf(config), [
+    { topic: config.kafka.topic, partitions: 1 },
+    { topic: dlqTopicOf(config), partitions: 1, config: dlqTopicConfig }
+  ]))
+
+/**
+ * A service that is down at start is waited for, with capped backoff and a log line per attempt,
+ * rather than failing the program.
+ */
+const waitingFor = (what: string) => <A, E, R>(layer: Layer.Layer<A, E, R>) =>
+  layer.pipe(
+    Layer.tapError((error) =>
+      Effect.logWarning(`waiting for ${what}`).pipe(
+        Effect.annotateLogs({ error: error instanceof Error ? error.message : String(error) })
+      )
+    ),
+    Layer.retry(outageBackoff().pipe(Schedule.upTo("1 hour")))
+  )
+
+const pgClientLayer = (config: PipelineConfig, applicationName: string) =>
+  PgClient.layer({
+    host: config.postgres.host,
+    port: config.postgres.port,
+    database: config.postgres.db,
+    username: config.postgres.user,
+    password: config.postgres.password,
+    maxConnections: 2,
+    connectTimeout: "5 seconds",
+    applicationName
+  })
+
+export const producerLayer = (config: PipelineConfig) =>
+  Layer.mergeAll(
+    pgOrderSource(config.postgres.table).pipe(
+      Layer.provide(pgClientLayer(config, "food-orders-producer")),
+      waitingFor("PostgreSQL")
+    ),
+    fileCursorStore(config.streaming.last_processed_timestamp_location),
+    kafkaOrderPublisher(config.kafka.topic, config.postgres.table).pipe(
+      Layer.provide(kafkaProducerLayer(kafkaSettingsOf(config))),
+      Layer.provide(topicsLayer(config)),
+      waitingFor("Kafka")
+    )
+  )
+
+export const consumerLayer = (config: PipelineConfig) => {
+  const settings = kafkaSettingsOf(config)
+  return Layer.mergeAll(
+    kafkaOrderStream(settings, config.kafka.topic, consumerGroupOf(config)).pipe(
+      Layer.provide(topicsLayer(config)),
+      waitingFor("Kafka")
+    ),
+    kafkaDeadLetters(dlqTopicOf(config)).pipe(
+      Layer.provide(kafkaProducerLayer(settings)),
+      waitingFor("Kafka")
+    ),
+    parquetLake(config.datalake.path),
+    fileCheckpointStore(config.streaming.checkpoint_location, config.kafka.topic)
+  )
+}

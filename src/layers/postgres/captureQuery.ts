@@ -1,0 +1,40 @@
+import { quoteIdentifier, type SqlIdentifier } from "../../config/Identifiers.ts"
+
+/**
+ * The capture horizon: no row below it can still be committed. Our DDL defaults created_at to the
+ * inserting transaction's start (`now()` in UTC), so every row an open transaction may still commit
+ * has created_at >= that transaction's xact_start. Reading only below the oldest open transaction in
+ * this database (other than ours) therefore never passes a row that commits later — the late-commit
+ * loss of `created_at > last` polling. Seeing other sessions' xact_start needs pg_read_all_stats.
+ */
+const horizon = `least(
+    now() AT TIME ZONE 'utc',
+    (SELECT min(xact_start) AT TIME ZONE 'utc' FROM pg_stat_activity
+      WHERE datname = current_database() AND pid <> pg_backend_pid()
+        AND backend_type = 'client backend' AND xact_start IS NOT NULL))`
+
+const columns = `order_id, customer_name, restaurant_name, item, amount::text AS amount, order_status,
+    to_char(created_at, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at`
+
+/** Orders after the cursor `($1 created_at as ISO-8601 with zone, $2 order_id)`, at most `$3`. */
+export const captureAfterSql = (table: SqlIdentifier) =>
+  `SELECT ${columns}
+  FROM ${quoteIdentifier(table)}
+  WHERE (created_at, order_id) > (($1::timestamptz AT TIME ZONE 'utc'), $2::int)
+    AND created_at < ${horizon}
+  ORDER BY created_at, order_id
+  LIMIT $3`
+
+/** The first batch, when there is no cursor yet (`$1` = limit). */
+export const captureFirstSql = (table: SqlIdentifier) =>
+  `SELECT ${columns}
+  FROM ${quoteIdentifier(table)}
+  WHERE created_at < ${horizon}
+  ORDER BY created_at, order_id
+  LIMIT $1`
+
+/** Whether this role can see other sessions' transactions, which the horizon depends on. */
+export const canSeeOtherTransactionsSql = `SELECT (
+    pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')
+    OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+  ) AS ok`

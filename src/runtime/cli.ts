@@ -1,0 +1,42 @@
+import { parseArgs } from "node:util"
+import { defaultConfigFile } from "../config/loadConfig.ts"
+
+export interface CliOptions {
+  readonly config: string
+  readonly once: boolean
+}
+
+/** `--config FILE`, `--once`, `--help`. Prints usage and exits on `--help` or an unknown flag. */
+export const parseCli = (program: string, summary: string, argv = process.argv.slice(2)): CliOptions => {
+  const usage = `Usage: npm run ${program} -- [--config FILE] [--once]
+
+${summary}
+
+Options:
+  --config FILE  configuration file (default ${defaultConfigFile}); every key can be overridden
+                 from the environment as SECTION_KEY, e.g. KAFKA_BROKERS, POSTGRES_PASSWORD
+  --once         one cycle, then exit (for scripts and tests)
+  --help         this text
+
+Logs: LOG_FORMAT=json for JSON lines (default logfmt). Stops cleanly on SIGINT/SIGTERM.`
+  try {
+    const { values } = parseArgs({
+      args: argv,
+      options: {
+        config: { type: "string", default: defaultConfigFile },
+        once: { type: "boolean", default: false },
+        help: { type: "boolean", default: false }
+      },
+      strict: true,
+      allowPositionals: false
+    })
+    if (values.help) {
+      process.stdout.write(usage + "\n")
+      process.exit(0)
+    }
+    return { config: values.config, once: values.once }
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n\n${usage}\n`)
+    process.exit(2)
+  }
+}
