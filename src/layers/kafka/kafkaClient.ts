@@ -17,6 +17,9 @@ const levelNames: Record<number, string> = {
 /** kafkajs logs through this: one line on stderr, warnings and errors only. */
 const logCreator = () => ({ namespace, level, log }: LogEntry) => {
   const { message, timestamp: _timestamp, logger: _logger, ...extra } = log
+  // Connection churn while a broker is down is reported once per attempt by our own
+  // "waiting for Kafka" / retry logs; kafkajs would print it for every socket.
+  if (namespace === "Connection" || namespace === "BrokerPool") return
   // Our retries are bounded on purpose (see kafkaProducerLayer); the lake de-duplicates re-sends.
   if (message.startsWith("Limiting retries for the idempotent producer")) return
   process.stderr.write(`kafkajs ${levelNames[level] ?? level} [${namespace}] ${message} ${JSON.stringify(extra)}\n`)
