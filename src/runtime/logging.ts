@@ -7,5 +7,5 @@ import { Layer, Logger } from "effect"
 export const loggerLayer = Layer.mergeAll(
   Logger.remove(Logger.defaultLogger),
   Logger.remove(Logger.prettyLoggerDefault),
-  Logger.add(process.env["LOG_FORMAT"] === "json" ? Logger.jsonLogger : Logger.logfmtLogger)
+  Logger.add(Logger.withConsoleLog(process.env["LOG_FORMAT"] === "json" ? Logger.jsonLogger : Logger.logfmtLogger))
 )
