@@ -5,9 +5,18 @@ import { rejection, type Rejection } from "./Rejection.ts"
 const utf8 = new TextDecoder("utf-8", { fatal: true })
 const decodeOrderMessage = Schema.decodeUnknownEither(OrderMessage, { onExcessProperty: "error", errors: "all" })
 
+/**
+ * A valid order is a few hundred bytes (its strings are VARCHAR(255)); anything far larger is
+ * refused before parsing, so one huge message cannot balloon the consumer's memory.
+ */
+export const maxValueBytes = 64 * 1024
+
 /** Bytes of a message value to an order, or the reason it is rejected. Never throws. */
 export const decodeAndClean = (value: Uint8Array | null): Either.Either<Order, Rejection> => {
   if (value === null || value.length === 0) return Either.left(rejection("empty_value", "message value is empty"))
+  if (value.length > maxValueBytes) {
+    return Either.left(rejection("value_too_large", `message value is ${value.length} bytes; the limit is ${maxValueBytes}`))
+  }
   let text: string
   try {
     text = utf8.decode(value)

@@ -1,6 +1,7 @@
 /** Why a message never reaches the lake; sent as the `dlq-reason` header of its dead letter. */
 export type RejectReason =
   | "empty_value"
+  | "value_too_large"
   | "invalid_utf8"
   | "invalid_json"
   | "invalid_schema"

@@ -16,12 +16,16 @@ export const kafkaSettingsOf = (config: PipelineConfig): KafkaSettings => ({
   clientId: config.kafka.client_id
 })
 
-/** Room for the 1 MB-plus values the dead-letter topic must be able to hold with their headers. */
+/**
+ * Room for oversized garbage: whatever lands in the raw topic must fit, with the reason headers
+ * added, into the dead-letter topic, or one bad message would stall the stream.
+ */
+const rawTopicConfig = { "max.message.bytes": String(8 * 1024 * 1024) }
 const dlqTopicConfig = { "max.message.bytes": String(16 * 1024 * 1024) }
 
 const topicsLayer = (config: PipelineConfig) =>
   Layer.effectDiscard(ensureTopics(kafkaSettingsOf(config), [
-    { topic: config.kafka.topic, partitions: 1 },
+    { topic: config.kafka.topic, partitions: 1, config: rawTopicConfig },
     { topic: dlqTopicOf(config), partitions: 1, config: dlqTopicConfig }
   ]))
 

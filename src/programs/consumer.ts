@@ -5,6 +5,7 @@ import { decodeAndClean } from "../domain/Cleaning.ts"
 import type { Order } from "../domain/Order.ts"
 import type { RejectReason } from "../domain/Rejection.ts"
 import { utcDate } from "../domain/Timestamp.ts"
+import { crashPoint } from "../runtime/crashPoints.ts"
 import { CheckpointStore } from "../services/CheckpointStore.ts"
 import { type DeadLetter, DeadLetters } from "../services/DeadLetters.ts"
 import { Lake } from "../services/Lake.ts"
@@ -86,8 +87,12 @@ export const processBatch = Effect.fn("Consumer.processBatch")(function*(batch: 
       lastOffset: split.fresh[split.fresh.length - 1]!.offset
     }, split.byDate)
     files = written.length
+    yield* crashPoint("consumer.after-lake-write")
   }
-  if (split.dead.length > 0) yield* deadLetters.publish(split.dead).pipe(Effect.retry(stepRetry))
+  if (split.dead.length > 0) {
+    yield* deadLetters.publish(split.dead).pipe(Effect.retry(stepRetry))
+    yield* crashPoint("consumer.after-dead-letters")
+  }
   const next: Checkpoint = {
     ...checkpoint,
     partitions: {

@@ -1,6 +1,7 @@
 import { Duration, Effect, Option, Schedule } from "effect"
 import { type CaptureKey, keyOf } from "../domain/CaptureKey.ts"
 import { formatIsoMicros } from "../domain/Timestamp.ts"
+import { crashPoint } from "../runtime/crashPoints.ts"
 import { CursorStore } from "../services/CursorStore.ts"
 import { OrderPublisher } from "../services/OrderPublisher.ts"
 import { OrderSource } from "../services/OrderSource.ts"
@@ -39,6 +40,7 @@ export const captureAvailable = Effect.fn("Producer.captureAvailable")(function*
     yield* Effect.uninterruptible(
       publisher.publish(orders).pipe(
         Effect.retry(stepRetry),
+        Effect.zipRight(crashPoint("producer.after-publish")),
         Effect.zipRight(cursors.save(next).pipe(Effect.retry(stepRetry)))
       )
     )

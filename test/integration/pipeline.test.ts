@@ -2,7 +2,6 @@
  * The pipeline end to end against the real PostgreSQL and Kafka, with the lake read back by DuckDB:
  * producer and consumer run as separate processes (`--once`), restarted between rounds.
  */
-import { DuckDBInstance } from "@duckdb/node-api"
 import { mkdtempSync, readdirSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -12,71 +11,9 @@ import { ordersTableDdl } from "../../scripts/stack/sql.ts"
 import { describeIntegration } from "../support/endpoints.ts"
 import { deleteTopics, readMessages } from "../support/kafka.ts"
 import { uniqueName } from "../support/names.ts"
+import { insertOrdersSql } from "../support/orderRows.ts"
+import { summariseLake } from "../support/lakeSummary.ts"
 import { logLines, pipelineEnv, type ProgramRun, runProgram } from "../support/pipelineProcess.ts"
-
-const restaurants = ["Burger Junction", "Spice Route", "Pizza Palace", "Sushi Corner", "Dosa Darbar"]
-const items = ["Veg Burger", "Paneer Butter Masala", "Margherita Pizza", "Salmon Nigiri Set", "Masala Dosa"]
-const statuses = ["PLACED", "PREPARING", "DELIVERED", "CANCELLED"]
-
-/**
- * `count` orders from `start`, `stepSeconds` apart, amounts with every cent pattern; every 10th order
- * shares its timestamp with the previous one (ties must survive batch boundaries).
- */
-const insertOrdersSql = (table: string, from: number, count: number, start: string, stepSeconds: number) => `
-  INSERT INTO "${table}" (customer_name, restaurant_name, item, amount, order_status, created_at)
-  SELECT 'Customer ' || g,
-         (ARRAY['${restaurants.join("','")}'])[1 + g % 5],
-         (ARRAY['${items.join("','")}'])[1 + g % 5],
-         ((g * 7919) % 250000) / 100.0,
-         (ARRAY['${statuses.join("','")}'])[1 + g % 4],
-         TIMESTAMP '${start}' + ((g - g % 10 / 9) * INTERVAL '${stepSeconds} seconds')
-  FROM generate_series(${from}, ${from + count - 1}) AS g`
-
-interface LakeSummary {
-  rows: number
-  distinctIds: number
-  sum: string
-  minCreated: string
-  maxCreated: string
-  perDate: Record<string, number>
-  types: Record<string, string>
-  files: number
-}
-
-const summariseLake = async (lake: string): Promise<LakeSummary> => {
-  const instance = await DuckDBInstance.create(":memory:")
-  const db = await instance.connect()
-  try {
-    const source = `read_parquet('${lake}/**/*.parquet', hive_partitioning = true)`
-    const totals = (await db.runAndReadAll(`
-      SELECT count(*)::BIGINT AS rows, count(DISTINCT order_id)::BIGINT AS ids, sum(amount)::VARCHAR AS sum,
-             strftime(min(created_at) AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ') AS min_created,
-             strftime(max(created_at) AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ') AS max_created,
-             count(DISTINCT filename)::BIGINT AS files
-      FROM read_parquet('${lake}/**/*.parquet', hive_partitioning = true, filename = true)`)).getRowObjectsJson()[0]!
-    const perDate = (await db.runAndReadAll(
-      `SELECT date::VARCHAR AS date, count(*)::BIGINT AS n FROM ${source} GROUP BY 1 ORDER BY 1`
-    )).getRowObjectsJson()
-    const mismatched = (await db.runAndReadAll(
-      `SELECT count(*)::BIGINT AS n FROM ${source} WHERE (created_at AT TIME ZONE 'UTC')::DATE <> date`
-    )).getRowObjectsJson()[0]!
-    expect(Number(mismatched["n"])).toBe(0)
-    const types = (await db.runAndReadAll(`DESCRIBE SELECT * FROM ${source}`)).getRowObjectsJson()
-    return {
-      rows: Number(totals["rows"]),
-      distinctIds: Number(totals["ids"]),
-      sum: String(totals["sum"]),
-      minCreated: String(totals["min_created"]),
-      maxCreated: String(totals["max_created"]),
-      files: Number(totals["files"]),
-      perDate: Object.fromEntries(perDate.map((r) => [String(r["date"]), Number(r["n"])])),
-      types: Object.fromEntries(types.map((r) => [String(r["column_name"]), String(r["column_type"])]))
-    }
-  } finally {
-    db.closeSync()
-    instance.closeSync()
-  }
-}
 
 describeIntegration("pipeline end to end", (endpoints) => {
   const roll = uniqueName("e2e")

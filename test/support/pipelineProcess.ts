@@ -24,6 +24,8 @@ export const pipelineEnv = (env: PipelineEnv): Record<string, string> => ({
 
 export interface ProgramRun {
   readonly code: number
+  /** The signal that ended the process (SIGKILL from a crash point), or null. */
+  readonly signal: string | null
   readonly stdout: string
   readonly stderr: string
   readonly ms: number
@@ -39,7 +41,8 @@ export const runProgram = (program: "producer" | "consumer", args: ReadonlyArray
       { cwd: repoRoot, env: { ...process.env, ...env, LOG_FORMAT: "json" }, maxBuffer: 64 * 1024 * 1024, timeout: 120_000 },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === "number" ? error.code : 1
-        resolve({ code, stdout, stderr, ms: Date.now() - started })
+        const signal = error === null ? null : error.signal ?? null
+        resolve({ code, signal, stdout, stderr, ms: Date.now() - started })
       }
     )
   })

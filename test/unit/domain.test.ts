@@ -80,6 +80,7 @@ describe("cleaning", () => {
   it.each([
     ["an empty value", new Uint8Array(0), "empty_value"],
     ["a null value", null, "empty_value"],
+    ["a 1 MB value", bytes(JSON.stringify({ ...valid, item: "x".repeat(1024 * 1024) })), "value_too_large"],
     ["invalid UTF-8", new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]), "invalid_utf8"],
     ["malformed JSON", bytes("{\"order_id\": 1,"), "invalid_json"],
     ["a JSON array", bytes("[1,2]"), "invalid_schema"],

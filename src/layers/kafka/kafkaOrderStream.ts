@@ -58,8 +58,10 @@ export const kafkaOrderStream = (settings: KafkaSettings, topic: string, groupId
         maxBytesPerPartition: 4 * 1024 * 1024,
         maxBytes: 16 * 1024 * 1024,
         maxWaitTimeInMs: 100,
-        sessionTimeout: 30_000,
-        heartbeatInterval: 3_000,
+        // A consumer that was killed holds its group membership until the session times out, and a
+        // restarted one waits for that: keep it short (the broker's minimum is 6 s).
+        sessionTimeout: 10_000,
+        heartbeatInterval: 1_000,
         retry: { initialRetryTime: 200, maxRetryTime: 5_000, retries: 8 }
       })
       yield* Effect.acquireRelease(

@@ -1,0 +1,195 @@
+/**
+ * Delivery guarantees against the real PostgreSQL and Kafka: no order lost or duplicated through
+ * late commits, timestamp ties, processes killed between two steps, and garbage in the topic.
+ */
+import { mkdtempSync, readdirSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import pg from "pg"
+import { afterAll, describe, expect, it } from "vitest"
+import { ordersTableDdl } from "../../scripts/stack/sql.ts"
+import { describeIntegration, type Endpoints } from "../support/endpoints.ts"
+import { deleteTopics } from "../support/kafka.ts"
+import { summariseLake } from "../support/lakeSummary.ts"
+import { uniqueName } from "../support/names.ts"
+import { insertOrdersSql } from "../support/orderRows.ts"
+import { logLines, pipelineEnv, type ProgramRun, runProgram } from "../support/pipelineProcess.ts"
+import { produceRaw, readAllRaw } from "../support/rawKafka.ts"
+
+/** One isolated pipeline per test: its own table, topics, lake and state. */
+const makePipeline = async (endpoints: Endpoints, extra: Record<string, string> = {}) => {
+  const roll = uniqueName("g")
+  const stateDir = mkdtempSync(join(tmpdir(), "fop-guarantees-"))
+  const env = pipelineEnv({ pgUrl: endpoints.pgUrl, kafkaBrokers: endpoints.kafkaBrokers, roll, stateDir, extra })
+  const pool = new pg.Pool({ connectionString: endpoints.pgUrl, max: 3 })
+  const table = `${roll}_orders`
+  await pool.query(ordersTableDdl(table))
+  const run = async (program: "producer" | "consumer", more: Record<string, string> = {}) => {
+    const result = await runProgram(program, ["--once"], { ...env, ...more })
+    return result
+  }
+  const ok = (result: ProgramRun) => {
+    expect(result.code, result.stderr + result.stdout).toBe(0)
+    return result
+  }
+  const annotation = (result: ProgramRun, message: string) =>
+    logLines(result).find((l) => l["message"] === message)?.["annotations"] as Record<string, unknown> | undefined
+  const close = async () => {
+    await pool.query(`DROP TABLE IF EXISTS "${table}"`).catch(() => undefined)
+    await pool.end()
+    await deleteTopics(endpoints.kafkaBrokers, [`${roll}_food_orders_raw`, `${roll}_food_orders_dlq`]).catch(() => undefined)
+    rmSync(stateDir, { recursive: true, force: true })
+  }
+  return {
+    roll, table, pool, env, run, ok, annotation, close,
+    topic: `${roll}_food_orders_raw`,
+    dlq: `${roll}_food_orders_dlq`,
+    lake: env["DATALAKE_PATH"]!
+  }
+}
+
+type Pipeline = Awaited<ReturnType<typeof makePipeline>>
+
+describeIntegration("delivery guarantees", (endpoints) => {
+  const open: Array<Pipeline> = []
+  const pipeline = async (extra: Record<string, string> = {}) => {
+    const p = await makePipeline(endpoints, extra)
+    open.push(p)
+    return p
+  }
+  afterAll(async () => {
+    for (const p of open) await p.close()
+  })
+
+  describe("capture", () => {
+    it("captures a transaction that commits after a later order was already committed", async () => {
+      const p = await pipeline()
+      const late = await p.pool.connect()
+      try {
+        // Session A starts first, so its order's created_at (its transaction start) is the older one.
+        await late.query("BEGIN")
+        await late.query(`INSERT INTO "${p.table}" (customer_name, amount, order_status) VALUES ('late', 10.00, 'PLACED')`)
+        await new Promise((r) => setTimeout(r, 50))
+        // Session B commits a newer order while A is still open.
+        await p.pool.query(`INSERT INTO "${p.table}" (customer_name, amount, order_status) VALUES ('early', 20.00, 'PLACED')`)
+        const whileOpen = p.ok(await p.run("producer"))
+        // Polling `created_at > last` would publish B now and then skip A forever.
+        expect(p.annotation(whileOpen, "capture cycle")?.["published"]).toBe(0)
+        await late.query("COMMIT")
+      } finally {
+        late.release()
+      }
+      const afterCommit = p.ok(await p.run("producer"))
+      expect(p.annotation(afterCommit, "capture cycle")?.["published"]).toBe(2)
+      p.ok(await p.run("consumer"))
+      const lake = await summariseLake(p.lake)
+      expect(lake.rows).toBe(2)
+      expect(lake.sum).toBe("30.00")
+    })
+
+    it("captures every order sharing one timestamp, with a batch size of 1, across a restart", async () => {
+      const p = await pipeline({ PRODUCER_BATCH_SIZE: "1" })
+      await p.pool.query(`
+        INSERT INTO "${p.table}" (customer_name, amount, order_status, created_at)
+        SELECT 'tie ' || g, g, 'PLACED', TIMESTAMP '2025-02-01 10:00:00' FROM generate_series(1, 7) g`)
+      // Killed after publishing the 4th single-order batch, before saving its cursor.
+      const killed = await p.run("producer", { FOP_CRASH_AT: "producer.after-publish:4" })
+      expect(killed.signal).toBe("SIGKILL")
+      const rest = p.ok(await p.run("producer"))
+      // The 4th is published again (its cursor was never saved), then 5 to 7.
+      expect(p.annotation(rest, "capture cycle")?.["published"]).toBe(4)
+      const drained = p.annotation(p.ok(await p.run("consumer")), "drained")
+      expect(drained).toMatchObject({ messages: 8, written: 7, duplicates: 1 })
+      const lake = await summariseLake(p.lake)
+      expect(lake.rows).toBe(7)
+      expect(lake.distinctIds).toBe(7)
+    })
+  })
+
+  describe("crashes", () => {
+    it("a consumer killed between writing lake files and saving offsets leaves no duplicate", async () => {
+      const p = await pipeline({ CONSUMER_MAX_BATCH_MESSAGES: "100" })
+      await p.pool.query(insertOrdersSql(p.table, 1, 500, "2025-03-01 23:00:00", 30))
+      p.ok(await p.run("producer"))
+      const killed = await p.run("consumer", { FOP_CRASH_AT: "consumer.after-lake-write:3" })
+      expect(killed.signal).toBe("SIGKILL")
+      const orphaned = await summariseLake(p.lake)
+      expect(orphaned.rows).toBe(300) // two committed batches and the orphan third
+      // The restart reads bigger batches, so the orphan's name differs from what replaces it.
+      const drained = p.annotation(p.ok(await p.run("consumer", { CONSUMER_MAX_BATCH_MESSAGES: "1000" })), "drained")
+      expect(drained).toMatchObject({ messages: 300, written: 300, duplicates: 0 })
+      const lake = await summariseLake(p.lake)
+      expect(lake.rows).toBe(500)
+      expect(lake.distinctIds).toBe(500)
+      const { rows: [source] } = await p.pool.query(`SELECT sum(amount)::text AS sum FROM "${p.table}"`)
+      expect(lake.sum).toBe(source.sum)
+    })
+
+    it("a producer killed between publishing and saving its cursor causes no duplicate in the lake", async () => {
+      const p = await pipeline({ PRODUCER_BATCH_SIZE: "100" })
+      await p.pool.query(insertOrdersSql(p.table, 1, 500, "2025-03-05 12:00:00", 30))
+      const killed = await p.run("producer", { FOP_CRASH_AT: "producer.after-publish:2" })
+      expect(killed.signal).toBe("SIGKILL")
+      const rest = p.ok(await p.run("producer"))
+      expect(p.annotation(rest, "capture cycle")?.["published"]).toBe(400)
+      const raw = await readAllRaw(endpoints.kafkaBrokers, p.topic)
+      expect(raw).toHaveLength(600) // the second batch is in the topic twice
+      const drained = p.annotation(p.ok(await p.run("consumer")), "drained")
+      expect(drained).toMatchObject({ messages: 600, written: 500, duplicates: 100 })
+      const lake = await summariseLake(p.lake)
+      expect(lake.rows).toBe(500)
+      expect(lake.distinctIds).toBe(500)
+    })
+  })
+
+  describe("bad input", () => {
+    const valid = {
+      order_id: 1, customer_name: "A", restaurant_name: "B", item: "C", amount: 12.5,
+      order_status: "PLACED", created_at: "2025-04-01T10:00:00Z"
+    }
+    const json = (o: unknown) => Buffer.from(JSON.stringify(o))
+    const catalogue: Array<[string, Buffer | null, string]> = [
+      ["malformed JSON", Buffer.from("{\"order_id\": 2, "), "invalid_json"],
+      ["wrong types", json({ ...valid, order_id: "three", amount: "12.50" }), "invalid_schema"],
+      ["a missing field", json({ ...valid, item: undefined }), "invalid_schema"],
+      ["an extra field", json({ ...valid, order_id: 4, coupon: "FREE" }), "invalid_schema"],
+      ["a null order_id", json({ ...valid, order_id: null }), "null_order_id"],
+      ["a negative amount", json({ ...valid, order_id: 6, amount: -1 }), "negative_amount"],
+      ["an unparseable created_at", json({ ...valid, order_id: 7, created_at: "last tuesday" }), "invalid_schema"],
+      ["a zone-less created_at", json({ ...valid, order_id: 8, created_at: "2025-04-01 10:00:00" }), "invalid_schema"],
+      ["an empty value", Buffer.alloc(0), "empty_value"],
+      ["a null value", null, "empty_value"],
+      ["a 1 MB value", Buffer.alloc(1024 * 1024, 0x61), "value_too_large"],
+      ["invalid UTF-8", Buffer.from([0x7b, 0x22, 0xc3, 0x28, 0x22, 0x7d]), "invalid_utf8"]
+    ]
+
+    it("dead-letters every bad message with its bytes and reason, and still lands the valid ones", async () => {
+      const p = await pipeline()
+      // The producer creates both topics; one real order goes through it.
+      await p.pool.query(`INSERT INTO "${p.table}" (customer_name, amount, order_status, created_at)
+        VALUES ('real', 99.99, 'DELIVERED', TIMESTAMP '2025-04-01 09:00:00')`)
+      p.ok(await p.run("producer"))
+      await produceRaw(endpoints.kafkaBrokers, p.topic, [
+        ...catalogue.map(([, value]) => value),
+        json({ ...valid, order_id: 1000, created_at: "2025-04-02T10:00:00Z" })
+      ])
+      const consumer = p.ok(await p.run("consumer"))
+      expect(p.annotation(consumer, "drained")).toMatchObject({ written: 2, deadLettered: catalogue.length })
+
+      const letters = await readAllRaw(endpoints.kafkaBrokers, p.dlq)
+      expect(letters.map((l) => l.headers["dlq-reason"])).toEqual(catalogue.map(([, , reason]) => reason))
+      catalogue.forEach(([name, value], i) => {
+        const letter = letters[i]!
+        expect(letter.value === null ? null : Buffer.compare(letter.value, value ?? Buffer.alloc(0)) === 0, name)
+          .toBe(value === null ? null : true)
+        expect(letter.headers["dlq-source-topic"]).toBe(p.topic)
+        expect(letter.headers["dlq-source-offset"]).toBe(String(i + 1))
+        expect(letter.headers["dlq-detail"]!.length).toBeGreaterThan(0)
+      })
+      const lake = await summariseLake(p.lake)
+      expect(lake.rows).toBe(2)
+      expect(lake.perDate).toEqual({ "2025-04-01": 1, "2025-04-02": 1 })
+      expect(readdirSync(p.lake).sort()).toEqual(["date=2025-04-01", "date=2025-04-02"])
+    })
+  })
+})
