@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process"
+import { execFile, spawn } from "node:child_process"
 import { join } from "node:path"
 import { repoRoot } from "../../scripts/stack/paths.ts"
 
@@ -50,3 +50,59 @@ export const runProgram = (program: "producer" | "consumer", args: ReadonlyArray
 /** The JSON log lines a program printed, parsed. */
 export const logLines = (run: ProgramRun): Array<Record<string, unknown>> =>
   run.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>)
+
+export interface RunningProgram {
+  /** JSON log lines printed so far. */
+  readonly logs: () => Array<Record<string, unknown>>
+  /** Resolves with the first log line matching, or rejects after `timeoutMs`. */
+  readonly waitForLog: (match: (line: Record<string, unknown>) => boolean, timeoutMs?: number) => Promise<Record<string, unknown>>
+  /** Sends a signal and resolves with the exit code (null when killed by a signal). */
+  readonly stop: (signal?: NodeJS.Signals) => Promise<number | null>
+}
+
+/** Starts a long-running program (no `--once`) and collects its JSON logs. */
+export const startProgram = (program: "producer" | "consumer", env: Record<string, string>): RunningProgram => {
+  const child = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "src/bin", `${program}.ts`)], {
+    cwd: repoRoot,
+    env: { ...process.env, ...env, LOG_FORMAT: "json" },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  const lines: Array<Record<string, unknown>> = []
+  let buffered = ""
+  let stderr = ""
+  const waiters = new Set<() => void>()
+  child.stdout.on("data", (chunk: Buffer) => {
+    buffered += chunk.toString("utf8")
+    const parts = buffered.split("\n")
+    buffered = parts.pop()!
+    for (const part of parts) if (part.startsWith("{")) lines.push(JSON.parse(part) as Record<string, unknown>)
+    for (const wake of waiters) wake()
+  })
+  child.stderr.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString("utf8")
+  })
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+  return {
+    logs: () => [...lines],
+    waitForLog: (match, timeoutMs = 60_000) =>
+      new Promise((resolve, reject) => {
+        const check = () => {
+          const found = lines.find(match)
+          if (found === undefined) return
+          waiters.delete(check)
+          clearTimeout(timer)
+          resolve(found)
+        }
+        const timer = setTimeout(() => {
+          waiters.delete(check)
+          reject(new Error(`${program}: no matching log line within ${timeoutMs} ms; stderr: ${stderr.slice(-2000)}`))
+        }, timeoutMs)
+        waiters.add(check)
+        check()
+      }),
+    stop: async (signal = "SIGTERM") => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+      return exited
+    }
+  }
+}

@@ -104,7 +104,8 @@ export const kafkaOrderStream = (settings: KafkaSettings, topic: string, groupId
       })
 
       let pending: Fetched | null = null
-      const seekedTo = new Map<number, bigint>()
+      /** Per partition, the offset after the last message handed out. */
+      const delivered = new Map<number, bigint>()
 
       const take = (wait: Duration.Duration) => {
         if (pending !== null) {
@@ -121,6 +122,12 @@ export const kafkaOrderStream = (settings: KafkaSettings, topic: string, groupId
           catch: (cause) => new BrokerError({ operation: "fetch", cause })
         })
 
+      const lowWatermark = (partition: number) =>
+        Effect.tryPromise({
+          try: () => admin.fetchTopicOffsets(topic),
+          catch: (cause) => new BrokerError({ operation: "admin", cause })
+        }).pipe(Effect.map((offsets) => BigInt(offsets.find((o) => o.partition === partition)?.low ?? "0")))
+
       return OrderStream.of({
         endOffsets: Effect.tryPromise({
           try: () => admin.fetchTopicOffsets(topic),
@@ -130,6 +137,14 @@ export const kafkaOrderStream = (settings: KafkaSettings, topic: string, groupId
         poll: (from, maxMessages, maxWait) =>
           Effect.gen(function*() {
             const deadline = Date.now() + Duration.toMillis(Duration.decode(maxWait))
+            // A batch the program could not finish is asked for again: rewind to it.
+            for (const [partition, handedOut] of delivered) {
+              const wanted = from.get(partition) ?? 0n
+              if (wanted >= handedOut) continue
+              if (pending?.batch.partition === partition) pending = null
+              delivered.set(partition, wanted)
+              yield* seek(partition, wanted)
+            }
             while (true) {
               const remaining = Duration.millis(Math.max(0, deadline - Date.now()))
               const next = yield* take(remaining)
@@ -139,13 +154,18 @@ export const kafkaOrderStream = (settings: KafkaSettings, topic: string, groupId
               const wanted = from.get(batch.partition) ?? 0n
               const fresh = batch.messages.filter((m) => m.offset >= wanted)
               if (fresh.length === 0) continue
-              if (fresh[0]!.offset > wanted && seekedTo.get(batch.partition) !== wanted) {
-                // The group's position is ahead of our checkpoint: go back to what the lake lacks.
-                seekedTo.set(batch.partition, wanted)
-                yield* seek(batch.partition, wanted)
-                continue
+              if (fresh[0]!.offset > wanted) {
+                // A gap: the group's position (or a stale fetch) is ahead of our checkpoint. Go back,
+                // unless retention already deleted what we want, which is loss we can only report.
+                const low = yield* lowWatermark(batch.partition)
+                if (low <= wanted) {
+                  yield* seek(batch.partition, wanted)
+                  continue
+                }
+                yield* Effect.logError("offsets deleted by retention before they reached the lake").pipe(
+                  Effect.annotateLogs({ partition: batch.partition, wanted: wanted.toString(), earliest: low.toString() })
+                )
               }
-              seekedTo.delete(batch.partition)
               let messages = fresh
               // Join batches already fetched for the same partition, up to maxMessages.
               while (messages.length < maxMessages) {
@@ -166,7 +186,9 @@ export const kafkaOrderStream = (settings: KafkaSettings, topic: string, groupId
                 pending = { batch: slice(batch, messages.slice(maxMessages)), isStale: () => false }
                 messages = messages.slice(0, maxMessages)
               }
-              return slice(batch, messages)
+              const handed = slice(batch, messages)
+              delivered.set(handed.partition, handed.nextOffset)
+              return handed
             }
           }),
 

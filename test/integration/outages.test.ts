@@ -1,0 +1,94 @@
+/**
+ * Outages with the programs running (no `--once`): they keep running, keep their position, say what
+ * they wait for, and resume without loss.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import pg from "pg"
+import { afterAll, expect, it } from "vitest"
+import { ordersTableDdl } from "../../scripts/stack/sql.ts"
+import { describeIntegration } from "../support/endpoints.ts"
+import { deleteTopics } from "../support/kafka.ts"
+import { summariseLake } from "../support/lakeSummary.ts"
+import { uniqueName } from "../support/names.ts"
+import { insertOrdersSql } from "../support/orderRows.ts"
+import { pipelineEnv, startProgram } from "../support/pipelineProcess.ts"
+import { startTcpProxy } from "../support/tcpProxy.ts"
+
+const eventually = async (check: () => Promise<boolean>, timeoutMs: number, what: string) => {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (await check()) return
+    await new Promise((r) => setTimeout(r, 250))
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+}
+
+const lakeRows = async (lake: string) => (existsSync(lake) ? (await summariseLake(lake)).rows : 0)
+
+describeIntegration("outages", (endpoints) => {
+  const roll = uniqueName("out")
+  const table = `${roll}_orders`
+  const stateDir = mkdtempSync(join(tmpdir(), "fop-outages-"))
+  const pool = new pg.Pool({ connectionString: endpoints.pgUrl, max: 2 })
+
+  afterAll(async () => {
+    await pool.query(`DROP TABLE IF EXISTS "${table}"`).catch(() => undefined)
+    await pool.end()
+    await deleteTopics(endpoints.kafkaBrokers, [`${roll}_food_orders_raw`, `${roll}_food_orders_dlq`]).catch(() => undefined)
+    rmSync(stateDir, { recursive: true, force: true })
+  })
+
+  it("the producer survives PostgreSQL going away and the consumer survives an unwritable lake", async () => {
+    await pool.query(ordersTableDdl(table))
+    const pgTarget = new URL(endpoints.pgUrl)
+    const proxy = await startTcpProxy(pgTarget.hostname, Number(pgTarget.port || 5432))
+    const viaProxy = new URL(endpoints.pgUrl)
+    viaProxy.hostname = "127.0.0.1"
+    viaProxy.port = String(proxy.port())
+    const env = pipelineEnv({
+      pgUrl: viaProxy.toString(),
+      kafkaBrokers: endpoints.kafkaBrokers,
+      roll,
+      stateDir,
+      extra: { STREAMING_BATCH_INTERVAL: "0.2" }
+    })
+    const lake = env["DATALAKE_PATH"]!
+    const checkpointFile = join(env["STREAMING_CHECKPOINT_LOCATION"]!, "offsets.json")
+    const producer = startProgram("producer", env)
+    const consumer = startProgram("consumer", env)
+    try {
+      await pool.query(insertOrdersSql(table, 1, 100, "2025-05-01 10:00:00", 10))
+      await eventually(async () => (await lakeRows(lake)) === 100, 60_000, "the first 100 orders in the lake")
+
+      // PostgreSQL goes away: the producer keeps running and says it is retrying.
+      await proxy.down()
+      await pool.query(insertOrdersSql(table, 101, 50, "2025-05-01 11:00:00", 10))
+      const warning = await producer.waitForLog((l) => String(l["message"]).includes("capture cycle failed"), 30_000)
+      expect(JSON.stringify(warning)).not.toContain(new URL(endpoints.pgUrl).password || "\u0000no-password")
+      await proxy.up()
+      await eventually(async () => (await lakeRows(lake)) === 150, 60_000, "the 50 orders inserted during the outage")
+
+      // The next date's partition cannot be created (a file holds its name): no progress, the
+      // checkpoint stays where it was, and the failure is logged.
+      const checkpointBefore = readFileSync(checkpointFile, "utf8")
+      const blocked = join(lake, "date=2025-05-02")
+      writeFileSync(blocked, "not a directory")
+      await pool.query(insertOrdersSql(table, 151, 30, "2025-05-02 10:00:00", 10))
+      const failure = await consumer.waitForLog((l) => String(l["message"]).includes("batch failed; checkpoint kept"), 30_000)
+      expect(JSON.stringify(failure)).toContain("date=2025-05-02")
+      await new Promise((r) => setTimeout(r, 1000))
+      expect(readFileSync(checkpointFile, "utf8")).toBe(checkpointBefore)
+      expect(await lakeRows(lake)).toBe(150)
+      rmSync(blocked)
+      await eventually(async () => (await lakeRows(lake)) === 180, 60_000, "the 30 orders once the lake is writable")
+      const final = await summariseLake(lake)
+      expect(final.distinctIds).toBe(180)
+    } finally {
+      expect(await producer.stop()).toBe(0)
+      expect(await consumer.stop()).toBe(0)
+      await proxy.down()
+    }
+  })
+})
