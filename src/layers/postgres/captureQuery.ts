@@ -38,3 +38,12 @@ export const canSeeOtherTransactionsSql = `SELECT (
     pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')
     OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
   ) AS ok`
+
+/** The oldest other open transaction in this database: what holds the horizon back. */
+export const oldestOpenTransactionSql = `SELECT pid, application_name, state,
+    extract(epoch FROM (now() - xact_start))::float8 AS seconds
+  FROM pg_stat_activity
+  WHERE datname = current_database() AND pid <> pg_backend_pid()
+    AND backend_type = 'client backend' AND xact_start IS NOT NULL
+  ORDER BY xact_start
+  LIMIT 1`

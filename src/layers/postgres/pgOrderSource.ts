@@ -5,9 +5,12 @@ import { formatIsoMicros } from "../../domain/Timestamp.ts"
 import { OrderRow } from "../../domain/Order.ts"
 import { SourceError } from "../../services/errors.ts"
 import { OrderSource } from "../../services/OrderSource.ts"
-import { canSeeOtherTransactionsSql, captureAfterSql, captureFirstSql } from "./captureQuery.ts"
+import { canSeeOtherTransactionsSql, captureAfterSql, captureFirstSql, oldestOpenTransactionSql } from "./captureQuery.ts"
 
 const decodeRows = Schema.decodeUnknown(Schema.Array(OrderRow))
+
+/** A transaction open this long holds capture back visibly; say who it is. */
+const heldBackWarningSeconds = 30
 
 /** OrderSource over `@effect/sql-pg`; the table name was validated as a plain identifier. */
 export const pgOrderSource = (table: SqlIdentifier) =>
@@ -27,6 +30,27 @@ export const pgOrderSource = (table: SqlIdentifier) =>
             "run: GRANT pg_read_all_stats TO <role>"
         })
       }
+      let lastHeldBackCheck = 0
+      /**
+       * Capture waits for the oldest open transaction; an abandoned "idle in transaction" session
+       * would stall it silently, so name it (at most every 30 s, and only when caught up).
+       */
+      const reportHeldBack = Effect.gen(function*() {
+        if (Date.now() - lastHeldBackCheck < heldBackWarningSeconds * 1000) return
+        lastHeldBackCheck = Date.now()
+        const [oldest] = yield* sql.unsafe<{ pid: number; application_name: string; state: string; seconds: number }>(
+          oldestOpenTransactionSql
+        )
+        if (oldest !== undefined && oldest.seconds > heldBackWarningSeconds) {
+          yield* Effect.logWarning("capture held back by an open transaction").pipe(Effect.annotateLogs({
+            pid: oldest.pid,
+            application_name: oldest.application_name,
+            state: oldest.state,
+            open_seconds: Math.round(oldest.seconds)
+          }))
+        }
+      }).pipe(Effect.ignore)
+
       return OrderSource.of({
         readAfter: Effect.fn("OrderSource.readAfter")(function*(after, limit) {
           const rows = yield* (after === null
@@ -34,6 +58,7 @@ export const pgOrderSource = (table: SqlIdentifier) =>
             : sql.unsafe(afterSql, [formatIsoMicros(after.created_at), after.order_id, limit])).pipe(
               Effect.mapError((cause) => new SourceError({ reason: "unavailable", cause }))
             )
+          if (rows.length < limit) yield* reportHeldBack
           return yield* decodeRows(rows).pipe(
             Effect.mapError((error) =>
               new SourceError({ reason: "decode", cause: ParseResult.TreeFormatter.formatErrorSync(error) })
