@@ -2,6 +2,7 @@ import { PgClient } from "@effect/sql-pg"
 import { Effect, Layer, Schedule } from "effect"
 import { brokersOf, consumerGroupOf, dlqTopicOf, type PipelineConfig } from "../config/PipelineConfig.ts"
 import { outageBackoff } from "../programs/schedules.ts"
+import { SourceError } from "../services/errors.ts"
 import { fileCheckpointStore } from "./file/fileCheckpointStore.ts"
 import { fileCursorStore } from "./file/fileCursorStore.ts"
 import { ensureTopics, type KafkaSettings, kafkaProducerLayer } from "./kafka/kafkaClient.ts"
@@ -36,12 +37,17 @@ const topicsLayer = (config: PipelineConfig) =>
 const waitingFor = (what: string) => <A, E, R>(layer: Layer.Layer<A, E, R>) =>
   layer.pipe(
     Layer.tapError((error) =>
-      Effect.logWarning(`waiting for ${what}`).pipe(
-        Effect.annotateLogs({ error: error instanceof Error ? error.message : String(error) })
-      )
+      isTransient(error)
+        ? Effect.logWarning(`waiting for ${what}`).pipe(
+          Effect.annotateLogs({ error: error instanceof Error ? error.message : String(error) })
+        )
+        : Effect.void
     ),
-    Layer.retry(outageBackoff().pipe(Schedule.upTo("1 hour")))
+    Layer.retry(outageBackoff().pipe(Schedule.upTo("1 hour"), Schedule.whileInput(isTransient)))
   )
+
+/** A missing privilege does not fix itself: fail at start with its message instead of waiting. */
+const isTransient = (error: unknown) => !(error instanceof SourceError && error.reason === "query")
 
 const pgClientLayer = (config: PipelineConfig, applicationName: string) =>
   PgClient.layer({
