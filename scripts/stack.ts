@@ -1,0 +1,121 @@
+/**
+ * The development stack: PostgreSQL + Apache Kafka (KRaft).
+ *
+ *   tsx scripts/stack.ts up      start (or reuse) everything; prints KEY=value endpoints on stdout
+ *   tsx scripts/stack.ts down    stop what `up` started (keeps the database and topic data)
+ *   tsx scripts/stack.ts status  what runs; prints the endpoints and exits 0 when everything answers
+ *   tsx scripts/stack.ts fetch   download the Kafka jars only (CI does this as a visible step)
+ *
+ * With a Docker engine it drives docker-compose.yml. Without one it uses the machine's PostgreSQL
+ * (through the superuser) and runs a Kafka broker from Maven Central jars. STACK_MODE=docker|local
+ * forces a mode. Progress goes to stderr; stdout carries only the endpoints, also saved to
+ * <cache>/stack/endpoints.env.
+ */
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { dirname } from "node:path"
+import { composeDown, composeEndpoints, composeUp, dockerEngineAvailable } from "./stack/docker.ts"
+import { ensureKafkaJars, KAFKA_VERSION } from "./stack/kafkaJars.ts"
+import { describeStackBrokers, ensureStackBroker, stackBrokerProblem, stopStackBrokers } from "./stack/localStack.ts"
+import { StackError, say } from "./stack/log.ts"
+import { endpointsFile } from "./stack/paths.ts"
+import { ensureLocalPostgres, localPostgresProblem } from "./stack/postgres.ts"
+
+type Mode = "docker" | "local"
+
+const chooseMode = async (): Promise<Mode> => {
+  const forced = process.env["STACK_MODE"]
+  if (forced === "docker" || forced === "local") return forced
+  if (forced) throw new StackError(`STACK_MODE must be docker or local, not ${JSON.stringify(forced)}`)
+  return (await dockerEngineAvailable()) ? "docker" : "local"
+}
+
+const publish = (endpoints: Record<string, string>): void => {
+  const text = Object.entries(endpoints).map(([key, value]) => `${key}=${value}\n`).join("")
+  const file = endpointsFile()
+  mkdirSync(dirname(file), { recursive: true })
+  writeFileSync(file, text)
+  process.stdout.write(text)
+  say(`endpoints saved to ${file} (source it: set -a; . ${file}; set +a)`)
+}
+
+const up = async (): Promise<void> => {
+  const started = Date.now()
+  const mode = await chooseMode()
+  if (mode === "docker") {
+    say("Docker engine found: docker compose up -d --wait")
+    const code = await composeUp()
+    if (code !== 0) throw new StackError(`docker compose up failed (exit ${code})`)
+    publish({ ...composeEndpoints(), KAFKA_VERSION, STACK_MODE: mode })
+  } else {
+    say("no Docker engine answers: using the local PostgreSQL and a Kafka broker from Maven Central jars")
+    const problem = stackBrokerProblem()
+    if (problem !== null) throw new StackError(problem)
+    const pg = await ensureLocalPostgres()
+    const kafka = await ensureStackBroker()
+    publish({ PG_URL: pg.pgUrl, KAFKA_BROKERS: kafka.brokers, KAFKA_VERSION, STACK_MODE: mode, KAFKA_LOG: kafka.logFile })
+  }
+  say(`stack up in ${((Date.now() - started) / 1000).toFixed(1)} s`)
+}
+
+const down = async (): Promise<void> => {
+  for (const line of await stopStackBrokers()) say(line)
+  if (process.env["STACK_MODE"] !== "local" && (await dockerEngineAvailable())) {
+    const code = await composeDown()
+    if (code !== 0) throw new StackError(`docker compose down failed (exit ${code})`)
+  }
+  rmSync(endpointsFile(), { force: true })
+  say("stack down (the database and the Kafka data directories are kept)")
+}
+
+const status = async (): Promise<number> => {
+  const mode = await chooseMode()
+  say(`mode: ${mode}`)
+  if (mode === "docker") {
+    say("docker mode: see `docker compose ps`")
+    return 0
+  }
+  const { lines, healthy } = await describeStackBrokers()
+  for (const line of lines) say(line)
+  const pgProblem = await localPostgresProblem()
+  say(pgProblem === null ? "PostgreSQL: reachable" : `PostgreSQL: ${pgProblem}`)
+  if (healthy === null || pgProblem !== null) return 1
+  try {
+    process.stdout.write(readFileSync(endpointsFile(), "utf8"))
+  } catch {
+    say("no endpoints.env; run `npm run stack:up`")
+    return 1
+  }
+  return 0
+}
+
+const fetchJars = async (): Promise<void> => {
+  const libDir = await ensureKafkaJars()
+  process.stdout.write(`KAFKA_LIB=${libDir}\nKAFKA_VERSION=${KAFKA_VERSION}\n`)
+}
+
+const main = async (command: string | undefined): Promise<number> => {
+  switch (command) {
+    case "up":
+      await up()
+      return 0
+    case "down":
+      await down()
+      return 0
+    case "status":
+      return status()
+    case "fetch":
+      await fetchJars()
+      return 0
+    default:
+      process.stderr.write("usage: tsx scripts/stack.ts up | down | status | fetch\n")
+      return 2
+  }
+}
+
+main(process.argv[2]).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    say(error instanceof StackError ? `ERROR: ${error.message}` : `ERROR: ${error instanceof Error ? error.stack : String(error)}`)
+    process.exit(1)
+  }
+)

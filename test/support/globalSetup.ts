@@ -1,0 +1,68 @@
+/**
+ * Runs once per integration run, in the main vitest process: finds a real PostgreSQL and Kafka
+ * (see endpointSources.ts), hands them to the tests as `inject("endpoints")`, and stops whatever
+ * it started when the run ends. With nothing available it skips the suite loudly, or fails the run
+ * when CI is set: a CI run that silently tested nothing would look green.
+ */
+import type { TestProject } from "vitest/node"
+import type { Endpoints } from "./endpointsContext.ts"
+import { type Attempt, fromEnv, fromLocalStack, fromTestcontainers } from "./endpointSources.ts"
+
+const isCi = (): boolean => {
+  const ci = process.env["CI"]
+  return ci !== undefined && ci !== "" && ci !== "0" && ci !== "false"
+}
+
+const log = (line: string) => process.stderr.write(`[integration] ${line}\n`)
+
+const banner = (lines: ReadonlyArray<string>): string => {
+  const rule = "!".repeat(78)
+  return ["", rule, ...lines.map((line) => `!!  ${line}`), rule, ""].join("\n") + "\n"
+}
+
+const message = (error: unknown): string => (error instanceof Error ? error.message : String(error))
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const reasons: string[] = []
+  const sources: ReadonlyArray<readonly [string, () => Attempt | Promise<Attempt>]> = [
+    ["env", fromEnv],
+    ["testcontainers", fromTestcontainers],
+    ["local-stack", fromLocalStack]
+  ]
+  for (const [name, attempt] of sources) {
+    const started = Date.now()
+    let outcome: Attempt
+    try {
+      outcome = await attempt()
+    } catch (error) {
+      outcome = { skipped: `failed: ${message(error)}` }
+    }
+    if ("skipped" in outcome) {
+      reasons.push(`${name}: ${outcome.skipped}`)
+      continue
+    }
+    const { endpoints, detail, teardown } = outcome.resolved
+    log(`endpoints from ${endpoints.source} (${((Date.now() - started) / 1000).toFixed(1)} s): ${detail}`)
+    project.provide("endpoints", endpoints satisfies Endpoints)
+    return async () => {
+      const stopping = Date.now()
+      await teardown()
+      log(`${endpoints.source} stopped in ${((Date.now() - stopping) / 1000).toFixed(1)} s`)
+    }
+  }
+
+  const text = banner([
+    "INTEGRATION SUITE SKIPPED: no PostgreSQL + Kafka available.",
+    "Tried, in order:",
+    ...reasons.flatMap((reason) => reason.split("\n").map((line, i) => (i === 0 ? `  - ${line}` : `    ${line}`))),
+    "Fix one of them: export PG_URL and KAFKA_BROKERS (e.g. from `npm run stack:up`),",
+    "start a Docker engine, or install java 17+ and maven and run PostgreSQL locally."
+  ])
+  if (isCi()) {
+    process.stderr.write(text)
+    throw new Error("CI is set and the integration suite has no PostgreSQL + Kafka (see the banner above)")
+  }
+  process.stderr.write(text)
+  project.provide("endpoints", null)
+  return async () => undefined
+}
