@@ -7,6 +7,8 @@ const NumberLike = <S extends Schema.Schema<number, number, never>>(schema: S) =
   Schema.Union(schema, Schema.compose(Schema.NumberFromString, schema as Schema.Schema<number, number, never>))
 const Positive = Schema.Number.pipe(Schema.positive({ message: () => "Expected a positive number" }))
 const PositiveInt = Schema.Int.pipe(Schema.positive({ message: () => "Expected a positive integer" }))
+/** 0 picks a free port; -1 turns the endpoint off. */
+const HttpPort = Schema.Int.pipe(Schema.between(-1, 65535, { message: () => "Expected a port (0 = any free port, -1 = off)" }))
 const NonEmpty = Schema.String.pipe(Schema.minLength(1, { message: () => "Expected a non-empty string" }))
 
 const BrokerList = Schema.String.pipe(
@@ -58,6 +60,14 @@ export const PipelineConfig = Schema.Struct({
       max_batch_messages: Schema.optionalWith(NumberLike(PositiveInt), { default: () => 20000 })
     }),
     { default: () => ({ max_batch_messages: 20000 }) }
+  ),
+  observability: Schema.optionalWith(
+    Schema.Struct({
+      producer_port: Schema.optionalWith(NumberLike(HttpPort), { default: () => 9464 }),
+      consumer_port: Schema.optionalWith(NumberLike(HttpPort), { default: () => 9465 }),
+      progress_interval: Schema.optionalWith(NumberLike(Positive), { default: () => 10 })
+    }),
+    { default: () => ({ producer_port: 9464, consumer_port: 9465, progress_interval: 10 }) }
   )
 })
 export type PipelineConfig = typeof PipelineConfig.Type

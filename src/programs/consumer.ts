@@ -1,10 +1,23 @@
-import { type Duration, Effect, Either, type Schedule } from "effect"
+import { type Duration, Effect, Either, Metric, Schedule } from "effect"
 import { type CaptureKey, compareKeys, keyOf } from "../domain/CaptureKey.ts"
 import type { Checkpoint, PartitionProgress } from "../domain/Checkpoint.ts"
 import { decodeAndClean } from "../domain/Cleaning.ts"
 import type { Order } from "../domain/Order.ts"
 import type { RejectReason } from "../domain/Rejection.ts"
 import { utcDate } from "../domain/Timestamp.ts"
+import { reportHealth } from "../observability/Health.ts"
+import {
+  commitToLakeSeconds,
+  consumerBatchSeconds,
+  consumerLag,
+  consumerNextOffset,
+  lakeFilesWritten,
+  ordersConsumed,
+  ordersDeadLettered,
+  ordersDuplicates,
+  ordersWritten,
+  timedSeconds
+} from "../observability/metrics.ts"
 import { crashPoint } from "../runtime/crashPoints.ts"
 import { CheckpointStore } from "../services/CheckpointStore.ts"
 import { type DeadLetter, DeadLetters } from "../services/DeadLetters.ts"
@@ -85,12 +98,21 @@ export const processBatch = Effect.fn("Consumer.processBatch")(function*(batch: 
       partition: batch.partition,
       firstOffset: split.fresh[0]!.offset,
       lastOffset: split.fresh[split.fresh.length - 1]!.offset
-    }, split.byDate)
+    }, split.byDate).pipe(
+      Effect.tapBoth({
+        onFailure: (error) => reportHealth("lake", { ok: false, error: error.message }),
+        onSuccess: () => reportHealth("lake", { ok: true })
+      })
+    )
     files = written.length
+    recordLatencies(split.byDate)
     yield* crashPoint("consumer.after-lake-write")
   }
   if (split.dead.length > 0) {
-    yield* deadLetters.publish(split.dead).pipe(Effect.retry(stepRetry))
+    yield* deadLetters.publish(split.dead).pipe(
+      Effect.retry(stepRetry),
+      Effect.tapError((error) => reportHealth("broker", { ok: false, error: error.message }))
+    )
     yield* crashPoint("consumer.after-dead-letters")
   }
   const next: Checkpoint = {
@@ -103,6 +125,7 @@ export const processBatch = Effect.fn("Consumer.processBatch")(function*(batch: 
   if (nextOffset !== progress.next_offset) yield* checkpoints.save(next)
   const deadLettered: Partial<Record<RejectReason, number>> = {}
   for (const letter of split.dead) deadLettered[letter.rejection.reason] = (deadLettered[letter.rejection.reason] ?? 0) + 1
+  yield* recordBatchMetrics(split.fresh.length, split.written, split.duplicates, files, deadLettered)
   return {
     checkpoint: next,
     messages: split.fresh.length,
@@ -112,6 +135,42 @@ export const processBatch = Effect.fn("Consumer.processBatch")(function*(batch: 
     files
   } satisfies BatchOutcome
 })
+
+/** Per order, but without an Effect per order: this runs for every row at full throughput. */
+const recordLatencies = (byDate: ReadonlyMap<string, ReadonlyArray<Order>>) => {
+  const nowMicros = BigInt(Date.now()) * 1000n
+  for (const orders of byDate.values()) {
+    for (const order of orders) commitToLakeSeconds.unsafeUpdate(Number(nowMicros - order.created_at) / 1e6, [])
+  }
+}
+
+const recordBatchMetrics = (
+  messages: number,
+  written: number,
+  duplicates: number,
+  files: number,
+  deadLettered: Partial<Record<RejectReason, number>>
+) =>
+  Effect.all([
+    Metric.incrementBy(ordersConsumed, messages),
+    Metric.incrementBy(ordersWritten, written),
+    Metric.incrementBy(ordersDuplicates, duplicates),
+    Metric.incrementBy(lakeFilesWritten, files),
+    ...Object.entries(deadLettered).map(([reason, n]) =>
+      Metric.incrementBy(ordersDeadLettered.pipe(Metric.tagged("reason", reason)), n)
+    )
+  ], { discard: true })
+
+/** Lag per partition: what the topic holds beyond the checkpoint. */
+const reportLag = (checkpoint: Checkpoint, ends: ReadonlyMap<number, bigint>) =>
+  Effect.forEach(ends, ([partition, end]) => {
+    const next = progressOf(checkpoint, partition).next_offset
+    const lag = end > next ? end - next : 0n
+    return Effect.all([
+      Metric.set(consumerLag.pipe(Metric.tagged("partition", String(partition))), Number(lag)),
+      Metric.set(consumerNextOffset.pipe(Metric.tagged("partition", String(partition))), Number(next))
+    ], { discard: true })
+  }, { discard: true })
 
 /** Removes lake files a dead run wrote past the checkpoint, for every partition of the topic. */
 const discardUncommitted = (topic: string, checkpoint: Checkpoint, partitions: Iterable<number>) =>
@@ -167,13 +226,30 @@ export const consume = (options: ConsumerOptions & { readonly once: boolean }) =
 
     let { checkpoint, ends } = yield* startup
     let totals = { messages: 0, written: 0, duplicates: 0, deadLettered: 0, files: 0 }
+    yield* reportLag(checkpoint, ends)
+
+    if (!options.once) {
+      // Lag needs the topic's end, which only the broker knows: ask it every few seconds.
+      yield* stream.endOffsets.pipe(
+        Effect.flatMap((latest) => reportLag(checkpoint, latest)),
+        Effect.ignore,
+        Effect.repeat(Schedule.spaced("5 seconds")),
+        Effect.forkScoped
+      )
+    }
 
     const step = Effect.gen(function*() {
-      const batch = yield* stream.poll(positionsOf(checkpoint), options.maxBatchMessages, options.pollWait)
+      const batch = yield* stream.poll(positionsOf(checkpoint), options.maxBatchMessages, options.pollWait).pipe(
+        Effect.tapBoth({
+          onFailure: (error) => reportHealth("broker", { ok: false, error: error.message }),
+          onSuccess: () => reportHealth("broker", { ok: true })
+        })
+      )
       if (batch === null) return
       const started = Date.now()
       const outcome = yield* Effect.uninterruptible(
         processBatch(batch, checkpoint).pipe(
+          timedSeconds(consumerBatchSeconds),
           Effect.tapError(() =>
             discardUncommitted(options.topic, checkpoint, [batch.partition]).pipe(Effect.ignore)
           )
@@ -193,9 +269,10 @@ export const consume = (options: ConsumerOptions & { readonly once: boolean }) =
 
     if (options.once) {
       while (!caughtUp(checkpoint, ends)) yield* step
+      yield* reportLag(checkpoint, ends)
       yield* Effect.logInfo("drained").pipe(Effect.annotateLogs(totals))
       return totals
     }
     return yield* step.pipe(Effect.forever)
-  }).pipe(Effect.annotateLogs({ program: "consumer" }))
+  }).pipe(Effect.scoped, Effect.annotateLogs({ program: "consumer" }))
 

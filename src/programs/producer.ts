@@ -1,6 +1,15 @@
-import { Duration, Effect, Option, Schedule } from "effect"
+import { type Duration, Effect, Metric, Option, Schedule } from "effect"
 import { type CaptureKey, keyOf } from "../domain/CaptureKey.ts"
 import { formatIsoMicros } from "../domain/Timestamp.ts"
+import { reportHealth } from "../observability/Health.ts"
+import {
+  captureCycleSeconds,
+  ordersCaptured,
+  ordersPublished,
+  producerCursorSeconds,
+  publishBatchSeconds,
+  timedSeconds
+} from "../observability/metrics.ts"
 import { crashPoint } from "../runtime/crashPoints.ts"
 import { CursorStore } from "../services/CursorStore.ts"
 import { OrderPublisher } from "../services/OrderPublisher.ts"
@@ -34,16 +43,30 @@ export const captureAvailable = Effect.fn("Producer.captureAvailable")(function*
   let published = 0
   let batches = 0
   while (true) {
-    const orders = yield* source.readAfter(cursor, batchSize).pipe(Effect.retry(stepRetry))
+    const orders = yield* source.readAfter(cursor, batchSize).pipe(
+      Effect.retry(stepRetry),
+      Effect.tapBoth({
+        onFailure: (error) => reportHealth("database", { ok: false, error: error.message }),
+        onSuccess: () => reportHealth("database", { ok: true })
+      })
+    )
     if (orders.length === 0) break
+    yield* Metric.incrementBy(ordersCaptured, orders.length)
     const next = keyOf(orders[orders.length - 1]!)
     yield* Effect.uninterruptible(
       publisher.publish(orders).pipe(
         Effect.retry(stepRetry),
+        timedSeconds(publishBatchSeconds),
+        Effect.tapBoth({
+          onFailure: (error) => reportHealth("broker", { ok: false, error: error.message }),
+          onSuccess: () => reportHealth("broker", { ok: true })
+        }),
         Effect.zipRight(crashPoint("producer.after-publish")),
         Effect.zipRight(cursors.save(next).pipe(Effect.retry(stepRetry)))
       )
     )
+    yield* Metric.incrementBy(ordersPublished, orders.length)
+    yield* Metric.set(producerCursorSeconds, Number(next.created_at / 1000n) / 1000)
     cursor = next
     published += orders.length
     batches += 1
@@ -52,11 +75,13 @@ export const captureAvailable = Effect.fn("Producer.captureAvailable")(function*
   return { published, batches, cursor } satisfies CycleResult
 })
 
-const loggedCycle = (batchSize: number) =>
+/** Idle cycles of a running producer log at debug level: one line per poll would drown the log. */
+const loggedCycle = (batchSize: number, quietWhenIdle: boolean) =>
   Effect.gen(function*() {
     const started = Date.now()
-    const result = yield* captureAvailable(batchSize)
-    yield* Effect.logInfo("capture cycle").pipe(Effect.annotateLogs({
+    const result = yield* captureAvailable(batchSize).pipe(timedSeconds(captureCycleSeconds))
+    const log = quietWhenIdle && result.published === 0 ? Effect.logDebug : Effect.logInfo
+    yield* log("capture cycle").pipe(Effect.annotateLogs({
       published: result.published,
       batches: result.batches,
       cursor: showCursor(result.cursor),
@@ -72,7 +97,7 @@ const logOutage = (error: unknown) =>
 
 /** `--once`: capture everything available now, retrying a bounded time through outages. */
 export const produceOnce = (options: ProducerOptions) =>
-  loggedCycle(options.batchSize).pipe(
+  loggedCycle(options.batchSize, false).pipe(
     Effect.tapError(logOutage),
     Effect.retry(onceBackoff),
     Effect.annotateLogs({ program: "producer" })
@@ -83,7 +108,7 @@ export const produceOnce = (options: ProducerOptions) =>
  * logged and retried with capped backoff from the saved cursor.
  */
 export const produceForever = (options: ProducerOptions) =>
-  loggedCycle(options.batchSize).pipe(
+  loggedCycle(options.batchSize, true).pipe(
     Effect.tapError(logOutage),
     Effect.retry(outageBackoff()),
     Effect.repeat(Schedule.spaced(options.interval)),

@@ -19,6 +19,9 @@ export const pipelineEnv = (env: PipelineEnv): Record<string, string> => ({
   DATALAKE_PATH: join(env.stateDir, "output/orders"),
   STREAMING_CHECKPOINT_LOCATION: join(env.stateDir, "checkpoints/orders"),
   STREAMING_LAST_PROCESSED_TIMESTAMP_LOCATION: join(env.stateDir, "lastprocess/orders"),
+  // Several pipelines run at once in tests: never the fixed default ports.
+  OBSERVABILITY_PRODUCER_PORT: "0",
+  OBSERVABILITY_CONSUMER_PORT: "0",
   ...env.extra
 })
 

@@ -1,0 +1,98 @@
+import * as Path from "node:path"
+import { formatTable } from "../analytics/lakeQuery.ts"
+import type { DemoLayout } from "./demoLayout.ts"
+import { demoNames } from "./demoLayout.ts"
+import type { PipelineResult, Progress } from "./demoPipeline.ts"
+import type { EmbeddedPostgres } from "./embeddedPostgres.ts"
+import { lakeGlob, type LakeSummary, summaryQueries } from "./summary.ts"
+
+/** The text a newcomer reads. Paths are shown relative to where they ran the demo when inside it. */
+const show = (path: string) => {
+  const relative = Path.relative(process.cwd(), path)
+  return relative !== "" && !relative.startsWith("..") && !Path.isAbsolute(relative) ? relative : path
+}
+
+const shellWord = (text: string) => (/^[\w./=:-]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`)
+
+export const startingText = (seconds: number, rate: number) =>
+  `food-orders-pipeline demo: PostgreSQL -> producer -> Kafka topic -> consumer -> Parquet lake, for ${seconds} s at ~${rate} orders/s\n` +
+  `Starting an embedded PostgreSQL (PGlite: PostgreSQL compiled to WebAssembly, inside this process)...`
+
+export const runningText = (postgres: EmbeddedPostgres, layout: DemoLayout, batchInterval: number) =>
+  [
+    "",
+    "Running, all in this one Node process:",
+    `  PostgreSQL  embedded PGlite (PostgreSQL ${postgres.serverVersion}) on ${postgres.host}:${postgres.port}, table "${demoNames.table}"`,
+    `              read over the wire by the live producer code (@effect/sql-pg, the same capture query)`,
+    `  Kafka       in-process (memory) topic "${demoNames.topic}" — not a real broker; \`npm run stack:up\` for the real one`,
+    `  producer    captures new orders every ${batchInterval} s and publishes them as JSON to the topic`,
+    `  consumer    reads the topic and writes Parquet files under ${show(layout.lake)}`,
+    ""
+  ].join("\n")
+
+export const progressText = (progress: Progress, elapsedSeconds: number) =>
+  `  ${elapsedSeconds.toFixed(1).padStart(5)} s   inserted ${String(progress.inserted).padStart(6)}   ` +
+  `captured ${String(progress.captured).padStart(6)}   written to lake ${String(progress.written).padStart(6)}`
+
+export const drainingText = "Generation stopped; letting the producer and consumer catch up..."
+
+export const summaryText = (summary: LakeSummary) =>
+  [
+    "",
+    "What DuckDB reads from the lake:",
+    "",
+    "Orders per date (UTC)",
+    formatTable(summary.perDate),
+    "Top 5 restaurants by revenue",
+    formatTable(summary.topRestaurants),
+    "Orders by status",
+    formatTable(summary.statuses)
+  ].join("\n")
+
+/** Whether every order generated is in the lake exactly once. */
+export const isComplete = (result: PipelineResult, summary: LakeSummary) =>
+  result.drained && result.inserted === result.inPostgres && summary.rows === result.inserted &&
+  summary.distinctIds === summary.rows
+
+export const checkText = (result: PipelineResult, summary: LakeSummary) => {
+  const counts = `${result.inserted} orders generated (${result.inPostgres} in PostgreSQL), ${result.captured} captured, ` +
+    `${summary.rows} rows in the lake (${summary.distinctIds} distinct order_id)`
+  const lines = isComplete(result, summary)
+    ? [`Check: OK — orders generated = rows in the lake: ${counts}.`]
+    : [
+      `Check: FAILED — orders generated ≠ rows in the lake: ${counts}.`,
+      ...(result.drained ? [] : ["  The producer and consumer did not catch up in time (see any warnings above)."])
+    ]
+  if (result.deadLettered > 0) lines.push(`  ${result.deadLettered} messages went to the dead-letter topic.`)
+  return lines.join("\n")
+}
+
+export const whereText = (layout: DemoLayout, summary: LakeSummary) => {
+  const lake = show(layout.lake)
+  return [
+    "",
+    "Where the files are:",
+    `  lake        ${lake}/date=YYYY-MM-DD/part-*.parquet  (${summary.files} Parquet files)`,
+    `  cursor      ${show(layout.cursor)}  (the producer's position)`,
+    `  checkpoint  ${show(Path.join(layout.checkpoints, "offsets.json"))}  (the consumer's position)`,
+    "",
+    "Query the lake:",
+    `  DATALAKE_PATH=${shellWord(lake)} npm run query -- ${shellWord(summaryQueries.statuses.replace(/\s+/g, " "))}`,
+    `  or in any DuckDB: SELECT * FROM read_parquet('${lakeGlob(lake)}', hive_partitioning=true) LIMIT 5`,
+    "",
+    "Next: `npm run stack:up` for a real PostgreSQL and Kafka broker, then `npm run producer` and `npm run consumer`.",
+    ""
+  ].join("\n")
+}
+
+/** One machine-readable line for scripts and the CI test. */
+export const resultLine = (layout: DemoLayout, result: PipelineResult, summary: LakeSummary) =>
+  `DEMO_RESULT ${JSON.stringify({
+    ok: isComplete(result, summary),
+    generated: result.inserted,
+    in_postgres: result.inPostgres,
+    captured: result.captured,
+    lake_rows: summary.rows,
+    files: summary.files,
+    lake: layout.lake
+  })}`

@@ -1,0 +1,175 @@
+import { Cause, Data, type Duration, Effect, Exit, Fiber, Layer, Logger, LogLevel, Option, Ref, Schedule } from "effect"
+import { fileCheckpointStore } from "../layers/file/fileCheckpointStore.ts"
+import { fileCursorStore } from "../layers/file/fileCursorStore.ts"
+import { parquetLake } from "../layers/lake/parquetLake.ts"
+import { makeMemoryTopic, type MemoryTopic } from "../layers/memory/MemoryTopic.ts"
+import { memoryDeadLetters, memoryOrderPublisher, memoryOrderStream } from "../layers/memory/memoryLayers.ts"
+import { pgOrderSource } from "../layers/postgres/pgOrderSource.ts"
+import { consume } from "../programs/consumer.ts"
+import { produceForever } from "../programs/producer.ts"
+import { CheckpointStore } from "../services/CheckpointStore.ts"
+import { Lake } from "../services/Lake.ts"
+import { type DemoLayout, demoNames } from "./demoLayout.ts"
+import { type EmbeddedPostgres, embeddedPgClient } from "./embeddedPostgres.ts"
+import { countOrders, insertOrders } from "./orderInserter.ts"
+
+export class DemoPipelineError extends Data.TaggedError("DemoPipelineError")<{
+  readonly reason: "producer stopped" | "consumer stopped"
+  readonly cause: unknown
+}> {
+  override get message() {
+    return `${this.reason}: ${typeof this.cause === "string" ? this.cause : String(this.cause)}`
+  }
+}
+
+export interface PipelineSettings {
+  readonly layout: DemoLayout
+  readonly postgres: EmbeddedPostgres
+  /** Orders per second while generating. */
+  readonly rate: number
+  readonly seconds: number
+  readonly seed: number
+  /** Seconds between capture cycles (the real default is 5; short, so the demo moves). */
+  readonly batchInterval: number
+  readonly progressEvery: Duration.DurationInput
+  /** How long producer and consumer get to catch up after the last insert. */
+  readonly drainTimeout: Duration.DurationInput
+  readonly onProgress: (progress: Progress, elapsedSeconds: number) => Effect.Effect<void>
+  /** Runs once the last order is inserted, before draining. */
+  readonly onGenerated: Effect.Effect<void>
+}
+
+export interface Progress {
+  /** Orders committed to PostgreSQL by the generator. */
+  readonly inserted: number
+  /** Messages the producer published to the in-process topic. */
+  readonly captured: number
+  /** Rows the consumer wrote to the lake (in files renamed into place). */
+  readonly written: number
+}
+
+export interface PipelineResult extends Progress {
+  /** `count(*)` of the source table at the end. */
+  readonly inPostgres: number
+  readonly deadLettered: number
+  /** Whether producer and consumer caught up before `drainTimeout`. */
+  readonly drained: boolean
+}
+
+const messagesIn = (topic: MemoryTopic) =>
+  Ref.get(topic.log).pipe(Effect.map((log) => log.reduce((n, partition) => n + partition.length, 0)))
+
+/** The real Lake, counting the rows it writes so progress can show them. */
+const countingLake = (written: Ref.Ref<number>) =>
+  Layer.effect(
+    Lake,
+    Effect.map(Lake, (lake) =>
+      Lake.of({
+        ...lake,
+        writeBatch: (batch, ordersByDate) =>
+          lake.writeBatch(batch, ordersByDate).pipe(
+            Effect.tap((files) => Ref.update(written, (n) => files.reduce((sum, file) => sum + file.rows, n)))
+          )
+      }))
+  )
+
+/**
+ * The live code path wherever the demo can run it: the `@effect/sql-pg` source over the embedded
+ * server, the file cursor and checkpoint stores, the Parquet lake. Only Kafka is the in-process
+ * stand-in: publisher and stream share one topic; dead letters get their own, as in Kafka (in the
+ * raw topic they would be read back and dead-lettered again).
+ */
+const pipelineLayer = (settings: PipelineSettings, raw: MemoryTopic, dlq: MemoryTopic, written: Ref.Ref<number>) =>
+  Layer.mergeAll(
+    pgOrderSource(demoNames.table),
+    fileCursorStore(settings.layout.cursor),
+    memoryOrderPublisher(raw),
+    memoryOrderStream(raw),
+    memoryDeadLetters(dlq),
+    countingLake(written).pipe(Layer.provide(parquetLake(settings.layout.lake))),
+    fileCheckpointStore(settings.layout.checkpoints, demoNames.topic)
+  ).pipe(
+    // One client for the source and the generator: see embeddedPgClient for why one connection.
+    Layer.provideMerge(embeddedPgClient(settings.postgres))
+  )
+
+/** The programs' own info logs (a line per cycle and batch) would drown the demo's output. */
+const quiet = Logger.withMinimumLogLevel(LogLevel.Warning)
+
+/** Producer and consumer loop forever and retry outages; ending at all means a defect. */
+const stillRunning = <A, E>(fiber: Fiber.RuntimeFiber<A, E>, reason: DemoPipelineError["reason"]) =>
+  Effect.flatMap(Fiber.poll(fiber), (exit) =>
+    Option.match(exit, {
+      onNone: () => Effect.void,
+      onSome: (done) =>
+        new DemoPipelineError({ reason, cause: Exit.isFailure(done) ? Cause.pretty(done.cause) : "ended" })
+    }))
+
+/**
+ * Runs the real producer and consumer programs as concurrent fibers (as the real ones run as
+ * processes) while orders are inserted for `seconds`; then waits until every inserted order is in
+ * the topic and the consumer's checkpoint is at the topic's end, and stops both.
+ *
+ * Drained is judged by counts, not by an empty capture: PGlite's clock has millisecond resolution
+ * and the horizon excludes rows stamped with the reading transaction's own now(), so a capture in
+ * the same millisecond as the last insert can come back empty with that insert still to capture.
+ */
+export const runPipeline = Effect.fn("Demo.runPipeline")(function*(settings: PipelineSettings) {
+  const raw = yield* makeMemoryTopic(demoNames.topic)
+  const dlq = yield* makeMemoryTopic(demoNames.dlqTopic)
+  const inserted = yield* Ref.make(0)
+  const written = yield* Ref.make(0)
+  const progress = Effect.all({ inserted: Ref.get(inserted), captured: messagesIn(raw), written: Ref.get(written) })
+
+  return yield* Effect.gen(function*() {
+    const producer = yield* produceForever({ batchSize: 5000, interval: `${settings.batchInterval} seconds` }).pipe(
+      quiet,
+      Effect.forkScoped
+    )
+    const consumer = yield* consume({
+      topic: demoNames.topic,
+      maxBatchMessages: 20000,
+      pollWait: "200 millis",
+      once: false
+    }).pipe(quiet, Effect.forkScoped)
+    const bothRunning = Effect.zipRight(stillRunning(producer, "producer stopped"), stillRunning(consumer, "consumer stopped"))
+
+    const started = Date.now()
+    const elapsed = () => (Date.now() - started) / 1000
+    const reporter = yield* Effect.gen(function*() {
+      yield* Effect.sleep(settings.progressEvery)
+      yield* settings.onProgress(yield* progress, elapsed())
+    }).pipe(Effect.forever, Effect.forkScoped)
+
+    yield* insertOrders({ table: demoNames.table, rate: settings.rate, seconds: settings.seconds, seed: settings.seed }, inserted)
+    yield* Fiber.interrupt(reporter)
+    yield* settings.onProgress(yield* progress, elapsed())
+    yield* settings.onGenerated
+
+    const checkpoints = yield* CheckpointStore
+    const caughtUp = Effect.gen(function*() {
+      yield* bothRunning
+      const now = yield* progress
+      const checkpoint = yield* checkpoints.load
+      const consumed = Object.values(checkpoint.partitions).reduce((n, p) => n + Number(p.next_offset), 0)
+      return now.captured >= now.inserted && consumed >= now.captured
+    })
+    const drained = yield* caughtUp.pipe(
+      Effect.repeat({ schedule: Schedule.spaced("100 millis"), until: (done) => done }),
+      Effect.timeoutOption(settings.drainTimeout),
+      Effect.map(Option.isSome)
+    )
+    // Interrupting waits for a batch in flight: both programs finish it and save their position.
+    yield* Fiber.interrupt(producer)
+    yield* Fiber.interrupt(consumer)
+
+    const final = yield* progress
+    yield* settings.onProgress(final, elapsed())
+    return {
+      ...final,
+      inPostgres: yield* countOrders(demoNames.table),
+      deadLettered: yield* messagesIn(dlq),
+      drained
+    } satisfies PipelineResult
+  }).pipe(Effect.scoped, Effect.provide(pipelineLayer(settings, raw, dlq, written)))
+})

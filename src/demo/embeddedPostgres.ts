@@ -1,0 +1,83 @@
+import { PGlite } from "@electric-sql/pglite"
+import { PGLiteSocketServer } from "@electric-sql/pglite-socket"
+import { PgClient } from "@effect/sql-pg"
+import { Data, Effect } from "effect"
+import { ordersTableDdl } from "../../scripts/stack/sql.ts"
+
+export class EmbeddedPostgresError extends Data.TaggedError("EmbeddedPostgresError")<{ readonly cause: unknown }> {
+  override get message() {
+    return `embedded PostgreSQL (PGlite) failed to start: ${this.cause instanceof Error ? this.cause.message : String(this.cause)}`
+  }
+}
+
+/** What a client needs to reach the embedded server. */
+export interface EmbeddedPostgres {
+  readonly host: string
+  readonly port: number
+  readonly database: string
+  readonly username: string
+  /** e.g. `18.6`: PGlite is PostgreSQL itself, compiled to WebAssembly. */
+  readonly serverVersion: string
+}
+
+/**
+ * PGlite in this process, served over the PostgreSQL wire protocol on a free 127.0.0.1 port, with
+ * the orders table created from the same DDL as the real stack. Closed with the scope, after the
+ * clients acquired later in it.
+ */
+export const embeddedPostgres = (table: string) =>
+  Effect.acquireRelease(
+    Effect.tryPromise({
+      try: async () => {
+        const db = await PGlite.create()
+        try {
+          await db.exec(ordersTableDdl(table))
+          const { rows } = await db.query<{ server_version: string }>("SHOW server_version")
+          const server = new PGLiteSocketServer({ db, host: "127.0.0.1", port: 0, maxConnections: 1 })
+          await server.start()
+          // Port 0 asks the OS for a free port; the server reports the one it got as host:port.
+          const address = server.getServerConn()
+          const port = Number(address.slice(address.lastIndexOf(":") + 1))
+          return { db, server, port, serverVersion: rows[0]?.server_version ?? "unknown" }
+        } catch (error) {
+          await db.close()
+          throw error
+        }
+      },
+      catch: (cause) => new EmbeddedPostgresError({ cause })
+    }),
+    ({ db, server }) =>
+      Effect.promise(async () => {
+        await server.stop()
+        await db.close()
+      }).pipe(Effect.timeoutOption("5 seconds"))
+  ).pipe(Effect.map(({ port, serverVersion }): EmbeddedPostgres => ({
+    host: "127.0.0.1",
+    port,
+    database: "postgres",
+    username: "postgres",
+    serverVersion
+  })))
+
+/**
+ * The live `@effect/sql-pg` client, pointed at the embedded server, with ONE connection shared by
+ * the order generator and the capture query. PGlite is a single backend: pg_stat_activity shows one
+ * "standalone backend" whatever the number of sockets, and pglite-socket feeds every connection's
+ * protocol messages into it one at a time, keeping only explicit BEGIN blocks together. More
+ * connections add no parallelism, and would let one connection's Parse/Bind/Execute/Sync (separate
+ * writes from `pg`) fall between another's on the shared unnamed statement; one connection
+ * serialises whole queries. (The server also rejects a second connection: `maxConnections: 1` above.)
+ *
+ * The capture horizon stays sound here: no other client backend is ever listed, so it is now(), and
+ * with every statement run one after another no transaction can be open while capture reads.
+ */
+export const embeddedPgClient = (postgres: EmbeddedPostgres) =>
+  PgClient.layer({
+    host: postgres.host,
+    port: postgres.port,
+    database: postgres.database,
+    username: postgres.username,
+    maxConnections: 1,
+    connectTimeout: "5 seconds",
+    applicationName: "food-orders-demo"
+  })

@@ -1,0 +1,59 @@
+import { Duration, Metric, MetricBoundaries } from "effect"
+
+/** Seconds buckets from 5 ms to ~40 s: commit-to-lake latency spans the sub-second goal and the 5 s polls of old. */
+const latencyBuckets = MetricBoundaries.exponential({ start: 0.005, factor: 2, count: 14 })
+const durationBuckets = MetricBoundaries.exponential({ start: 0.001, factor: 2, count: 16 })
+
+export const ordersCaptured = Metric.counter("orders_captured_total", {
+  description: "Orders read from PostgreSQL by the producer",
+  incremental: true
+})
+export const ordersPublished = Metric.counter("orders_published_total", {
+  description: "Orders acknowledged by Kafka",
+  incremental: true
+})
+export const producerCursorSeconds = Metric.gauge("producer_cursor_created_at_seconds", {
+  description: "created_at of the producer's cursor, as Unix seconds"
+})
+export const captureCycleSeconds = Metric.histogram("producer_cycle_duration_seconds", durationBuckets, "Duration of a capture cycle")
+export const publishBatchSeconds = Metric.histogram("producer_publish_duration_seconds", durationBuckets, "Duration of one publish to Kafka")
+
+export const ordersConsumed = Metric.counter("orders_consumed_total", {
+  description: "Messages read from the raw topic",
+  incremental: true
+})
+export const ordersWritten = Metric.counter("orders_written_total", {
+  description: "Orders written to the lake",
+  incremental: true
+})
+export const ordersDuplicates = Metric.counter("orders_duplicates_skipped_total", {
+  description: "Re-published orders skipped by the consumer",
+  incremental: true
+})
+/** Tagged with `reason`. */
+export const ordersDeadLettered = Metric.counter("orders_dead_lettered_total", {
+  description: "Messages sent to the dead-letter topic, by reason",
+  incremental: true
+})
+export const lakeFilesWritten = Metric.counter("lake_files_written_total", {
+  description: "Parquet files renamed into place",
+  incremental: true
+})
+/** Tagged with `partition`. */
+export const consumerLag = Metric.gauge("consumer_lag_messages", {
+  description: "Messages in the topic not yet in the lake, per partition"
+})
+/** Tagged with `partition`. */
+export const consumerNextOffset = Metric.gauge("consumer_next_offset", {
+  description: "The checkpoint: next offset to read, per partition"
+})
+export const consumerBatchSeconds = Metric.histogram("consumer_batch_duration_seconds", durationBuckets, "Duration of one lake batch")
+export const commitToLakeSeconds = Metric.histogram(
+  "order_commit_to_lake_seconds",
+  latencyBuckets,
+  "From an order's created_at (its transaction's start) to its lake file being in place"
+)
+
+/** Records how long an effect took, in seconds, into a histogram. */
+export const timedSeconds = (histogram: Metric.Metric.Histogram<number>) =>
+  Metric.trackDurationWith(histogram, (duration) => Duration.toMillis(duration) / 1000)
