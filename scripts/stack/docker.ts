@@ -17,8 +17,11 @@ const compose = async (args: ReadonlyArray<string>): Promise<number | null> => {
   return runVisible("docker", ["compose", ...args], { cwd: repoRoot })
 }
 
-/** Starts docker-compose.yml and waits for the healthchecks. */
-export const composeUp = (): Promise<number | null> => compose(["up", "-d", "--wait"])
+/**
+ * Starts the services the pipeline needs (PostgreSQL, Kafka) and waits for their healthchecks; the
+ * producer and consumer services of docker-compose.yml are for `docker compose up`, not the stack.
+ */
+export const composeUp = (): Promise<number | null> => compose(["up", "-d", "--wait", "postgres", "kafka"])
 
 /** Stops and removes the containers; named volumes (the database, the topic) are kept. */
 export const composeDown = (): Promise<number | null> => compose(["down"])
