@@ -34,9 +34,23 @@ export const ordersTableStatements = (table: string): ReadonlyArray<string> => {
   order_status    VARCHAR(50),
   created_at      TIMESTAMP DEFAULT (now() AT TIME ZONE 'utc')
 )`,
-    `CREATE INDEX IF NOT EXISTS "${captureIndexName(name)}" ON "${name}" (created_at, order_id)`
+    `CREATE INDEX IF NOT EXISTS "${captureIndexName(name)}" ON "${name}" (created_at, order_id)`,
+    notifyFunctionDdl,
+    `CREATE OR REPLACE TRIGGER "${name}_notify" AFTER INSERT ON "${name}" FOR EACH STATEMENT EXECUTE FUNCTION food_orders_notify()`
   ]
 }
+
+/**
+ * Wakes the producer when orders commit (NOTIFY is delivered at commit, when the rows become
+ * visible): one notification per statement on channel `food_orders`, the table name as payload.
+ * Without it the producer still captures everything, on its poll interval.
+ */
+export const notifyFunctionDdl = `CREATE OR REPLACE FUNCTION food_orders_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('food_orders', TG_TABLE_NAME);
+  RETURN NULL;
+END
+$$`
 
 /** The whole DDL as one idempotent script (run it without bind parameters: simple query protocol). */
 export const ordersTableDdl = (table: string): string => ordersTableStatements(table).map((s) => `${s};\n`).join("")

@@ -9,6 +9,7 @@ import { consume } from "../programs/consumer.ts"
 import { produceForever } from "../programs/producer.ts"
 import { CheckpointStore } from "../services/CheckpointStore.ts"
 import { Lake } from "../services/Lake.ts"
+import { OrderSource } from "../services/OrderSource.ts"
 import { type DemoLayout, demoNames } from "./demoLayout.ts"
 import { type EmbeddedPostgres, embeddedPgClient } from "./embeddedPostgres.ts"
 import { countOrders, insertOrders } from "./orderInserter.ts"
@@ -74,6 +75,18 @@ const countingLake = (written: Ref.Ref<number>) =>
   )
 
 /**
+ * Stopping the producer lets a capture read in flight finish (milliseconds) instead of
+ * interrupting it: `@effect/sql-pg` cancels an interrupted query with `pg_cancel_backend` over the
+ * pool, whose one connection is the busy one, so the cancel waits out its 5 s timeout; and on
+ * PGlite it would cancel nothing (every connection reports the same backend pid; it returns false).
+ */
+const uninterruptibleReads = Layer.effect(
+  OrderSource,
+  Effect.map(OrderSource, (source) =>
+    OrderSource.of({ readAfter: (after, limit) => Effect.uninterruptible(source.readAfter(after, limit)) }))
+)
+
+/**
  * The live code path wherever the demo can run it: the `@effect/sql-pg` source over the embedded
  * server, the file cursor and checkpoint stores, the Parquet lake. Only Kafka is the in-process
  * stand-in: publisher and stream share one topic; dead letters get their own, as in Kafka (in the
@@ -81,7 +94,7 @@ const countingLake = (written: Ref.Ref<number>) =>
  */
 const pipelineLayer = (settings: PipelineSettings, raw: MemoryTopic, dlq: MemoryTopic, written: Ref.Ref<number>) =>
   Layer.mergeAll(
-    pgOrderSource(demoNames.table),
+    uninterruptibleReads.pipe(Layer.provide(pgOrderSource(demoNames.table))),
     fileCursorStore(settings.layout.cursor),
     memoryOrderPublisher(raw),
     memoryOrderStream(raw),

@@ -32,11 +32,14 @@ export const insertOrders = Effect.fn("Demo.insertOrders")(function*(options: In
       const orders = Array.from({ length: due }, next)
       const params = orders.flatMap((o) => [o.customer_name, o.restaurant_name, o.item, formatCents(o.amount), o.order_status])
       const rows = orders.map((_, i) => `($${i * 5 + 1}, $${i * 5 + 2}, $${i * 5 + 3}, $${i * 5 + 4}::numeric, $${i * 5 + 5})`)
-      yield* sql.unsafe(
-        `INSERT INTO ${table} (customer_name, restaurant_name, item, amount, order_status) VALUES ${rows.join(", ")}`,
-        params
+      // Uninterruptible: a committed INSERT is always counted, and stopping never cancels a query
+      // (see uninterruptibleReads in demoPipeline.ts for why a cancel would stall).
+      yield* Effect.uninterruptible(
+        sql.unsafe(
+          `INSERT INTO ${table} (customer_name, restaurant_name, item, amount, order_status) VALUES ${rows.join(", ")}`,
+          params
+        ).pipe(Effect.zipRight(Ref.update(inserted, (n) => n + due)))
       )
-      yield* Ref.update(inserted, (n) => n + due)
     }
     const wait = started + tick * tickMillis - Date.now()
     if (wait > 0) yield* Effect.sleep(`${wait} millis`)

@@ -1,4 +1,4 @@
-import { type Duration, Effect, Metric, Option, Schedule } from "effect"
+import { type Duration, Effect, Metric, Option, Queue, Stream } from "effect"
 import { type CaptureKey, keyOf } from "../domain/CaptureKey.ts"
 import { formatIsoMicros } from "../domain/Timestamp.ts"
 import { reportHealth } from "../observability/Health.ts"
@@ -104,14 +104,28 @@ export const produceOnce = (options: ProducerOptions) =>
   )
 
 /**
- * Runs until interrupted: a cycle every `interval`. A failed cycle (after its step retries) is
- * logged and retried with capped backoff from the saved cursor.
+ * Runs until interrupted. A cycle runs when the source signals new commits, or after `interval`
+ * without one (the fallback that also covers missed notifications). A failed cycle (after its step
+ * retries) is logged and retried with capped backoff from the saved cursor.
  */
 export const produceForever = (options: ProducerOptions) =>
-  loggedCycle(options.batchSize, true).pipe(
-    Effect.tapError(logOutage),
-    Effect.retry(outageBackoff()),
-    Effect.repeat(Schedule.spaced(options.interval)),
-    Effect.asVoid,
-    Effect.annotateLogs({ program: "producer" })
-  )
+  Effect.gen(function*() {
+    const source = yield* OrderSource
+    // Sliding, size 1: any number of commits during a cycle collapse into one more cycle.
+    const wake = yield* Queue.sliding<void>(1)
+    yield* source.changes.pipe(
+      Stream.runForEach(() => Queue.offer(wake, undefined)),
+      Effect.tapError((error) =>
+        Effect.logWarning("change notifications interrupted; polling every batch_interval meanwhile").pipe(
+          Effect.annotateLogs({ error: error.message })
+        )
+      ),
+      Effect.retry(outageBackoff()),
+      Effect.forkScoped
+    )
+    const cycle = loggedCycle(options.batchSize, true).pipe(Effect.tapError(logOutage), Effect.retry(outageBackoff()))
+    while (true) {
+      yield* cycle
+      yield* Effect.race(Queue.take(wake), Effect.sleep(options.interval))
+    }
+  }).pipe(Effect.scoped, Effect.annotateLogs({ program: "producer" }))

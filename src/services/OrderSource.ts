@@ -1,4 +1,4 @@
-import { Context, type Effect } from "effect"
+import { Context, type Effect, type Stream } from "effect"
 import type { CaptureKey } from "../domain/CaptureKey.ts"
 import type { Order } from "../domain/Order.ts"
 import type { SourceError } from "./errors.ts"
@@ -11,4 +11,9 @@ export class OrderSource extends Context.Tag("OrderSource")<OrderSource, {
    * yields a key at or below the last one returned.
    */
   readonly readAfter: (after: CaptureKey | null, limit: number) => Effect.Effect<ReadonlyArray<Order>, SourceError>
+  /**
+   * Emits when new orders may have committed, so capture need not wait for its poll interval.
+   * A hint only: it may be silent (no trigger installed) or fire for nothing.
+   */
+  readonly changes: Stream.Stream<void, SourceError>
 }>() {}

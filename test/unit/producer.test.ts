@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Option, Ref, TestClock } from "effect"
+import { Effect, Fiber, Layer, Option, Ref, Stream, SubscriptionRef, TestClock } from "effect"
 import type { CaptureKey } from "../../src/domain/CaptureKey.ts"
 import type { Order } from "../../src/domain/Order.ts"
 import { formatIsoMicros } from "../../src/domain/Timestamp.ts"
@@ -8,11 +8,12 @@ import { memoryCursorStore, memoryOrderPublisher, memoryOrderSource } from "../.
 import { captureAvailable, produceForever } from "../../src/programs/producer.ts"
 import { BrokerError } from "../../src/services/errors.ts"
 import { OrderPublisher } from "../../src/services/OrderPublisher.ts"
+import { OrderSource } from "../../src/services/OrderSource.ts"
 import { order } from "./fixtures.ts"
 
 const setup = (orders: ReadonlyArray<Order>) =>
   Effect.gen(function*() {
-    const rows = yield* Ref.make(orders)
+    const rows = yield* SubscriptionRef.make(orders)
     const cursor = yield* Ref.make(Option.none<CaptureKey>())
     const topic = yield* makeMemoryTopic("orders_raw")
     const layer = Layer.mergeAll(memoryOrderSource(rows), memoryCursorStore(cursor), memoryOrderPublisher(topic))
@@ -67,16 +68,32 @@ describe("producer", () => {
       expect(yield* Ref.get(cursor)).toEqual(Option.none())
     }))
 
-  it.effect("runs a cycle every batch_interval", () =>
+  it.effect("runs a cycle every batch_interval when nothing signals a change", () =>
     Effect.gen(function*() {
       const { rows, topic, layer } = yield* setup([order(1, "2025-01-15T10:00:00Z")])
-      const fiber = yield* Effect.fork(produceForever({ batchSize: 100, interval: "5 seconds" }).pipe(Effect.provide(layer)))
+      const silent = Layer.effect(OrderSource, Effect.map(OrderSource, (source) => ({ ...source, changes: Stream.never })))
+        .pipe(Layer.provide(layer))
+      const fiber = yield* Effect.fork(
+        produceForever({ batchSize: 100, interval: "5 seconds" }).pipe(Effect.provide(Layer.merge(layer, silent)))
+      )
       yield* TestClock.adjust("1 second")
       expect(yield* publishedIds(topic)).toEqual([1])
       yield* Ref.update(rows, (all) => [...all, order(2, "2025-01-15T11:00:00Z")])
       yield* TestClock.adjust("3 seconds")
       expect(yield* publishedIds(topic)).toEqual([1])
       yield* TestClock.adjust("2 seconds")
+      expect(yield* publishedIds(topic)).toEqual([1, 2])
+      yield* Fiber.interrupt(fiber)
+    }))
+
+  it.effect("captures at once when the source signals a commit, without waiting for the interval", () =>
+    Effect.gen(function*() {
+      const { rows, topic, layer } = yield* setup([order(1, "2025-01-15T10:00:00Z")])
+      const fiber = yield* Effect.fork(produceForever({ batchSize: 100, interval: "1 hour" }).pipe(Effect.provide(layer)))
+      yield* TestClock.adjust("10 millis")
+      expect(yield* publishedIds(topic)).toEqual([1])
+      yield* Ref.update(rows, (all) => [...all, order(2, "2025-01-15T11:00:00Z")])
+      yield* TestClock.adjust("10 millis")
       expect(yield* publishedIds(topic)).toEqual([1, 2])
       yield* Fiber.interrupt(fiber)
     }))

@@ -1,4 +1,4 @@
-import { Effect, Layer, Option, Ref } from "effect"
+import { Effect, Layer, Option, Ref, Stream, SubscriptionRef } from "effect"
 import type { CaptureKey } from "../../domain/CaptureKey.ts"
 import { compareKeys, keyOf } from "../../domain/CaptureKey.ts"
 import { type Checkpoint, emptyCheckpoint } from "../../domain/Checkpoint.ts"
@@ -14,7 +14,7 @@ import { type MessageBatch, OrderStream } from "../../services/OrderStream.ts"
 import { append, type MemoryTopic } from "./MemoryTopic.ts"
 
 /** Orders held in a Ref, served in capture-key order like the live query. */
-export const memoryOrderSource = (rows: Ref.Ref<ReadonlyArray<Order>>) =>
+export const memoryOrderSource = (rows: SubscriptionRef.SubscriptionRef<ReadonlyArray<Order>>) =>
   Layer.succeed(OrderSource, OrderSource.of({
     readAfter: (after, limit) =>
       Ref.get(rows).pipe(Effect.map((all) =>
@@ -22,7 +22,8 @@ export const memoryOrderSource = (rows: Ref.Ref<ReadonlyArray<Order>>) =>
           .filter((o) => after === null || compareKeys(keyOf(o), after) > 0)
           .sort((a, b) => compareKeys(keyOf(a), keyOf(b)))
           .slice(0, limit)
-      ))
+      )),
+    changes: Stream.changes(rows.changes).pipe(Stream.drop(1), Stream.as(undefined))
   }))
 
 export const memoryCursorStore = (ref: Ref.Ref<Option.Option<CaptureKey>>) =>

@@ -1,5 +1,5 @@
 import { PgClient } from "@effect/sql-pg"
-import { Effect, Layer, ParseResult, Schema } from "effect"
+import { Effect, Layer, ParseResult, Schema, Stream } from "effect"
 import type { SqlIdentifier } from "../../config/Identifiers.ts"
 import { formatIsoMicros } from "../../domain/Timestamp.ts"
 import { OrderRow } from "../../domain/Order.ts"
@@ -8,6 +8,9 @@ import { OrderSource } from "../../services/OrderSource.ts"
 import { canSeeOtherTransactionsSql, captureAfterSql, captureFirstSql, oldestOpenTransactionSql } from "./captureQuery.ts"
 
 const decodeRows = Schema.decodeUnknown(Schema.Array(OrderRow))
+
+/** The channel db/003_notify.sql's trigger notifies, with the table name as payload. */
+const notifyChannel = "food_orders"
 
 /** A transaction open this long holds capture back visibly; say who it is. */
 const heldBackWarningSeconds = 30
@@ -51,7 +54,14 @@ export const pgOrderSource = (table: SqlIdentifier) =>
         }
       }).pipe(Effect.ignore)
 
+      const changes = sql.listen(notifyChannel).pipe(
+        Stream.filter((payload) => payload === table),
+        Stream.as(undefined),
+        Stream.mapError((cause) => new SourceError({ reason: "unavailable", cause }))
+      )
+
       return OrderSource.of({
+        changes,
         readAfter: Effect.fn("OrderSource.readAfter")(function*(after, limit) {
           const rows = yield* (after === null
             ? sql.unsafe(firstSql, [limit])
