@@ -32,6 +32,7 @@ const main = Effect.gen(function*() {
     topic: config.kafka.topic,
     maxBatchMessages: config.consumer.max_batch_messages,
     pollWait: "1 second",
+    fill: { linger: `${config.consumer.linger_ms} millis`, maxBytes: config.consumer.max_batch_bytes },
     once: cli.once
   }).pipe(Effect.provide(Layer.merge(consumerLayer(config), observability)))
 })

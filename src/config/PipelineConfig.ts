@@ -9,6 +9,14 @@ const Positive = Schema.Number.pipe(Schema.positive({ message: () => "Expected a
 const PositiveInt = Schema.Int.pipe(Schema.positive({ message: () => "Expected a positive integer" }))
 /** 0 picks a free port; -1 turns the endpoint off. */
 const HttpPort = Schema.Int.pipe(Schema.between(-1, 65535, { message: () => "Expected a port (0 = any free port, -1 = off)" }))
+const NonNegative = Schema.Number.pipe(Schema.nonNegative({ message: () => "Expected a number >= 0" }))
+
+/**
+ * The lake's flush policy: a batch closes at 100,000 rows or 64 MiB of messages, or 100 ms after its
+ * first message arrived. Light traffic gets its files within ~100 ms; a backlog gets large files.
+ */
+const consumerDefaults = { max_batch_messages: 100_000, max_batch_bytes: 64 * 1024 * 1024, linger_ms: 100 }
+
 const NonEmpty = Schema.String.pipe(Schema.minLength(1, { message: () => "Expected a non-empty string" }))
 
 const BrokerList = Schema.String.pipe(
@@ -57,9 +65,11 @@ export const PipelineConfig = Schema.Struct({
   ),
   consumer: Schema.optionalWith(
     Schema.Struct({
-      max_batch_messages: Schema.optionalWith(NumberLike(PositiveInt), { default: () => 20000 })
+      max_batch_messages: Schema.optionalWith(NumberLike(PositiveInt), { default: () => consumerDefaults.max_batch_messages }),
+      max_batch_bytes: Schema.optionalWith(NumberLike(PositiveInt), { default: () => consumerDefaults.max_batch_bytes }),
+      linger_ms: Schema.optionalWith(NumberLike(NonNegative), { default: () => consumerDefaults.linger_ms })
     }),
-    { default: () => ({ max_batch_messages: 20000 }) }
+    { default: () => consumerDefaults }
   ),
   observability: Schema.optionalWith(
     Schema.Struct({

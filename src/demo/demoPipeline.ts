@@ -1,4 +1,4 @@
-import { Cause, Data, type Duration, Effect, Exit, Fiber, Layer, Logger, LogLevel, Option, Ref, Schedule } from "effect"
+import { Cause, Data, type Duration, Effect, Exit, Fiber, Layer, Logger, LogLevel, Option, Ref, Schedule, Stream } from "effect"
 import { fileCheckpointStore } from "../layers/file/fileCheckpointStore.ts"
 import { fileCursorStore } from "../layers/file/fileCursorStore.ts"
 import { parquetLake } from "../layers/lake/parquetLake.ts"
@@ -75,16 +75,24 @@ const countingLake = (written: Ref.Ref<number>) =>
   )
 
 /**
- * Stopping the producer lets a capture read in flight finish (milliseconds) instead of
- * interrupting it: `@effect/sql-pg` cancels an interrupted query with `pg_cancel_backend` over the
- * pool, whose one connection is the busy one, so the cancel waits out its 5 s timeout; and on
- * PGlite it would cancel nothing (every connection reports the same backend pid; it returns false).
+ * The live source, adjusted where PGlite differs from a PostgreSQL server:
+ * - `changes` is silent. PGlite is one backend, so the NOTIFY from the insert trigger goes out on
+ *   the connection whose INSERT fired it, never on the separate LISTEN connection `sql.listen`
+ *   opens; that connection would only be refused (see embeddedPgClient). The producer polls
+ *   every batch interval instead, which it does anyway when notifications are missing.
+ * - Stopping the producer lets a capture read in flight finish (milliseconds) instead of
+ *   interrupting it: `@effect/sql-pg` cancels an interrupted query with `pg_cancel_backend` over
+ *   the pool, whose one connection is the busy one, so the cancel waits out its 5 s timeout (and
+ *   on PGlite it cancels nothing: every connection reports the same pid, and it returns false).
  */
-const uninterruptibleReads = Layer.effect(
+const embeddedOrderSource = Layer.effect(
   OrderSource,
-  Effect.map(OrderSource, (source) =>
-    OrderSource.of({ readAfter: (after, limit) => Effect.uninterruptible(source.readAfter(after, limit)) }))
-)
+  Effect.map(OrderSource, (live) =>
+    OrderSource.of({
+      readAfter: (after, limit) => Effect.uninterruptible(live.readAfter(after, limit)),
+      changes: Stream.never
+    }))
+).pipe(Layer.provide(pgOrderSource(demoNames.table)))
 
 /**
  * The live code path wherever the demo can run it: the `@effect/sql-pg` source over the embedded
@@ -94,7 +102,7 @@ const uninterruptibleReads = Layer.effect(
  */
 const pipelineLayer = (settings: PipelineSettings, raw: MemoryTopic, dlq: MemoryTopic, written: Ref.Ref<number>) =>
   Layer.mergeAll(
-    uninterruptibleReads.pipe(Layer.provide(pgOrderSource(demoNames.table))),
+    embeddedOrderSource,
     fileCursorStore(settings.layout.cursor),
     memoryOrderPublisher(raw),
     memoryOrderStream(raw),

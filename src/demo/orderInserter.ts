@@ -33,7 +33,7 @@ export const insertOrders = Effect.fn("Demo.insertOrders")(function*(options: In
       const params = orders.flatMap((o) => [o.customer_name, o.restaurant_name, o.item, formatCents(o.amount), o.order_status])
       const rows = orders.map((_, i) => `($${i * 5 + 1}, $${i * 5 + 2}, $${i * 5 + 3}, $${i * 5 + 4}::numeric, $${i * 5 + 5})`)
       // Uninterruptible: a committed INSERT is always counted, and stopping never cancels a query
-      // (see uninterruptibleReads in demoPipeline.ts for why a cancel would stall).
+      // (see embeddedOrderSource in demoPipeline.ts for why a cancel would stall).
       yield* Effect.uninterruptible(
         sql.unsafe(
           `INSERT INTO ${table} (customer_name, restaurant_name, item, amount, order_status) VALUES ${rows.join(", ")}`,

@@ -22,13 +22,15 @@ import { crashPoint } from "../runtime/crashPoints.ts"
 import { CheckpointStore } from "../services/CheckpointStore.ts"
 import { type DeadLetter, DeadLetters } from "../services/DeadLetters.ts"
 import { Lake } from "../services/Lake.ts"
-import { type MessageBatch, OrderStream } from "../services/OrderStream.ts"
+import { type BatchFill, type MessageBatch, OrderStream } from "../services/OrderStream.ts"
 import { onceBackoff, outageBackoff, stepRetry } from "./schedules.ts"
 
 export interface ConsumerOptions {
   readonly topic: string
   readonly maxBatchMessages: number
   readonly pollWait: Duration.DurationInput
+  /** The flush policy: how long a batch may wait for more messages, and its size cap in bytes. */
+  readonly fill?: BatchFill
 }
 
 export interface BatchOutcome {
@@ -239,7 +241,7 @@ export const consume = (options: ConsumerOptions & { readonly once: boolean }) =
     }
 
     const step = Effect.gen(function*() {
-      const batch = yield* stream.poll(positionsOf(checkpoint), options.maxBatchMessages, options.pollWait).pipe(
+      const batch = yield* stream.poll(positionsOf(checkpoint), options.maxBatchMessages, options.pollWait, options.fill).pipe(
         Effect.tapBoth({
           onFailure: (error) => reportHealth("broker", { ok: false, error: error.message }),
           onSuccess: () => reportHealth("broker", { ok: true })

@@ -34,6 +34,12 @@ const toMessageBatch = (batch: Batch): MessageBatch => {
   }
 }
 
+const valueBytes = (messages: ReadonlyArray<RawMessage>) => {
+  let total = 0
+  for (const m of messages) total += m.value?.length ?? 0
+  return total
+}
+
 const slice = (batch: MessageBatch, messages: ReadonlyArray<RawMessage>): MessageBatch => ({
   ...batch,
   messages,
@@ -134,7 +140,7 @@ export const kafkaOrderStream = (settings: KafkaSettings, topic: string, groupId
           catch: (cause) => new BrokerError({ operation: "admin", cause })
         }).pipe(Effect.map((offsets) => new Map(offsets.map((o) => [o.partition, BigInt(o.high)])))),
 
-        poll: (from, maxMessages, maxWait) =>
+        poll: (from, maxMessages, maxWait, fill) =>
           Effect.gen(function*() {
             const deadline = Date.now() + Duration.toMillis(Duration.decode(maxWait))
             // A batch the program could not finish is asked for again: rewind to it.
@@ -167,9 +173,15 @@ export const kafkaOrderStream = (settings: KafkaSettings, topic: string, groupId
                 )
               }
               let messages = fresh
-              // Join batches already fetched for the same partition, up to maxMessages.
-              while (messages.length < maxMessages) {
-                const more = yield* Queue.poll(queue)
+              let bytes = valueBytes(fresh)
+              const maxBytes = fill?.maxBytes ?? Number.POSITIVE_INFINITY
+              const lingerUntil = Date.now() + (fill === undefined ? 0 : Duration.toMillis(Duration.decode(fill.linger)))
+              // Join what follows in the same partition, up to the limits; wait for more only while lingering.
+              while (messages.length < maxMessages && bytes < maxBytes) {
+                const wait = lingerUntil - Date.now()
+                const more = wait > 0
+                  ? yield* Queue.take(queue).pipe(Effect.timeoutOption(Duration.millis(wait)))
+                  : yield* Queue.poll(queue)
                 if (Option.isNone(more)) break
                 const following = more.value
                 if (following.isStale()) continue
@@ -181,6 +193,7 @@ export const kafkaOrderStream = (settings: KafkaSettings, topic: string, groupId
                   break
                 }
                 messages = messages.concat(following.batch.messages)
+                bytes += valueBytes(following.batch.messages)
               }
               if (messages.length > maxMessages) {
                 pending = { batch: slice(batch, messages.slice(maxMessages)), isStale: () => false }
