@@ -3,10 +3,8 @@ import { Cause, Effect, Layer } from "effect"
 import { loadConfig } from "../config/loadConfig.ts"
 import { dlqTopicOf } from "../config/PipelineConfig.ts"
 import { consumerLayer } from "../layers/live.ts"
-import { healthLayer } from "../observability/Health.ts"
-import { observabilityServer } from "../observability/httpServer.ts"
 import { ordersConsumed, ordersWritten } from "../observability/metrics.ts"
-import { progressLogger } from "../observability/progress.ts"
+import { observabilityLayer } from "../observability/observabilityLayer.ts"
 import { consume } from "../programs/consumer.ts"
 import { parseCli } from "../runtime/cli.ts"
 import { loggerLayer } from "../runtime/logging.ts"
@@ -22,12 +20,14 @@ const main = Effect.gen(function*() {
     checkpoint: config.streaming.checkpoint_location,
     once: cli.once
   }))
-  const observability = cli.once || config.observability.consumer_port < 0
-    ? healthLayer(["broker", "lake"])
-    : Layer.mergeAll(
-      observabilityServer("consumer", config.observability.consumer_port, "observability.consumer_port"),
-      progressLogger(config.observability.progress_interval, { consumed: ordersConsumed, written: ordersWritten })
-    ).pipe(Layer.provideMerge(healthLayer(["broker", "lake"])))
+  const observability = observabilityLayer({
+    program: "consumer",
+    port: config.observability.consumer_port,
+    progressInterval: config.observability.progress_interval,
+    watched: ["broker", "lake"],
+    progress: { consumed: ordersConsumed, written: ordersWritten },
+    once: cli.once
+  })
   yield* consume({
     topic: config.kafka.topic,
     maxBatchMessages: config.consumer.max_batch_messages,

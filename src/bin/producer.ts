@@ -2,10 +2,8 @@ import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Cause, Effect, Layer } from "effect"
 import { loadConfig } from "../config/loadConfig.ts"
 import { producerLayer } from "../layers/live.ts"
-import { healthLayer } from "../observability/Health.ts"
-import { observabilityServer } from "../observability/httpServer.ts"
 import { ordersCaptured, ordersPublished } from "../observability/metrics.ts"
-import { progressLogger } from "../observability/progress.ts"
+import { observabilityLayer } from "../observability/observabilityLayer.ts"
 import { produceForever, produceOnce } from "../programs/producer.ts"
 import { parseCli } from "../runtime/cli.ts"
 import { loggerLayer } from "../runtime/logging.ts"
@@ -22,12 +20,14 @@ const main = Effect.gen(function*() {
     once: cli.once
   }))
   const program = cli.once ? Effect.asVoid(produceOnce(options)) : produceForever(options)
-  const observability = cli.once || config.observability.producer_port < 0
-    ? healthLayer(["database", "broker"])
-    : Layer.mergeAll(
-      observabilityServer("producer", config.observability.producer_port, "observability.producer_port"),
-      progressLogger(config.observability.progress_interval, { captured: ordersCaptured, published: ordersPublished })
-    ).pipe(Layer.provideMerge(healthLayer(["database", "broker"])))
+  const observability = observabilityLayer({
+    program: "producer",
+    port: config.observability.producer_port,
+    progressInterval: config.observability.progress_interval,
+    watched: ["database", "broker"],
+    progress: { captured: ordersCaptured, published: ordersPublished },
+    once: cli.once
+  })
   yield* program.pipe(Effect.provide(Layer.merge(producerLayer(config), observability)))
 })
 

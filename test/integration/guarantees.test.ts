@@ -2,58 +2,19 @@
  * Delivery guarantees against the real PostgreSQL and Kafka: no order lost or duplicated through
  * late commits, timestamp ties, processes killed between two steps, and garbage in the topic.
  */
-import { mkdtempSync, readdirSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
-import pg from "pg"
+import { readdirSync } from "node:fs"
 import { afterAll, describe, expect, it } from "vitest"
-import { ordersTableDdl } from "../../scripts/stack/sql.ts"
-import { describeIntegration, type Endpoints } from "../support/endpoints.ts"
-import { deleteTopics } from "../support/kafka.ts"
+import { describeIntegration } from "../support/endpoints.ts"
 import { summariseLake } from "../support/lakeSummary.ts"
-import { uniqueName } from "../support/names.ts"
 import { insertOrdersSql } from "../support/orderRows.ts"
-import { logLines, pipelineEnv, type ProgramRun, runProgram } from "../support/pipelineProcess.ts"
 import { produceRaw, readAllRaw } from "../support/rawKafka.ts"
+import { makeTestPipeline, type TestPipeline } from "../support/testPipeline.ts"
 
-/** One isolated pipeline per test: its own table, topics, lake and state. */
-const makePipeline = async (endpoints: Endpoints, extra: Record<string, string> = {}) => {
-  const roll = uniqueName("g")
-  const stateDir = mkdtempSync(join(tmpdir(), "fop-guarantees-"))
-  const env = pipelineEnv({ pgUrl: endpoints.pgUrl, kafkaBrokers: endpoints.kafkaBrokers, roll, stateDir, extra })
-  const pool = new pg.Pool({ connectionString: endpoints.pgUrl, max: 3 })
-  const table = `${roll}_orders`
-  await pool.query(ordersTableDdl(table))
-  const run = async (program: "producer" | "consumer", more: Record<string, string> = {}) => {
-    const result = await runProgram(program, ["--once"], { ...env, ...more })
-    return result
-  }
-  const ok = (result: ProgramRun) => {
-    expect(result.code, result.stderr + result.stdout).toBe(0)
-    return result
-  }
-  const annotation = (result: ProgramRun, message: string) =>
-    logLines(result).find((l) => l["message"] === message)?.["annotations"] as Record<string, unknown> | undefined
-  const close = async () => {
-    await pool.query(`DROP TABLE IF EXISTS "${table}"`).catch(() => undefined)
-    await pool.end()
-    await deleteTopics(endpoints.kafkaBrokers, [`${roll}_food_orders_raw`, `${roll}_food_orders_dlq`]).catch(() => undefined)
-    rmSync(stateDir, { recursive: true, force: true })
-  }
-  return {
-    roll, table, pool, env, run, ok, annotation, close,
-    topic: `${roll}_food_orders_raw`,
-    dlq: `${roll}_food_orders_dlq`,
-    lake: env["DATALAKE_PATH"]!
-  }
-}
-
-type Pipeline = Awaited<ReturnType<typeof makePipeline>>
 
 describeIntegration("delivery guarantees", (endpoints) => {
-  const open: Array<Pipeline> = []
+  const open: Array<TestPipeline> = []
   const pipeline = async (extra: Record<string, string> = {}) => {
-    const p = await makePipeline(endpoints, extra)
+    const p = await makeTestPipeline(endpoints, "g", { extra })
     open.push(p)
     return p
   }

@@ -2,18 +2,14 @@
  * /metrics and /health of the running programs, scraped while they move real orders: the counters
  * must match what reached the topic and the lake.
  */
-import { mkdtempSync, readdirSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { readdirSync } from "node:fs"
 import { join } from "node:path"
-import pg from "pg"
 import { afterAll, expect, it } from "vitest"
-import { ordersTableDdl } from "../../scripts/stack/sql.ts"
 import { describeIntegration } from "../support/endpoints.ts"
-import { deleteTopics } from "../support/kafka.ts"
 import { summariseLake } from "../support/lakeSummary.ts"
-import { uniqueName } from "../support/names.ts"
 import { insertOrdersSql } from "../support/orderRows.ts"
-import { pipelineEnv, startProgram } from "../support/pipelineProcess.ts"
+import { startProgram } from "../support/pipelineProcess.ts"
+import { makeTestPipeline, type TestPipeline } from "../support/testPipeline.ts"
 
 /** A Prometheus text exposition as `name{labels}` → value. */
 const parseMetrics = (text: string) =>
@@ -27,30 +23,16 @@ const scrape = async (port: number) => parseMetrics(await (await fetch(`http://1
 const portOf = (line: Record<string, unknown>) => Number((line["annotations"] as Record<string, unknown>)["port"])
 
 describeIntegration("observability", (endpoints) => {
-  const roll = uniqueName("obs")
-  const table = `${roll}_orders`
-  const stateDir = mkdtempSync(join(tmpdir(), "fop-obs-"))
-  const pool = new pg.Pool({ connectionString: endpoints.pgUrl, max: 2 })
-
-  afterAll(async () => {
-    await pool.query(`DROP TABLE IF EXISTS "${table}"`).catch(() => undefined)
-    await pool.end()
-    await deleteTopics(endpoints.kafkaBrokers, [`${roll}_food_orders_raw`, `${roll}_food_orders_dlq`]).catch(() => undefined)
-    rmSync(stateDir, { recursive: true, force: true })
-  })
+  let pipeline: TestPipeline | undefined
+  afterAll(() => pipeline?.close())
 
   it("serves Prometheus counters that match the lake, and health that reflects the connections", async () => {
-    await pool.query(ordersTableDdl(table))
-    const env = pipelineEnv({
-      pgUrl: endpoints.pgUrl,
-      kafkaBrokers: endpoints.kafkaBrokers,
-      roll,
-      stateDir,
+    const p = pipeline = await makeTestPipeline(endpoints, "obs", {
       extra: { STREAMING_BATCH_INTERVAL: "0.2", PRODUCER_BATCH_SIZE: "300", OBSERVABILITY_PROGRESS_INTERVAL: "1" }
     })
-    const lake = env["DATALAKE_PATH"]!
-    const producer = startProgram("producer", env)
-    const consumer = startProgram("consumer", env)
+    const { lake, pool, table } = p
+    const producer = startProgram("producer", p.env)
+    const consumer = startProgram("consumer", p.env)
     try {
       const isServing = (l: Record<string, unknown>) => l["message"] === "serving /metrics and /health"
       const producerPort = portOf(await producer.waitForLog(isServing))

@@ -2,19 +2,15 @@
  * Outages with the programs running (no `--once`): they keep running, keep their position, say what
  * they wait for, and resume without loss.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import pg from "pg"
 import { afterAll, expect, it } from "vitest"
-import { ordersTableDdl } from "../../scripts/stack/sql.ts"
 import { describeIntegration } from "../support/endpoints.ts"
-import { deleteTopics } from "../support/kafka.ts"
 import { summariseLake } from "../support/lakeSummary.ts"
-import { uniqueName } from "../support/names.ts"
 import { insertOrdersSql } from "../support/orderRows.ts"
-import { pipelineEnv, startProgram } from "../support/pipelineProcess.ts"
+import { startProgram } from "../support/pipelineProcess.ts"
 import { startTcpProxy } from "../support/tcpProxy.ts"
+import { makeTestPipeline, type TestPipeline } from "../support/testPipeline.ts"
 
 const eventually = async (check: () => Promise<boolean>, timeoutMs: number, what: string) => {
   const deadline = Date.now() + timeoutMs
@@ -28,36 +24,22 @@ const eventually = async (check: () => Promise<boolean>, timeoutMs: number, what
 const lakeRows = async (lake: string) => (existsSync(lake) ? (await summariseLake(lake)).rows : 0)
 
 describeIntegration("outages", (endpoints) => {
-  const roll = uniqueName("out")
-  const table = `${roll}_orders`
-  const stateDir = mkdtempSync(join(tmpdir(), "fop-outages-"))
-  const pool = new pg.Pool({ connectionString: endpoints.pgUrl, max: 2 })
-
-  afterAll(async () => {
-    await pool.query(`DROP TABLE IF EXISTS "${table}"`).catch(() => undefined)
-    await pool.end()
-    await deleteTopics(endpoints.kafkaBrokers, [`${roll}_food_orders_raw`, `${roll}_food_orders_dlq`]).catch(() => undefined)
-    rmSync(stateDir, { recursive: true, force: true })
-  })
+  let pipeline: TestPipeline | undefined
+  afterAll(() => pipeline?.close())
 
   it("the producer survives PostgreSQL going away and the consumer survives an unwritable lake", async () => {
-    await pool.query(ordersTableDdl(table))
     const pgTarget = new URL(endpoints.pgUrl)
     const proxy = await startTcpProxy(pgTarget.hostname, Number(pgTarget.port || 5432))
     const viaProxy = new URL(endpoints.pgUrl)
     viaProxy.hostname = "127.0.0.1"
     viaProxy.port = String(proxy.port())
-    const env = pipelineEnv({
-      pgUrl: viaProxy.toString(),
-      kafkaBrokers: endpoints.kafkaBrokers,
-      roll,
-      stateDir,
+    const p = pipeline = await makeTestPipeline(endpoints, "out", {
+      programPgUrl: viaProxy.toString(),
       extra: { STREAMING_BATCH_INTERVAL: "0.2" }
     })
-    const lake = env["DATALAKE_PATH"]!
-    const checkpointFile = join(env["STREAMING_CHECKPOINT_LOCATION"]!, "offsets.json")
-    const producer = startProgram("producer", env)
-    const consumer = startProgram("consumer", env)
+    const { lake, pool, table, checkpointFile } = p
+    const producer = startProgram("producer", p.env)
+    const consumer = startProgram("consumer", p.env)
     try {
       await pool.query(insertOrdersSql(table, 1, 100, "2025-05-01 10:00:00", 10))
       await eventually(async () => (await lakeRows(lake)) === 100, 60_000, "the first 100 orders in the lake")

@@ -1,0 +1,48 @@
+/**
+ * The short chaos run (`npm run chaos -- --quick`) as part of the suite, so CI guards it: orders
+ * generated with late commits, rollbacks and ties while the producer and the consumer are SIGKILLed
+ * (and hit crash points), the broker is SIGKILLed and restarted, and garbage lands in the raw topic.
+ * The run uses the suite's PostgreSQL but starts its own broker, since it must restart it.
+ * The seed is random per run (CHAOS_SEED fixes it); a failure prints it for `--seed` replays.
+ */
+import { expect, it } from "vitest"
+import { quickChaos } from "../../scripts/chaos/options.ts"
+import { formatSummary, reportLine } from "../../scripts/chaos/report.ts"
+import { runChaos } from "../../scripts/chaos/runChaos.ts"
+import { describeIntegration } from "../support/endpoints.ts"
+
+const seed = process.env["CHAOS_SEED"] !== undefined ? Number(process.env["CHAOS_SEED"]) : Math.floor(Math.random() * 2 ** 31)
+
+describeIntegration("chaos (short run)", (endpoints) => {
+  it("loses, duplicates and invents nothing while programs and the broker are killed", async () => {
+    const options = { ...quickChaos(seed), pgUrl: endpoints.pgUrl, log: (line: string) => console.info(`[chaos] ${line}`) }
+    const report = await runChaos(options)
+    console.info(`${formatSummary(report)}\n${reportLine(report)}`)
+
+    expect(report.lake, `seed ${seed}`).toMatchObject({
+      missing: 0,
+      duplicated: 0,
+      unexpected: 0,
+      mismatched: 0,
+      rolledBackInLake: 0,
+      wrongPartition: 0,
+      sourceRows: report.orders.committed
+    })
+    expect(report.lake!.lakeSum).toBe(report.lake!.sourceSum)
+    // The run did what it claims: orders of every shape, every kill, the restart, the garbage.
+    expect(report.orders.committed).toBeGreaterThan(1000)
+    expect(report.orders.lateCommits).toBeGreaterThan(0)
+    expect(report.orders.tieGroups).toBeGreaterThan(0)
+    expect(report.orders.rolledBackRows).toBeGreaterThan(0)
+    expect(report.kills.producer.signal).toBe(options.kills)
+    expect(report.kills.consumer.signal).toBe(options.kills)
+    expect(report.brokerRestarts).toBe(options.brokerRestarts)
+    expect(report.garbage.injected).toBeGreaterThanOrEqual(options.garbage)
+    // Every bad message in the DLQ with its reason, nothing else there.
+    expect(report.garbage.dlq).toMatchObject({ matched: report.garbage.injected, missingKeys: [], wrongReason: [], foreign: [] })
+    expect(report.unexpectedExits).toEqual([])
+    expect(report.stop.producer?.clean).toBe(true)
+    expect(report.stop.consumer?.clean).toBe(true)
+    expect(report.failures).toEqual([])
+  }, 240_000)
+})
