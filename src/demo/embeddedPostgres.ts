@@ -47,11 +47,16 @@ export const embeddedPostgres = (table: string) =>
       catch: (cause) => new EmbeddedPostgresError({ cause })
     }),
     ({ db, server }) =>
-      Effect.promise(async () => {
+      Effect.tryPromise(async () => {
         await server.stop()
         await db.close()
-      }).pipe(Effect.timeoutOption("5 seconds"))
-  ).pipe(Effect.map(({ port, serverVersion }): EmbeddedPostgres => ({
+      }).pipe(
+        Effect.timeoutOption("5 seconds"),
+        Effect.catchAll((error) =>
+          Effect.logWarning("embedded PostgreSQL did not stop cleanly").pipe(Effect.annotateLogs({ error: error.message }))
+        )
+      )
+  ).pipe(Effect.withSpan("EmbeddedPostgres.start"), Effect.map(({ port, serverVersion }): EmbeddedPostgres => ({
     host: "127.0.0.1",
     port,
     database: "postgres",
@@ -61,15 +66,16 @@ export const embeddedPostgres = (table: string) =>
 
 /**
  * The live `@effect/sql-pg` client, pointed at the embedded server, with ONE connection shared by
- * the order generator and the capture query. PGlite is a single backend: pg_stat_activity shows one
- * "standalone backend" whatever the number of sockets, and pglite-socket feeds every connection's
- * protocol messages into it one at a time, keeping only explicit BEGIN blocks together. More
- * connections add no parallelism, and would let one connection's Parse/Bind/Execute/Sync (separate
- * writes from `pg`) fall between another's on the shared unnamed statement; one connection
- * serialises whole queries. (The server also rejects a second connection: `maxConnections: 1` above.)
+ * the order generator and the capture query. PGlite is a single backend: pg_stat_activity lists
+ * one "standalone backend" (and every connection reports its pid), and pglite-socket feeds all
+ * connections' protocol messages into it one message at a time, keeping only explicit BEGIN blocks
+ * together. More connections add no parallelism, and could let one connection's simple query or
+ * Parse fall between another's Parse and Bind (`pg` writes them separately) on the one shared
+ * unnamed statement. The server refuses a second connection (`maxConnections: 1` above), so
+ * anything that tries one fails loudly instead.
  *
- * The capture horizon stays sound here: no other client backend is ever listed, so it is now(), and
- * with every statement run one after another no transaction can be open while capture reads.
+ * The capture horizon stays sound: no other client backend is ever listed, so it is now(), and
+ * with every statement run one after another no transaction is open while capture reads.
  */
 export const embeddedPgClient = (postgres: EmbeddedPostgres) =>
   PgClient.layer({
