@@ -69,7 +69,8 @@ const main = Effect.gen(function*() {
     database: config.postgres.db,
     username: config.postgres.user,
     password: config.postgres.password,
-    maxConnections: 1,
+    // Two, so that a Ctrl-C during an insert can send its cancel on the spare connection.
+    maxConnections: 2,
     applicationName: "food-orders-generator"
   })))
 })
