@@ -6,32 +6,42 @@ import { quoteIdentifier, type SqlIdentifier } from "../../config/Identifiers.ts
  * has created_at >= that transaction's xact_start. Reading only below the oldest open transaction in
  * this database (other than ours) therefore never passes a row that commits later — the late-commit
  * loss of `created_at > last` polling. Seeing other sessions' xact_start needs pg_read_all_stats.
+ *
+ * It must be its own statement, run before the read: a transaction that commits after the read's
+ * snapshot but before pg_stat_activity is looked at would otherwise be neither visible nor open,
+ * and the cursor would pass it (found by `npm run chaos`). Taken first, anything older than the
+ * horizon has committed before the read's snapshot is taken. `now()` (this statement's start, before
+ * pg_stat_activity is read) rather than clock_timestamp(), for the same reason.
  */
-const horizon = `least(
+export const captureHorizonSql = `SELECT to_char(least(
     now() AT TIME ZONE 'utc',
     (SELECT min(xact_start) AT TIME ZONE 'utc' FROM pg_stat_activity
       WHERE datname = current_database() AND pid <> pg_backend_pid()
-        AND backend_type = 'client backend' AND xact_start IS NOT NULL))`
+        AND backend_type = 'client backend' AND xact_start IS NOT NULL)
+  ), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS horizon`
 
 const columns = `order_id, customer_name, restaurant_name, item, amount::text AS amount, order_status,
     to_char(created_at, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at`
 
-/** Orders after the cursor `($1 created_at as ISO-8601 with zone, $2 order_id)`, at most `$3`. */
+/**
+ * Orders after the cursor `($1 created_at as ISO-8601 with zone, $2 order_id)`, below the horizon
+ * `$3` (from captureHorizonSql), at most `$4`.
+ */
 export const captureAfterSql = (table: SqlIdentifier) =>
   `SELECT ${columns}
   FROM ${quoteIdentifier(table)}
   WHERE (created_at, order_id) > (($1::timestamptz AT TIME ZONE 'utc'), $2::int)
-    AND created_at < ${horizon}
+    AND created_at < ($3::timestamptz AT TIME ZONE 'utc')
   ORDER BY created_at, order_id
-  LIMIT $3`
+  LIMIT $4`
 
-/** The first batch, when there is no cursor yet (`$1` = limit). */
+/** The first batch, when there is no cursor yet: below the horizon `$1`, at most `$2`. */
 export const captureFirstSql = (table: SqlIdentifier) =>
   `SELECT ${columns}
   FROM ${quoteIdentifier(table)}
-  WHERE created_at < ${horizon}
+  WHERE created_at < ($1::timestamptz AT TIME ZONE 'utc')
   ORDER BY created_at, order_id
-  LIMIT $1`
+  LIMIT $2`
 
 /** Whether this role can see other sessions' transactions, which the horizon depends on. */
 export const canSeeOtherTransactionsSql = `SELECT (

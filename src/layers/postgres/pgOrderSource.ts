@@ -5,7 +5,13 @@ import { formatIsoMicros } from "../../domain/Timestamp.ts"
 import { OrderRow } from "../../domain/Order.ts"
 import { SourceError } from "../../services/errors.ts"
 import { OrderSource } from "../../services/OrderSource.ts"
-import { canSeeOtherTransactionsSql, captureAfterSql, captureFirstSql, oldestOpenTransactionSql } from "./captureQuery.ts"
+import {
+  canSeeOtherTransactionsSql,
+  captureAfterSql,
+  captureFirstSql,
+  captureHorizonSql,
+  oldestOpenTransactionSql
+} from "./captureQuery.ts"
 
 const decodeRows = Schema.decodeUnknown(Schema.Array(OrderRow))
 
@@ -63,10 +69,13 @@ export const pgOrderSource = (table: SqlIdentifier) =>
       return OrderSource.of({
         changes,
         readAfter: Effect.fn("OrderSource.readAfter")(function*(after, limit) {
+          const unavailable = (cause: unknown) => new SourceError({ reason: "unavailable", cause })
+          const [bound] = yield* sql.unsafe<{ horizon: string }>(captureHorizonSql).pipe(Effect.mapError(unavailable))
+          const horizon = bound!.horizon
           const rows = yield* (after === null
-            ? sql.unsafe(firstSql, [limit])
-            : sql.unsafe(afterSql, [formatIsoMicros(after.created_at), after.order_id, limit])).pipe(
-              Effect.mapError((cause) => new SourceError({ reason: "unavailable", cause }))
+            ? sql.unsafe(firstSql, [horizon, limit])
+            : sql.unsafe(afterSql, [formatIsoMicros(after.created_at), after.order_id, horizon, limit])).pipe(
+              Effect.mapError(unavailable)
             )
           if (rows.length < limit) yield* reportHeldBack
           return yield* decodeRows(rows).pipe(

@@ -1,0 +1,101 @@
+/**
+ * `npm run chaos`: a fault-injection run against the real stack (its own Kafka broker, the local
+ * PostgreSQL or PG_URL). Orders are generated for a while — late commits, rollbacks, timestamp
+ * ties — while the producer and the consumer are SIGKILLed at random moments and at crash points,
+ * the broker is SIGKILLed and restarted, and garbage lands in the raw topic. Then everything drains
+ * and PostgreSQL is compared with the lake, and the garbage with the dead-letter topic.
+ *
+ *   tsx scripts/chaos.ts [--duration S] [--kills N] [--seed N] [--quick]
+ *
+ * Prints a summary table, then one JSON line; exits 1 if anything is missing, duplicated or
+ * unexpected, a bad message is not in the DLQ, or a program did not stop cleanly.
+ */
+import { parseArgs } from "node:util"
+import { fullChaos, quickChaos } from "./chaos/options.ts"
+import { formatSummary, reportLine } from "./chaos/report.ts"
+import { runChaos } from "./chaos/runChaos.ts"
+import { ChaosAborted } from "./chaos/timing.ts"
+
+const usage = `Usage: npm run chaos -- [--duration S] [--kills N] [--seed N] [--quick]
+
+  --duration S   seconds of order generation (default 60; --quick: 20)
+  --kills N      SIGKILLs of each program at random moments (default 6; --quick: 2); crash points add more
+  --seed N       replay a run's plan (kill moments, crash points, transactions, garbage); default: random
+  --quick        a short run (the one \`npm test\` runs)
+
+PostgreSQL: PG_URL if set, else the local server through its superuser (database food_delivery_test).
+Kafka: a broker of its own, started and removed by the run.`
+
+const positiveNumber = (name: string, value: string | undefined, integer: boolean): number | undefined => {
+  if (value === undefined) return undefined
+  const n = Number(value)
+  if (!Number.isFinite(n) || n < (integer ? 0 : 1) || (integer && !Number.isInteger(n))) {
+    process.stderr.write(`--${name}: expected ${integer ? "a non-negative integer" : "a number of seconds >= 1"}, got ${JSON.stringify(value)}\n\n${usage}\n`)
+    process.exit(2)
+  }
+  return n
+}
+
+const parse = () => {
+  try {
+    return parseArgs({
+      options: {
+        duration: { type: "string" },
+        kills: { type: "string" },
+        seed: { type: "string" },
+        quick: { type: "boolean", default: false },
+        help: { type: "boolean", default: false }
+      },
+      strict: true,
+      allowPositionals: false
+    }).values
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n\n${usage}\n`)
+    process.exit(2)
+  }
+}
+
+const main = async (): Promise<number> => {
+  const args = parse()
+  if (args.help) {
+    process.stdout.write(`${usage}\n`)
+    return 0
+  }
+  const seed = positiveNumber("seed", args.seed, true) ?? Math.floor(Math.random() * 2 ** 31)
+  const preset = args.quick ? quickChaos(seed) : fullChaos(seed)
+  const durationS = positiveNumber("duration", args.duration, false)
+  const kills = positiveNumber("kills", args.kills, true)
+  const options = {
+    ...preset,
+    ...(durationS === undefined ? {} : { durationS }),
+    ...(kills === undefined ? {} : { kills })
+  }
+
+  // Ctrl-C: stop everything the run started (in its finally blocks), keep the state, exit 130.
+  // A second Ctrl-C exits at once; the watchdog still stops the broker and the programs.
+  const cancel = new AbortController()
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (cancel.signal.aborted) process.exit(130)
+    process.stderr.write(`\n[chaos] ${signal}: stopping everything (again to exit at once)\n`)
+    cancel.abort(signal)
+  }
+  process.on("SIGINT", onSignal)
+  process.on("SIGTERM", onSignal)
+
+  process.stderr.write(`[chaos] ${options.durationS} s of orders at ~${options.ordersPerSecond}/s, ${options.kills} kills of each program, ` +
+    `${options.brokerRestarts} broker restart, ${options.garbage} bad messages, seed ${seed}\n`)
+  try {
+    const report = await runChaos({ ...options, signal: cancel.signal })
+    process.stdout.write(`${formatSummary(report)}\n${reportLine(report)}\n`)
+    return report.ok ? 0 : 1
+  } catch (error) {
+    if (error instanceof ChaosAborted || cancel.signal.aborted) {
+      process.stderr.write("[chaos] cancelled\n")
+      return 130
+    }
+    process.stderr.write(`[chaos] the run could not be carried out: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`)
+    return 1
+  }
+}
+
+main().then((code) => process.exit(code))

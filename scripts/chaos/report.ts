@@ -1,0 +1,170 @@
+import type { LakeComparison } from "./compare.ts"
+import type { DeadLetterCheck, InjectedGarbage } from "./garbage.ts"
+import type { Incarnation, ProgramName } from "./supervisor.ts"
+
+export interface ProgramKills {
+  /** SIGKILLs from the supervisor plus crash points that fired. */
+  readonly total: number
+  readonly signal: number
+  readonly crashPoints: number
+  readonly starts: number
+}
+
+export interface ProgramStop {
+  readonly code: number | null
+  readonly signal: string | null
+  readonly ms: number
+  readonly timedOut: boolean
+  readonly clean: boolean
+}
+
+export interface ChaosReport {
+  readonly ok: boolean
+  /** Why the run failed, one line each; empty when ok. */
+  readonly failures: ReadonlyArray<string>
+  readonly seed: number
+  readonly roll: string
+  readonly pg: string
+  readonly brokers: string
+  readonly durationS: number
+  /** Kept (with program logs, the broker log and the lake) when the run failed; null when removed. */
+  readonly stateDir: string | null
+  readonly orders: {
+    /** Counted in PostgreSQL at the end, not by the generator. */
+    readonly committed: number
+    readonly generatorCommitted: number
+    readonly rolledBackTransactions: number
+    readonly rolledBackRows: number
+    readonly lateCommits: number
+    readonly lateRows: number
+    readonly tieGroups: number
+    readonly tieRows: number
+  }
+  readonly kills: Readonly<Record<ProgramName, ProgramKills>>
+  /** Processes that ended in a way nobody asked for (the programs should never exit on their own). */
+  readonly unexpectedExits: ReadonlyArray<{ program: ProgramName } & Incarnation>
+  readonly brokerRestarts: number
+  readonly brokerDownMs: ReadonlyArray<number>
+  readonly garbage: {
+    readonly injected: number
+    readonly kinds: Readonly<Record<string, number>>
+    readonly dlq: DeadLetterCheck | null
+  }
+  readonly lake: LakeComparison | null
+  /** `settledShort`: ended early because both programs had passed everything and orders were still missing. */
+  readonly drain: { readonly ms: number; readonly timedOut: boolean; readonly settledShort: boolean }
+  readonly stop: Readonly<Partial<Record<ProgramName, ProgramStop>>>
+  readonly wallMs: number
+  readonly injectedGarbage: ReadonlyArray<InjectedGarbage>
+}
+
+/** The report's failure lines: every check that must hold for a run to pass. */
+export const failuresOf = (report: Omit<ChaosReport, "ok" | "failures">, configuredKills: number, configuredRestarts: number): string[] => {
+  const failures: string[] = []
+  const lake = report.lake
+  if (lake === null) failures.push("no comparison (the run did not get that far)")
+  else {
+    if (lake.missing > 0) failures.push(`${lake.missing} orders missing from the lake, e.g. ${lake.samples.missing.join(", ")}`)
+    if (lake.duplicated > 0) failures.push(`${lake.duplicated} duplicated lake rows, e.g. order_id ${lake.samples.duplicated.join(", ")}`)
+    if (lake.unexpected > 0) failures.push(`${lake.unexpected} lake orders not in PostgreSQL, e.g. ${lake.samples.unexpected.join(", ")}`)
+    if (lake.mismatched > 0) failures.push(`${lake.mismatched} lake rows differ from PostgreSQL, e.g. ${JSON.stringify(lake.samples.mismatched[0])}`)
+    if (lake.rolledBackInLake > 0) failures.push(`${lake.rolledBackInLake} rolled-back orders in the lake`)
+    if (lake.wrongPartition > 0) failures.push(`${lake.wrongPartition} lake rows in the wrong date= partition`)
+    if (lake.sourceSum !== lake.lakeSum) failures.push(`sum(amount): PostgreSQL ${lake.sourceSum}, lake ${lake.lakeSum}`)
+  }
+  const dlq = report.garbage.dlq
+  if (dlq === null) failures.push("dead-letter topic not checked")
+  else {
+    if (dlq.missingKeys.length > 0) failures.push(`${dlq.missingKeys.length} injected bad messages not in the DLQ: ${dlq.missingKeys.join(", ")}`)
+    if (dlq.wrongReason.length > 0) failures.push(`${dlq.wrongReason.length} dead letters with the wrong dlq-reason, e.g. ${JSON.stringify(dlq.wrongReason[0])}`)
+    if (dlq.foreign.length > 0) failures.push(`${dlq.foreign.length} dead letters for messages nobody injected, e.g. ${JSON.stringify(dlq.foreign[0])}`)
+  }
+  for (const exit of report.unexpectedExits) {
+    failures.push(`${exit.program} process ${exit.n} (pid ${exit.pid}) exited on its own: code ${exit.code}, signal ${exit.signal}`)
+  }
+  for (const [program, kills] of Object.entries(report.kills)) {
+    if (kills.signal < configuredKills) failures.push(`${program} was SIGKILLed ${kills.signal} times, ${configuredKills} planned`)
+  }
+  if (report.brokerRestarts < configuredRestarts) failures.push(`broker restarted ${report.brokerRestarts} times, ${configuredRestarts} planned`)
+  if (report.drain.settledShort) failures.push("the producer and the consumer had passed every order, yet the lake lacked some")
+  else if (report.drain.timedOut) failures.push("the lake (or the DLQ) did not catch up within the drain timeout")
+  for (const program of ["producer", "consumer"] as const) {
+    const stop = report.stop[program]
+    if (stop === undefined) failures.push(`${program} was not stopped`)
+    else if (!stop.clean) {
+      failures.push(`${program} did not stop cleanly: ${stop.timedOut ? "still running after SIGTERM" : `exit code ${stop.code}, signal ${stop.signal}`}`)
+    }
+  }
+  return failures
+}
+
+const pad = (text: string, width: number) => text + " ".repeat(Math.max(0, width - text.length))
+
+/** The table a person reads at the end of `npm run chaos`. */
+export const formatSummary = (report: ChaosReport): string => {
+  const lake = report.lake
+  const dlq = report.garbage.dlq
+  const k = report.kills
+  const rows: Array<[string, string]> = [
+    ["orders inserted (committed)", `${report.orders.committed}`],
+    ["  late commits (held 1-5 s)", `${report.orders.lateCommits} transactions, ${report.orders.lateRows} orders`],
+    ["  tie groups (one created_at)", `${report.orders.tieGroups} groups, ${report.orders.tieRows} orders`],
+    ["rolled back", `${report.orders.rolledBackTransactions} transactions, ${report.orders.rolledBackRows} orders`],
+    ["kills: producer", `${k.producer.total} (${k.producer.signal} SIGKILL, ${k.producer.crashPoints} crash points)`],
+    ["kills: consumer", `${k.consumer.total} (${k.consumer.signal} SIGKILL, ${k.consumer.crashPoints} crash points)`],
+    ["broker restarts (SIGKILL)", `${report.brokerRestarts}${report.brokerDownMs.length > 0 ? ` (away ${report.brokerDownMs.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(", ")})` : ""}`],
+    ["garbage injected", `${report.garbage.injected} (${Object.entries(report.garbage.kinds).map(([kind, n]) => `${n} ${kind}`).join(", ")})`],
+    ["DLQ records", dlq === null ? "not checked" : `${dlq.records} (${dlq.matched} of ${report.garbage.injected} injected found, ${dlq.repeated} re-sent after a crash, ${dlq.wrongReason.length} wrong reason, ${dlq.foreign.length} foreign)`],
+    ["lake rows / distinct ids", lake === null ? "-" : `${lake.lakeRows} / ${lake.lakeDistinctIds}`],
+    ["missing", lake === null ? "-" : `${lake.missing}`],
+    ["duplicated", lake === null ? "-" : `${lake.duplicated}`],
+    ["unexpected (not in PostgreSQL)", lake === null ? "-" : `${lake.unexpected}`],
+    ["values differing", lake === null ? "-" : `${lake.mismatched}`],
+    ["sum(amount) PostgreSQL / lake", lake === null ? "-" : `${lake.sourceSum} / ${lake.lakeSum}`],
+    ["lake files", lake === null ? "-" : `${lake.lakeFiles}`],
+    ["drain after generation", `${(report.drain.ms / 1000).toFixed(1)} s${report.drain.settledShort ? " (ended: nothing more would come)" : report.drain.timedOut ? " (TIMED OUT)" : ""}`],
+    ...(["producer", "consumer"] as const).map((p): [string, string] => {
+      const s = report.stop[p]
+      return [`stop ${p} (SIGTERM)`, s === undefined ? "not stopped" : `exit ${s.code ?? s.signal} in ${(s.ms / 1000).toFixed(1)} s${s.clean ? "" : " (NOT CLEAN)"}`]
+    }),
+    ["wall time", `${(report.wallMs / 1000).toFixed(1)} s (generation ${report.durationS} s)`],
+    ["seed", `${report.seed} (replay: --seed ${report.seed})`],
+    ["result", report.ok ? "PASS" : "FAIL"]
+  ]
+  const width = Math.max(...rows.map(([label]) => label.length)) + 2
+  const lines = rows.map(([label, value]) => `  ${pad(label, width)}${value}`)
+  const extra = [
+    ...report.failures.map((f) => `  ! ${f}`),
+    ...(report.stateDir === null ? [] : [`  state kept in ${report.stateDir} (program logs in logs/, lake in output/orders)`])
+  ]
+  const rule = "  (every generated row has created_at >= its transaction's start, as the capture requires: the default, or now() inside the same transaction for ties)"
+  return [`chaos run ${report.roll}`, ...lines, rule, ...extra].join("\n")
+}
+
+/** The last line of the output: the numbers that matter, for scripts and CI logs. */
+export const reportLine = (report: ChaosReport): string =>
+  JSON.stringify({
+    ok: report.ok,
+    orders_inserted: report.orders.committed,
+    rolled_back: report.orders.rolledBackRows,
+    late_commits: report.orders.lateCommits,
+    tie_groups: report.orders.tieGroups,
+    kills: {
+      producer: report.kills.producer.total,
+      consumer: report.kills.consumer.total,
+      via_crash_points: report.kills.producer.crashPoints + report.kills.consumer.crashPoints
+    },
+    broker_restarts: report.brokerRestarts,
+    garbage_injected: report.garbage.injected,
+    dlq_records: report.garbage.dlq?.records ?? null,
+    dlq_matched: report.garbage.dlq?.matched ?? null,
+    missing: report.lake?.missing ?? null,
+    duplicated: report.lake?.duplicated ?? null,
+    unexpected: report.lake?.unexpected ?? null,
+    mismatched: report.lake?.mismatched ?? null,
+    lake_files: report.lake?.lakeFiles ?? null,
+    wall_s: Math.round(report.wallMs / 100) / 10,
+    seed: report.seed,
+    state_dir: report.stateDir,
+    failures: report.failures
+  })
