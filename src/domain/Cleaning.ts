@@ -1,5 +1,7 @@
 import { Either, ParseResult, Schema } from "effect"
+import { centsFromNumber } from "./Amount.ts"
 import { type Order, OrderMessage } from "./Order.ts"
+import { parseIsoMicros } from "./Timestamp.ts"
 import { rejection, type Rejection } from "./Rejection.ts"
 
 const utf8 = new TextDecoder("utf-8", { fatal: true })
@@ -29,11 +31,38 @@ export const decodeAndClean = (value: Uint8Array | null): Either.Either<Order, R
   } catch (e) {
     return Either.left(rejection("invalid_json", (e as Error).message))
   }
+  const fast = fastMessage(json)
+  if (fast !== undefined) return clean(fast)
   const decoded = decodeOrderMessage(json)
   if (Either.isLeft(decoded)) {
     return Either.left(rejection("invalid_schema", ParseResult.TreeFormatter.formatErrorSync(decoded.left)))
   }
   return clean(decoded.right)
+}
+
+const messageKeys = ["order_id", "customer_name", "restaurant_name", "item", "amount", "order_status", "created_at"]
+const isTextOrNull = (value: unknown): value is string | null => value === null || typeof value === "string"
+
+/**
+ * The well-formed message checked by hand: it runs for every message at full throughput, ~5x faster
+ * than the schema. It accepts exactly what OrderMessage accepts (unit tests hold the two together);
+ * anything it does not accept goes through the schema, which names what is wrong.
+ */
+const fastMessage = (json: unknown): OrderMessage | undefined => {
+  if (typeof json !== "object" || json === null || Array.isArray(json)) return undefined
+  const record = json as Record<string, unknown>
+  if (Object.keys(record).length !== messageKeys.length || !messageKeys.every((k) => Object.hasOwn(record, k))) {
+    return undefined
+  }
+  const { order_id, customer_name, restaurant_name, item, amount, order_status, created_at } = record
+  if (order_id !== null && !Number.isSafeInteger(order_id)) return undefined
+  if (!isTextOrNull(customer_name) || !isTextOrNull(restaurant_name) || !isTextOrNull(item) || !isTextOrNull(order_status)) {
+    return undefined
+  }
+  const cents = amount === null ? null : typeof amount === "number" ? centsFromNumber(amount) : undefined
+  const micros = created_at === null ? null : typeof created_at === "string" ? parseIsoMicros(created_at) : undefined
+  if (cents === undefined || micros === undefined) return undefined
+  return { order_id: order_id as number | null, customer_name, restaurant_name, item, amount: cents, order_status, created_at: micros }
 }
 
 /** The reference design's cleaning rules, plus the one the partition needs (a created_at). */

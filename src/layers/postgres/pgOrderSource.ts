@@ -1,8 +1,8 @@
 import { PgClient } from "@effect/sql-pg"
-import { Effect, Layer, ParseResult, Schema, Stream } from "effect"
+import { Effect, Either, Layer, ParseResult, Stream } from "effect"
 import type { SqlIdentifier } from "../../config/Identifiers.ts"
 import { formatIsoMicros } from "../../domain/Timestamp.ts"
-import { OrderRow } from "../../domain/Order.ts"
+import { decodeOrderRows } from "../../domain/Order.ts"
 import { SourceError } from "../../services/errors.ts"
 import { OrderSource } from "../../services/OrderSource.ts"
 import {
@@ -13,7 +13,6 @@ import {
   oldestOpenTransactionSql
 } from "./captureQuery.ts"
 
-const decodeRows = Schema.decodeUnknown(Schema.Array(OrderRow))
 
 /** The channel db/003_notify.sql's trigger notifies, with the table name as payload. */
 const notifyChannel = "food_orders"
@@ -78,11 +77,11 @@ export const pgOrderSource = (table: SqlIdentifier) =>
               Effect.mapError(unavailable)
             )
           if (rows.length < limit) yield* reportHeldBack
-          return yield* decodeRows(rows).pipe(
-            Effect.mapError((error) =>
-              new SourceError({ reason: "decode", cause: ParseResult.TreeFormatter.formatErrorSync(error) })
-            )
-          )
+          const decoded = decodeOrderRows(rows)
+          if (Either.isLeft(decoded)) {
+            return yield* new SourceError({ reason: "decode", cause: ParseResult.TreeFormatter.formatErrorSync(decoded.left) })
+          }
+          return decoded.right
         })
       })
     })
