@@ -1,0 +1,117 @@
+/** Command line and the three sizes of a run: smoke (CI, tens of seconds), quick (< 2 min), full. */
+import { parseArgs } from "node:util"
+
+export type Mode = "smoke" | "quick" | "full"
+export const scenarioNames = ["backfill", "native", "steady", "ceiling", "reference"] as const
+export type ScenarioName = (typeof scenarioNames)[number]
+
+export interface BenchOptions {
+  readonly mode: Mode
+  readonly outDir: string
+  readonly profile: boolean
+  readonly only: ReadonlySet<ScenarioName>
+  /** STREAMING_BATCH_INTERVAL for our producer (seconds); null leaves the configuration's value. */
+  readonly interval: number | null
+  readonly backfill: { readonly rows: number; readonly days: number; readonly repetitions: number; readonly timeoutMs: number }
+  /** kafkajs moves ~10-20k messages/s here: its two baselines use the first `kafkajsRows` orders (a rate is a rate). */
+  readonly native: { readonly repetitions: number; readonly kafkajsRows: number }
+  readonly steady: { readonly rates: ReadonlyArray<number>; readonly stepMs: number; readonly tickMs: number; readonly drainTimeoutMs: number }
+  readonly ceiling: {
+    readonly rates: ReadonlyArray<number>
+    readonly stepMs: number
+    readonly tickMs: number
+    readonly drainTimeoutMs: number
+    readonly growthTolerance: number
+  }
+  readonly reference: {
+    readonly pollSeconds: number
+    readonly rates: ReadonlyArray<number>
+    readonly stepMs: number
+    readonly tickMs: number
+    readonly drainTimeoutMs: number
+  }
+}
+
+export const usage = `Usage: npm run bench -- [--quick | --smoke] [--profile] [--only LIST] [--interval S] [--out DIR]
+
+Benchmarks the pipeline against a real PostgreSQL and Kafka (PG_URL + KAFKA_BROKERS when both are
+set; otherwise the local PostgreSQL, database food_delivery_bench, and a throw-away Kafka broker).
+Writes bench/results/<mode>-<time>.json and bench/results/<mode>.md.
+
+  (default)    full run, about 15 minutes: 1,000,000-order backfill (x3), steady 200/1,000/5,000
+               orders/s for 60 s each, ceiling steps of 20 s, the reference poller, native tools (x3)
+  --quick      about two minutes: 100,000-order backfill, 8 s steady steps, 4 s ceiling steps
+  --smoke      tens of seconds, for CI: 10,000-order backfill, 3 s steps (--quick --smoke = --smoke)
+  --profile    CPU-profile the producer and consumer (node --cpu-prof); summaries go in the results,
+               the profiles under bench/results/profiles/
+  --only LIST  comma-separated subset of: ${scenarioNames.join(", ")}
+  --interval S our producer's STREAMING_BATCH_INTERVAL (default: the configuration's, 5 s; the
+               producer also wakes on NOTIFY, so this is its fallback poll)
+  --out DIR    where to write the results (default bench/results)
+  --render F   write the markdown of an existing JSON result F again (after a change to the report)
+
+Native baselines need kcat (Debian: apt-get install -y kcat); without it they are reported as skipped.`
+
+const sizes = (mode: Mode) => {
+  switch (mode) {
+    case "smoke":
+      return {
+        backfill: { rows: 10_000, days: 3, repetitions: 1, timeoutMs: 90_000 },
+        native: { repetitions: 1, kafkajsRows: 10_000 },
+        steady: { rates: [200, 1000], stepMs: 3_000, tickMs: 20, drainTimeoutMs: 20_000 },
+        ceiling: { rates: [2_000, 5_000], stepMs: 3_000, tickMs: 50, drainTimeoutMs: 30_000, growthTolerance: 0.05 },
+        reference: { pollSeconds: 5, rates: [1000], stepMs: 6_000, tickMs: 20, drainTimeoutMs: 20_000 }
+      }
+    case "quick":
+      return {
+        backfill: { rows: 100_000, days: 7, repetitions: 1, timeoutMs: 180_000 },
+        native: { repetitions: 1, kafkajsRows: 50_000 },
+        steady: { rates: [200, 1000, 5000], stepMs: 8_000, tickMs: 20, drainTimeoutMs: 30_000 },
+        ceiling: { rates: [5_000, 10_000, 20_000, 40_000], stepMs: 4_000, tickMs: 50, drainTimeoutMs: 30_000, growthTolerance: 0.05 },
+        reference: { pollSeconds: 5, rates: [1000], stepMs: 8_000, tickMs: 20, drainTimeoutMs: 20_000 }
+      }
+    case "full":
+      return {
+        backfill: { rows: 1_000_000, days: 7, repetitions: 3, timeoutMs: 900_000 },
+        native: { repetitions: 3, kafkajsRows: 200_000 },
+        steady: { rates: [200, 1000, 5000], stepMs: 60_000, tickMs: 20, drainTimeoutMs: 60_000 },
+        ceiling: {
+          rates: [2_500, 5_000, 7_500, 10_000, 15_000, 20_000, 30_000, 40_000, 60_000],
+          stepMs: 20_000,
+          tickMs: 50,
+          drainTimeoutMs: 120_000,
+          growthTolerance: 0.05
+        },
+        reference: { pollSeconds: 5, rates: [200, 1000, 5000], stepMs: 60_000, tickMs: 20, drainTimeoutMs: 30_000 }
+      }
+  }
+}
+
+export const parseOptions = (argv: ReadonlyArray<string>, defaultOutDir: string): BenchOptions | "help" | { readonly render: string; readonly outDir: string | undefined } => {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      quick: { type: "boolean", default: false },
+      smoke: { type: "boolean", default: false },
+      profile: { type: "boolean", default: false },
+      only: { type: "string" },
+      interval: { type: "string" },
+      out: { type: "string" },
+      render: { type: "string" },
+      help: { type: "boolean", default: false }
+    },
+    strict: true,
+    allowPositionals: false
+  })
+  if (values.help) return "help"
+  if (values.render !== undefined) return { render: values.render, outDir: values.out }
+  const mode: Mode = values.smoke ? "smoke" : values.quick ? "quick" : "full"
+  const only = new Set<ScenarioName>()
+  for (const name of (values.only ?? scenarioNames.join(",")).split(",").map((s) => s.trim()).filter(Boolean)) {
+    if (!(scenarioNames as ReadonlyArray<string>).includes(name)) throw new Error(`--only: unknown scenario ${JSON.stringify(name)}; expected ${scenarioNames.join(", ")}`)
+    only.add(name as ScenarioName)
+  }
+  const interval = values.interval === undefined ? null : Number(values.interval)
+  if (interval !== null && !(interval > 0)) throw new Error(`--interval: expected a positive number of seconds, got ${values.interval}`)
+  return { mode, outDir: values.out ?? defaultOutDir, profile: values.profile, only, interval, ...sizes(mode) }
+}

@@ -1,0 +1,261 @@
+/** Targets, ratios to the baselines, and the markdown rendering of a result. */
+import type { BenchResult, Ratio, Target } from "./result.ts"
+import { bestLakeRate } from "./scenarios/ceiling.ts"
+import type { LatencyStep } from "./scenarios/latency.ts"
+import { ratio } from "./stats.ts"
+
+const num = (value: number | null | undefined, digits = 0): string =>
+  value === null || value === undefined || !Number.isFinite(value)
+    ? "–"
+    : value.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits })
+
+const stepAt = (steps: ReadonlyArray<LatencyStep> | undefined, rate: number) => steps?.find((s) => s.rate === rate)
+
+export const evaluateTargets = (result: Pick<BenchResult, "scenarios" | "mode">): Array<Target> => {
+  const { backfill, steady, ceiling } = result.scenarios
+  const targets: Array<Target> = []
+  const at1000 = stepAt(steady?.steps, 1000)
+  targets.push({
+    name: "p99 commit-to-lake at 1,000 orders/s",
+    target: "≤ 500 ms",
+    actual: at1000 === undefined ? "not measured" : `${num(at1000.latencyMs.p99)} ms`,
+    met: at1000 === undefined ? null : at1000.latencyMs.p99 <= 500,
+    ...(steady === undefined ? {} : { note: `producer ${steady.wakeUp}` })
+  })
+  targets.push({
+    name: "backfill end to end",
+    target: "≥ 50,000 orders/s",
+    actual: backfill === undefined ? "not measured" : `${num(backfill.median.endToEndRowsPerS)} orders/s`,
+    met: backfill === undefined ? null : backfill.median.endToEndRowsPerS >= 50_000,
+    ...(backfill === undefined ? {} : { note: `${num(backfill.rows)} orders, median of ${backfill.runs.length}, process start included` })
+  })
+  targets.push({
+    name: "backfill average lake file",
+    target: "≥ 50,000 rows",
+    actual: backfill === undefined ? "not measured" : `${num(backfill.median.avgFileRows)} rows (${num(backfill.median.avgFileBytes / 2 ** 20, 2)} MiB)`,
+    met: backfill === undefined ? null : backfill.median.avgFileRows >= 50_000
+  })
+  targets.push({
+    name: "sustained rate",
+    target: "≥ 30,000 orders/s",
+    actual: ceiling === undefined ? "not measured" : `${num(ceiling.sustainedRowsPerS)} orders/s (best lake throughput ${num(bestLakeRate(ceiling.steps))}/s)`,
+    met: ceiling === undefined ? null : ceiling.sustainedRowsPerS >= 30_000
+  })
+  const peaks: Array<number> = []
+  for (const run of backfill?.runs ?? []) peaks.push(run.producer.peakRssMiB ?? 0, run.consumer.peakRssMiB ?? 0)
+  for (const step of steady?.steps ?? []) peaks.push(step.producer.peakRssMiB ?? 0, step.consumer.peakRssMiB ?? 0)
+  for (const step of ceiling?.steps ?? []) peaks.push(step.producerPeakRssMiB ?? 0, step.consumerPeakRssMiB ?? 0)
+  const producerPeak = Math.max(0, ...(backfill?.runs ?? []).map((r) => r.producer.peakRssMiB ?? 0), ...(steady?.steps ?? []).map((s) => s.producer.peakRssMiB ?? 0), ...(ceiling?.steps ?? []).map((s) => s.producerPeakRssMiB ?? 0))
+  const consumerPeak = Math.max(0, ...(backfill?.runs ?? []).map((r) => r.consumer.peakRssMiB ?? 0), ...(steady?.steps ?? []).map((s) => s.consumer.peakRssMiB ?? 0), ...(ceiling?.steps ?? []).map((s) => s.consumerPeakRssMiB ?? 0))
+  targets.push({
+    name: "peak RSS per program",
+    target: "≤ 256 MiB",
+    actual: peaks.length === 0 ? "not measured" : `producer ${num(producerPeak, 1)} MiB, consumer ${num(consumerPeak, 1)} MiB`,
+    met: peaks.length === 0 ? null : Math.max(...peaks) <= 256,
+    note: "kernel VmHWM of the node process (tsx loader included, as `npm run` runs it)"
+  })
+  return targets
+}
+
+export const evaluateRatios = (result: Pick<BenchResult, "scenarios">): Array<Ratio> => {
+  const { backfill, native, steady, reference } = result.scenarios
+  const ratios: Array<Ratio> = []
+  const rate = (what: string, ours: number | undefined, baseline: number | undefined, baselineName: string) => {
+    if (ours === undefined && baseline === undefined) return
+    ratios.push({ what, ours: ours ?? null, baseline: baseline ?? null, baselineName, ratio: ratio(ours ?? NaN, baseline ?? NaN), better: "higher" })
+  }
+  if (backfill !== undefined && native !== undefined) {
+    const m = backfill.median
+    rate("capture+publish (orders/s)", m.capturePublishRowsPerS, native.copyToKcat?.rowsPerS, "psql COPY | kcat -P")
+    rate("capture+publish (orders/s)", m.capturePublishRowsPerS, native.kafkajsPublish?.rowsPerS, "kafkajs publish alone, same settings")
+    rate("consume+write (orders/s)", m.consumeWriteRowsPerS, native.kcatConsume?.rowsPerS, "kcat -C -e > /dev/null")
+    rate("consume+write (orders/s)", m.consumeWriteRowsPerS, native.kafkajsConsume?.rowsPerS, "kafkajs consume alone, no work")
+    // The consumer only sees what the producer delivers: its rate while busy is its own capacity.
+    rate("consume+write while busy (orders/s)", m.consumeWriteBusyRowsPerS, native.kcatConsume?.rowsPerS, "kcat -C -e > /dev/null")
+    rate("consume+write while busy (orders/s)", m.consumeWriteBusyRowsPerS, native.kafkajsConsume?.rowsPerS, "kafkajs consume alone, no work")
+    const nativeEnd = native.copyToKcat !== undefined && native.kcatConsume !== undefined
+      ? Math.min(native.copyToKcat.rowsPerS, native.kcatConsume.rowsPerS)
+      : undefined
+    rate("end to end, without process start (orders/s)", m.pipelineRowsPerS, nativeEnd, "slower of the two kcat legs")
+  }
+  if (steady !== undefined && reference !== undefined) {
+    for (const step of steady.steps) {
+      const ref = stepAt(reference.steps, step.rate)
+      if (ref === undefined) continue
+      for (const p of ["p50", "p99"] as const) {
+        ratios.push({
+          what: `commit-to-lake ${p} at ${num(step.rate)}/s (ms)`,
+          ours: step.latencyMs[p],
+          baseline: ref.latencyMs[p],
+          baselineName: `reference poller (${reference.pollSeconds} s, created_at > last)`,
+          ratio: ratio(ref.latencyMs[p], step.latencyMs[p], 1),
+          better: "lower"
+        })
+      }
+    }
+  }
+  return ratios
+}
+
+const yesNo = (met: boolean | null) => (met === null ? "–" : met ? "✅ met" : "❌ not met")
+
+const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string =>
+  [header, ...rows].map((r, i) => `| ${r.map((cell) => cell.replaceAll("|", "\\|")).join(" | ")} |${i === 0 ? `\n|${header.map(() => "---").join("|")}|` : ""}`).join("\n")
+
+const latencyRows = (steps: ReadonlyArray<LatencyStep>) =>
+  steps.map((s) => [
+    num(s.rate),
+    `${num(s.durationS, 0)} s`,
+    num(s.inserted),
+    num(s.latencyMs.p50),
+    num(s.latencyMs.p95),
+    num(s.latencyMs.p99),
+    num(s.latencyMs.max),
+    s.captureMs === null ? "–" : `${num(s.captureMs.p50)} / ${num(s.captureMs.p99)}`,
+    s.deliveryMs === null ? "–" : `${num(s.deliveryMs.p50)} / ${num(s.deliveryMs.p99)}`,
+    num(s.renameLatencyMs.p99),
+    `${num(s.files)} (${num(s.avgRowsPerFile)})`,
+    `${num(s.producer.cpuCores, 2)} / ${num(s.consumer.cpuCores, 2)} / ${num(s.machineCpuCores, 2)}`,
+    `${num(s.producer.peakRssMiB, 0)} / ${num(s.consumer.peakRssMiB, 0)}`,
+    s.missing === 0 && s.duplicates === 0 ? "0 / 0" : `${s.missing} / ${s.duplicates}`
+  ])
+
+const latencyHeader = [
+  "orders/s", "for", "orders", "p50 ms", "p95 ms", "p99 ms", "max ms", "capture p50/p99", "delivery p50/p99",
+  "rename p99", "files (rows each)", "CPU cores prod/cons/machine", "peak RSS MiB prod/cons", "missing/dup"
+]
+
+export const renderMarkdown = (result: BenchResult): string => {
+  const m = result.machine
+  const lines: Array<string> = []
+  lines.push(`# Benchmark: ${result.mode} run`)
+  lines.push("")
+  lines.push(`Run ${result.startedAt} (${num(result.durationS)} s) on ${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB, Linux ${m.kernel}; ` +
+    `Node ${m.node}, Kafka ${m.kafka} (${result.stack.source === "local" ? "throw-away local broker" : "from KAFKA_BROKERS"}), PostgreSQL ${m.postgres}, ` +
+    `kcat ${m.kcat ?? "not installed"}; commit ${m.gitCommit ?? "?"}${m.gitDirty ? " (work tree modified)" : ""}. ` +
+    `Load average ${m.loadAverageAtStart.join(" ")} at start, ${m.loadAverageAtEnd.join(" ")} at end (the machine is shared: compare ratios within one run).`)
+  lines.push("")
+  const versions = Object.entries(result.codeVersions ?? {})
+  if (new Set(versions.map(([, v]) => v)).size > 1) {
+    lines.push(`**The code changed during the run:** ${versions.map(([scenario, v]) => `${scenario} ran ${v}`).join(", ")}.`, "")
+  }
+  if (result.error !== undefined) {
+    const [first, ...rest] = result.error.split("\n")
+    lines.push(`**The run failed:** ${first}`, "", "```", ...rest.slice(-30), "```", "")
+  }
+  lines.push("## Targets")
+  lines.push("")
+  lines.push(table(["target", "goal", "measured", "status", "note"], result.targets.map((t) => [t.name, t.target, t.actual, yesNo(t.met), t.note ?? ""])))
+  lines.push("")
+  if (result.ratios.length > 0) {
+    lines.push("## Against the baselines (same run)")
+    lines.push("")
+    lines.push("Rates: ours ÷ baseline (1.0 = as fast as the native tool). Latencies: baseline ÷ ours (how many times faster we are).")
+    lines.push("")
+    lines.push(table(["what", "ours", "baseline", "baseline value", "ratio"], result.ratios.map((r) => [
+      r.what, num(r.ours), r.baselineName, num(r.baseline), r.ratio === null ? "–" : `${num(r.ratio, 2)}×`
+    ])))
+    lines.push("")
+  }
+  const { backfill, native, steady, ceiling, reference } = result.scenarios
+  if (backfill !== undefined) {
+    lines.push(`## Backfill: ${num(backfill.rows)} orders already in PostgreSQL`)
+    lines.push("")
+    lines.push(`Both programs started together, with the configuration's settings (see Settings); ` +
+      `time until the last order's file was seen in the lake. ${backfill.runs.length} run(s); the medians are in the targets above.`)
+    lines.push("")
+    lines.push(table(
+      ["run", "end to end", "without start-up", "capture+publish", "consume+write", "consumer busy rate", "start-up prod/cons", "files", "rows/file avg (min–max)", "MiB/file", "CPU cores prod/cons/broker/machine", "peak RSS MiB prod/cons"],
+      backfill.runs.map((r, i) => [
+        String(i + 1),
+        `${num(r.endToEndRowsPerS)}/s (${num(r.endToEndSeconds, 1)} s)`,
+        `${num(r.pipelineRowsPerS)}/s`,
+        `${num(r.capturePublish.rowsPerS)}/s`,
+        `${num(r.consumeWrite.rowsPerS)}/s`,
+        `${num(r.consumeWrite.busyRowsPerS)}/s in ${num(r.consumeWrite.batches)} batches of ${num(r.consumeWrite.meanBatchMessages)}`,
+        `${num(r.startup.producerToFirstMessageS, 1)} s / ${num(r.startup.consumerToFirstFileS, 1)} s`,
+        `${num(r.files.count)} over ${r.files.dates} dates`,
+        `${num(r.files.avgRows)} (${num(r.files.minRows)}–${num(r.files.maxRows)})`,
+        num(r.files.avgBytes / 2 ** 20, 2),
+        `${num(r.producer.cpuCores, 2)} / ${num(r.consumer.cpuCores, 2)} / ${num(r.broker.cpuCores, 2)} / ${num(r.machineCpuCores, 2)}`,
+        `${num(r.producer.peakRssMiB, 0)} / ${num(r.consumer.peakRssMiB, 0)}`
+      ])
+    ))
+    lines.push("")
+    lines.push("capture+publish: from the first message in the topic until the high watermark reached every order (sampled every 100 ms). " +
+      "consume+write: from the first lake file to the last. consumer busy rate: orders ÷ time inside `batch written` (decode, clean, Parquet, fsync, checkpoint). " +
+      "CPU cores: CPU seconds ÷ wall seconds (machine: all processes, of " + String(m.cores) + ").")
+    lines.push("")
+  }
+  if (native !== undefined) {
+    lines.push(`## Native tools and the client library: the same ${num(native.rows)} orders, the same broker`)
+    lines.push("")
+    if (native.skipped !== undefined) lines.push(`_${native.skipped}_\n`)
+    const row = (name: string, value: { rowsPerS: number; seconds: number } | undefined, note: string) =>
+      value === undefined ? [] : [[name, `${num(value.rowsPerS)}/s`, `${num(value.seconds, 2)} s`, note]]
+    lines.push(table(["path", "orders/s (median)", "time", "what it measures"], [
+      ...row("psql COPY (JSON) > /dev/null", native.pgCopy, "PostgreSQL reading and JSON-encoding the rows"),
+      ...row("psql COPY | kcat -P", native.copyToKcat, "capture+publish with native tools (librdkafka, idempotent, acks=all)"),
+      ...row("kcat -C -e > /dev/null", native.kcatConsume, "reading the topic back"),
+      ...row("kafkajs publish", native.kafkajsPublish, `our producer's kafkajs settings and headers, ${num(native.kafkajsRows)} rows already in memory (reading them took ${num(native.kafkajsPublish?.readSeconds, 2)} s)`),
+      ...row("kafkajs consume", native.kafkajsConsume, `a kafkajs consumer group doing nothing with the ${num(native.kafkajsRows)} messages`)
+    ]))
+    lines.push("")
+  }
+  for (const [title, latency] of [["Steady inserts: commit-to-lake latency", steady], ["Reference-like poller (baseline)", reference]] as const) {
+    if (latency === undefined) continue
+    lines.push(`## ${title}`)
+    lines.push("")
+    lines.push(latency.producer === "ours"
+      ? `Our producer (${latency.wakeUp}) and consumer, with the configuration's settings (see Settings).`
+      : `A poller like the reference design (every ${latency.pollSeconds} s, \`WHERE created_at > last\`, same JSON, acks=all) feeding our consumer.`)
+    lines.push(`Latency per order = first time its file was seen in the lake − time its INSERT's COMMIT returned. ${latency.detection} ` +
+      "capture = Kafka message timestamp (set when the producer sends) − commit; delivery = seen − Kafka timestamp; rename = the file's ctime − commit.")
+    lines.push("")
+    lines.push(table(latencyHeader, latencyRows(latency.steps)))
+    lines.push("")
+  }
+  if (ceiling !== undefined) {
+    lines.push("## Ceiling: stepped insert rates")
+    lines.push("")
+    lines.push(`Sustained: ${num(ceiling.sustainedRowsPerS)} orders/s (lag not growing by more than ${num((result.settings["growthTolerance"] as number) * 100)}% of the rate over the second half of a step). ` +
+      `Best lake throughput: ${num(bestLakeRate(ceiling.steps))} orders/s. Stopped because: ${ceiling.stoppedBecause}.`)
+    lines.push("")
+    lines.push(table(
+      ["offered/s", "inserted/s", "published/s", "lake/s", "lag growth/s (prod / cons)", "lag at end", "drain", "drain rate", "CPU cores prod/cons/machine", "peak RSS MiB prod/cons", "verdict"],
+      ceiling.steps.map((s) => [
+        num(s.rate),
+        num(s.achievedInsertRate),
+        num(s.publishRate),
+        num(s.lakeRate),
+        `${num(s.lagGrowthPerS)} (${num(s.producerLagGrowthPerS)} / ${num(s.consumerLagGrowthPerS)})`,
+        num(s.lagAtEnd),
+        s.drainS === null ? "timeout" : `${num(s.drainS, 1)} s`,
+        s.drainRate === null || s.drainS === null || s.drainS < 1 ? "–" : `${num(s.drainRate)}/s`,
+        `${num(s.producerCpuCores, 2)} / ${num(s.consumerCpuCores, 2)} / ${num(s.machineCpuCores, 2)}`,
+        `${num(s.producerPeakRssMiB, 0)} / ${num(s.consumerPeakRssMiB, 0)}`,
+        s.sustained ? "sustained" : s.generatorLimited ? "generator-limited" : "lag grows"
+      ])
+    ))
+    lines.push("")
+  }
+  if (result.profiles.length > 0) {
+    lines.push("## CPU profiles (node --cpu-prof)")
+    lines.push("")
+    for (const p of result.profiles) {
+      lines.push(`### ${p.program}: ${num(p.sampledSeconds, 1)} s sampled, main thread busy ${num(p.busyShare * 100)}%, of which ${num(p.moduleLoadingSeconds, 1)} s loading modules (start-up)`)
+      lines.push("")
+      lines.push(`By area (share of busy time after start-up): ${p.byArea.map((a) => `${a.area} ${num(a.share, 1)}%`).join(", ")}`)
+      lines.push("")
+      lines.push(table(["function", "where", "self s", "share"], p.topFunctions.slice(0, 10).map((f) => [`\`${f.fn}\``, f.where, num(f.seconds, 2), `${num(f.share, 1)}%`])))
+      lines.push("")
+    }
+  }
+  lines.push("## Settings")
+  lines.push("")
+  lines.push("```json")
+  lines.push(JSON.stringify(result.settings, null, 2))
+  lines.push("```")
+  lines.push("")
+  return lines.join("\n")
+}

@@ -1,0 +1,135 @@
+/** The shape of bench/results/*.json, and the checks a result must pass to be believable. */
+import type { ProfileSummary } from "./profile.ts"
+import type { BackfillRun } from "./scenarios/backfill.ts"
+import type { CeilingResult } from "./scenarios/ceiling.ts"
+import type { LatencyStep } from "./scenarios/latency.ts"
+import type { NativeResult } from "./scenarios/native.ts"
+import type { MachineFacts } from "./stack.ts"
+
+export const RESULT_SCHEMA = "food-orders-bench/1"
+
+export interface SteadyResult {
+  readonly producer: "ours" | "reference"
+  /** Our producer's STREAMING_BATCH_INTERVAL, or the reference poller's period (s). */
+  readonly pollSeconds: number
+  /** How the producer learns of new orders. */
+  readonly wakeUp: string
+  readonly detection: string
+  readonly steps: ReadonlyArray<LatencyStep>
+}
+
+export interface BackfillResult {
+  readonly rows: number
+  readonly repetitions: number
+  readonly runs: ReadonlyArray<BackfillRun>
+  /** Medians over the runs. */
+  readonly median: {
+    readonly endToEndRowsPerS: number
+    readonly pipelineRowsPerS: number
+    readonly capturePublishRowsPerS: number
+    readonly consumeWriteRowsPerS: number
+    readonly consumeWriteBusyRowsPerS: number
+    readonly producerPeakRssMiB: number
+    readonly consumerPeakRssMiB: number
+    readonly avgFileRows: number
+    readonly avgFileBytes: number
+    readonly files: number
+  }
+}
+
+export interface Target {
+  readonly name: string
+  readonly target: string
+  readonly actual: string
+  readonly met: boolean | null
+  readonly note?: string
+}
+
+export interface Ratio {
+  readonly what: string
+  readonly ours: number | null
+  readonly baseline: number | null
+  readonly baselineName: string
+  /** ours / baseline for rates; baseline / ours for latencies (so > 1 means we are better). */
+  readonly ratio: number | null
+  readonly better: "higher" | "lower"
+}
+
+export interface BenchResult {
+  readonly schema: typeof RESULT_SCHEMA
+  readonly mode: "smoke" | "quick" | "full"
+  readonly startedAt: string
+  readonly finishedAt: string
+  readonly durationS: number
+  readonly machine: MachineFacts & { readonly loadAverageAtEnd: ReadonlyArray<number> }
+  readonly stack: { readonly source: "env" | "local"; readonly kafkaBrokers: string; readonly pgUrl: string }
+  readonly settings: Record<string, unknown>
+  readonly scenarios: {
+    backfill?: BackfillResult
+    native?: NativeResult
+    steady?: SteadyResult
+    ceiling?: CeilingResult
+    reference?: SteadyResult
+  }
+  readonly ratios: ReadonlyArray<Ratio>
+  readonly targets: ReadonlyArray<Target>
+  readonly profiles: ReadonlyArray<ProfileSummary & { readonly program: string }>
+  /** The code each scenario ran (programs start fresh per scenario; the tree may move during a long run). */
+  readonly codeVersions?: Readonly<Record<string, string>>
+  readonly error?: string
+}
+
+/**
+ * What must hold for a result to be believable (no timing: the machine is shared). Returns the
+ * problems found; empty when sane. `expected` lists the scenarios the run was asked for.
+ */
+export const resultProblems = (result: BenchResult, expected: ReadonlyArray<keyof BenchResult["scenarios"]>): Array<string> => {
+  const problems: Array<string> = []
+  if (result.schema !== RESULT_SCHEMA) problems.push(`schema is ${String(result.schema)}`)
+  if (result.error !== undefined) problems.push(`the run failed: ${result.error}`)
+  if (!(result.machine.cores > 0) || !result.machine.node) problems.push("machine facts are missing")
+  for (const name of expected) if (result.scenarios[name] === undefined) problems.push(`scenario ${name} is missing`)
+  const { backfill, native, steady, ceiling, reference } = result.scenarios
+  if (backfill !== undefined) {
+    if (backfill.runs.length === 0) problems.push("backfill: no runs")
+    for (const [i, run] of backfill.runs.entries()) {
+      if (run.lakeRows !== run.rows) problems.push(`backfill run ${i + 1}: ${run.lakeRows} rows in the lake, ${run.rows} in PostgreSQL`)
+      if (run.distinctIds !== run.rows) problems.push(`backfill run ${i + 1}: ${run.distinctIds} distinct order_ids for ${run.rows} rows`)
+      if (!(run.endToEndRowsPerS > 0)) problems.push(`backfill run ${i + 1}: no end-to-end rate`)
+      if (!(run.files.count > 0)) problems.push(`backfill run ${i + 1}: no lake files`)
+      if (!(run.producer.peakRssMiB !== null && run.producer.peakRssMiB > 0)) problems.push(`backfill run ${i + 1}: no producer peak RSS`)
+      if (!(run.consumer.peakRssMiB !== null && run.consumer.peakRssMiB > 0)) problems.push(`backfill run ${i + 1}: no consumer peak RSS`)
+    }
+  }
+  if (native !== undefined) {
+    if (native.pgCopy === undefined || native.pgCopy.runs.some((r) => r.rows !== native.rows)) problems.push("native: psql COPY did not return every row")
+    if (native.copyToKcat !== undefined && native.copyToKcat.runs.some((r) => r.rows !== native.rows)) problems.push("native: COPY | kcat -P did not publish every row")
+    if (native.kcatConsume !== undefined && native.kcatConsume.runs.some((r) => r.rows !== native.rows)) problems.push("native: kcat -C did not read every row")
+    if (native.skipped === undefined && native.copyToKcat === undefined) problems.push("native: kcat figures missing without a reason")
+    if (native.kafkajsPublish === undefined || native.kafkajsPublish.runs.some((r) => r.rows !== native.kafkajsRows)) problems.push("native: kafkajs publish did not send every row")
+    if (native.kafkajsConsume === undefined || native.kafkajsConsume.runs.some((r) => r.rows !== native.kafkajsRows)) problems.push("native: kafkajs consume did not read every row")
+  }
+  for (const [name, latency] of [["steady", steady], ["reference", reference]] as const) {
+    if (latency === undefined) continue
+    if (latency.steps.length === 0) problems.push(`${name}: no steps`)
+    for (const step of latency.steps) {
+      if (!(step.inserted > 0)) problems.push(`${name} ${step.label}: nothing inserted`)
+      if (step.missing !== 0) problems.push(`${name} ${step.label}: ${step.missing} orders never reached the lake`)
+      if (step.duplicates !== 0) problems.push(`${name} ${step.label}: ${step.duplicates} orders in the lake twice`)
+      if (step.lakeRows !== step.inserted) problems.push(`${name} ${step.label}: ${step.lakeRows} lake rows for ${step.inserted} inserted`)
+      if (!(step.latencyMs.count === step.inserted)) problems.push(`${name} ${step.label}: latency for ${step.latencyMs.count} of ${step.inserted} orders`)
+      if (!(step.latencyMs.p50 >= 0 && step.latencyMs.p50 <= step.latencyMs.p99 && step.latencyMs.p99 <= step.latencyMs.max)) {
+        problems.push(`${name} ${step.label}: latency percentiles out of order ${JSON.stringify(step.latencyMs)}`)
+      }
+    }
+  }
+  if (ceiling !== undefined) {
+    if (ceiling.steps.length === 0) problems.push("ceiling: no steps")
+    for (const step of ceiling.steps) {
+      if (!(step.achievedInsertRate > 0)) problems.push(`ceiling ${step.rate}/s: nothing inserted`)
+      if (step.drainS === null) problems.push(`ceiling ${step.rate}/s: the backlog did not drain`)
+    }
+  }
+  if (result.targets.length === 0) problems.push("no targets evaluated")
+  return problems
+}

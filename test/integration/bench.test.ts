@@ -1,0 +1,79 @@
+/**
+ * `npm run bench -- --smoke` as CI runs it: a process against the suite's PostgreSQL and Kafka, which
+ * must leave a JSON and a markdown result with every scenario present and sane. No timing is
+ * asserted (the machine is shared); counts are: every order of every scenario reached the lake once.
+ */
+import { execFile } from "node:child_process"
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, expect, it } from "vitest"
+import { type BenchResult, resultProblems } from "../../bench/result.ts"
+import { repoRoot } from "../../scripts/stack/paths.ts"
+import { describeIntegration } from "../support/endpoints.ts"
+
+const allScenarios = ["backfill", "native", "steady", "ceiling", "reference"] as const
+
+describeIntegration("npm run bench -- --smoke", (endpoints) => {
+  const out = mkdtempSync(join(tmpdir(), "fop-bench-test-"))
+  afterAll(() => rmSync(out, { recursive: true, force: true }))
+
+  it("writes a JSON and a markdown result with every scenario, all orders accounted for", async () => {
+    const run = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        ["--import", "tsx", join(repoRoot, "bench", "bench.ts"), "--smoke", "--out", out],
+        {
+          cwd: repoRoot,
+          env: {
+            ...process.env,
+            PG_URL: endpoints.pgUrl,
+            KAFKA_BROKERS: endpoints.kafkaBrokers,
+            ...(endpoints.kafkaVersion === undefined ? {} : { KAFKA_VERSION: endpoints.kafkaVersion })
+          },
+          timeout: 280_000,
+          maxBuffer: 32 * 1024 * 1024
+        },
+        (error, stdout, stderr) =>
+          resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr })
+      )
+    })
+    expect(run.code, run.stderr.slice(-6000)).toBe(0)
+
+    const written = readdirSync(out)
+    const jsonName = written.find((name) => /^smoke-\d{8}-\d{6}\.json$/.test(name))
+    expect(jsonName, `files: ${written.join(", ")}`).toBeDefined()
+    expect(written).toContain("smoke.md")
+    expect(run.stdout.trim().split("\n")).toEqual([join(out, jsonName!), join(out, "smoke.md")])
+
+    const result = JSON.parse(readFileSync(join(out, jsonName!), "utf8")) as BenchResult
+    expect(resultProblems(result, allScenarios)).toEqual([])
+    expect(result.mode).toBe("smoke")
+    expect(result.machine.cores).toBeGreaterThan(0)
+    expect(result.machine.kafka).not.toBe("")
+
+    const { backfill, native, steady, ceiling, reference } = result.scenarios
+    // Row counts equal, scenario by scenario.
+    for (const r of backfill!.runs) expect([r.lakeRows, r.distinctIds]).toEqual([r.rows, r.rows])
+    expect(native!.pgCopy!.runs.map((r) => r.rows)).toEqual([native!.rows])
+    if (native!.copyToKcat !== undefined) expect(native!.copyToKcat.runs.map((r) => r.rows)).toEqual([native!.rows])
+    if (native!.kcatConsume !== undefined) expect(native!.kcatConsume.runs.map((r) => r.rows)).toEqual([native!.rows])
+    expect(native!.kafkajsPublish!.runs.map((r) => r.rows)).toEqual([native!.kafkajsRows])
+    for (const latency of [steady!, reference!]) {
+      expect(latency.steps.length).toBeGreaterThan(0)
+      for (const step of latency.steps) {
+        expect({ label: step.label, lake: step.lakeRows, measured: step.latencyMs.count, missing: step.missing, duplicates: step.duplicates })
+          .toEqual({ label: step.label, lake: step.inserted, measured: step.inserted, missing: 0, duplicates: 0 })
+      }
+    }
+    expect(ceiling!.steps.length).toBeGreaterThan(0)
+    expect(result.targets.map((t) => t.name)).toHaveLength(5)
+
+    const markdown = readFileSync(join(out, "smoke.md"), "utf8")
+    for (const heading of ["## Targets", "## Backfill", "## Native tools", "## Steady inserts", "## Reference-like poller", "## Ceiling"]) {
+      expect(markdown).toContain(heading)
+    }
+    // Nothing of the run is left behind: its temporary state directories are gone.
+    expect(readdirSync(tmpdir()).filter((name) => name.startsWith("fop-bench-") && existsSync(join(tmpdir(), name, "output")))).toEqual([])
+  }, 300_000)
+})
