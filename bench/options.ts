@@ -32,7 +32,7 @@ export interface BenchOptions {
   }
 }
 
-export const usage = `Usage: npm run bench -- [--quick | --smoke] [--profile] [--only LIST] [--interval S] [--out DIR]
+export const usage = `Usage: npm run bench -- [--quick | --smoke] [--profile] [--only LIST] [--interval S] [--out DIR] | --render FILE.json
 
 Benchmarks the pipeline against a real PostgreSQL and Kafka (PG_URL + KAFKA_BROKERS when both are
 set; otherwise the local PostgreSQL, database food_delivery_bench, and a throw-away Kafka broker).

@@ -13,6 +13,7 @@ import { produceRaw, readAllRaw } from "../support/rawKafka.ts"
 import { makeTestPipeline, type TestPipeline } from "../support/testPipeline.ts"
 import type { SqlIdentifier } from "../../src/config/Identifiers.ts"
 import { type CaptureKey, keyOf } from "../../src/domain/CaptureKey.ts"
+import { captureAfterSql, captureFirstSql } from "../../src/layers/postgres/captureQuery.ts"
 import { pgOrderSource } from "../../src/layers/postgres/pgOrderSource.ts"
 import { OrderSource } from "../../src/services/OrderSource.ts"
 
@@ -98,6 +99,21 @@ describeIntegration("delivery guarantees", (endpoints) => {
       console.info(`[guarantees] concurrent capture: ${rows.length} committed, ${missed.length} missed`)
       expect(rows.length).toBeGreaterThan(500)
       expect(missed).toEqual([])
+    })
+
+    it("reads each batch through the capture index, not a scan and sort of the table", async () => {
+      const p = await pipeline()
+      await p.pool.query(`INSERT INTO "${p.table}" (customer_name, amount, order_status, created_at)
+        SELECT 'c', 1, 'PLACED', TIMESTAMP '2025-01-01' + g * INTERVAL '1 second' FROM generate_series(1, 200000) g`)
+      await p.pool.query(`ANALYZE "${p.table}"`)
+      const plan = async (sql: string, params: ReadonlyArray<unknown>) =>
+        (await p.pool.query(`EXPLAIN ${sql}`, [...params])).rows.map((r) => r["QUERY PLAN"]).join("\n")
+      const after = await plan(captureAfterSql(p.table as SqlIdentifier), ["2025-01-01T10:00:00Z", 5, "2026-01-01T00:00:00Z", 5000])
+      const first = await plan(captureFirstSql(p.table as SqlIdentifier), ["2026-01-01T00:00:00Z", 5000])
+      for (const text of [after, first]) {
+        expect(text).toContain(`${p.table}_capture_idx`)
+        expect(text).not.toMatch(/Sort|Seq Scan/)
+      }
     })
 
     it("captures every order sharing one timestamp, with a batch size of 1, across a restart", async () => {

@@ -20,8 +20,13 @@ export const captureHorizonSql = `SELECT to_char(least(
         AND backend_type = 'client backend' AND xact_start IS NOT NULL)
   ), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS horizon`
 
-const columns = `order_id, customer_name, restaurant_name, item, amount::text AS amount, order_status,
-    to_char(created_at, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at`
+/**
+ * Columns qualified with the table alias everywhere: a bare `created_at` in ORDER BY would name the
+ * text column selected below, not the table's, and sort every batch instead of using the capture
+ * index (a full scan per batch; found by `npm run bench`).
+ */
+const columns = `o.order_id, o.customer_name, o.restaurant_name, o.item, o.amount::text AS amount, o.order_status,
+    to_char(o.created_at, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at`
 
 /**
  * Orders after the cursor `($1 created_at as ISO-8601 with zone, $2 order_id)`, below the horizon
@@ -29,18 +34,18 @@ const columns = `order_id, customer_name, restaurant_name, item, amount::text AS
  */
 export const captureAfterSql = (table: SqlIdentifier) =>
   `SELECT ${columns}
-  FROM ${quoteIdentifier(table)}
-  WHERE (created_at, order_id) > (($1::timestamptz AT TIME ZONE 'utc'), $2::int)
-    AND created_at < ($3::timestamptz AT TIME ZONE 'utc')
-  ORDER BY created_at, order_id
+  FROM ${quoteIdentifier(table)} AS o
+  WHERE (o.created_at, o.order_id) > (($1::timestamptz AT TIME ZONE 'utc'), $2::int)
+    AND o.created_at < ($3::timestamptz AT TIME ZONE 'utc')
+  ORDER BY o.created_at, o.order_id
   LIMIT $4`
 
 /** The first batch, when there is no cursor yet: below the horizon `$1`, at most `$2`. */
 export const captureFirstSql = (table: SqlIdentifier) =>
   `SELECT ${columns}
-  FROM ${quoteIdentifier(table)}
-  WHERE created_at < ($1::timestamptz AT TIME ZONE 'utc')
-  ORDER BY created_at, order_id
+  FROM ${quoteIdentifier(table)} AS o
+  WHERE o.created_at < ($1::timestamptz AT TIME ZONE 'utc')
+  ORDER BY o.created_at, o.order_id
   LIMIT $2`
 
 /** Whether this role can see other sessions' transactions, which the horizon depends on. */
