@@ -11,6 +11,10 @@ export class LakeQueryError extends Data.TaggedError("LakeQueryError")<{ readonl
 
 const quoteLiteral = (text: string) => `'${text.replaceAll("'", "''")}'`
 
+/** Whether the lake holds any Parquet file yet (DuckDB's read_parquet fails on an empty glob). */
+export const lakeHasFiles = (lakePath: string): boolean =>
+  Fs.existsSync(lakePath) && Fs.readdirSync(lakePath, { recursive: true }).some((f) => String(f).endsWith(".parquet"))
+
 /**
  * An in-memory DuckDB with the view `orders` over the lake (hive partitions on, so `date` is a
  * DATE column). An empty or missing lake gives an empty view with the lake's columns.
@@ -22,8 +26,7 @@ export const openLake = (lakePath: string) =>
         const instance = await DuckDBInstance.create(":memory:")
         const connection = await instance.connect()
         const glob = Path.join(lakePath, "**", "*.parquet")
-        const hasFiles = Fs.existsSync(lakePath) && Fs.readdirSync(lakePath, { recursive: true }).some((f) => String(f).endsWith(".parquet"))
-        await connection.run(hasFiles
+        await connection.run(lakeHasFiles(lakePath)
           ? `CREATE VIEW orders AS SELECT * FROM read_parquet(${quoteLiteral(glob)}, hive_partitioning = true)`
           : `CREATE VIEW orders AS SELECT NULL::BIGINT AS order_id, NULL::VARCHAR AS customer_name,
                NULL::VARCHAR AS restaurant_name, NULL::VARCHAR AS item, NULL::DECIMAL(10,2) AS amount,

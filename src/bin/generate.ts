@@ -6,6 +6,7 @@ import { quoteIdentifier } from "../config/Identifiers.ts"
 import { defaultConfigFile, loadConfig } from "../config/loadConfig.ts"
 import { formatCents } from "../domain/Amount.ts"
 import { makeOrderGenerator } from "../generator/generateOrders.ts"
+import { pgClientLayer } from "../layers/live.ts"
 import { loggerLayer } from "../runtime/logging.ts"
 
 const usage = `Usage: npm run generate -- [--rate N] [--duration S] [--seed N] [--config FILE]
@@ -63,16 +64,7 @@ const main = Effect.gen(function*() {
     }
     return inserted
   })
-  return yield* program.pipe(Effect.provide(PgClient.layer({
-    host: config.postgres.host,
-    port: config.postgres.port,
-    database: config.postgres.db,
-    username: config.postgres.user,
-    password: config.postgres.password,
-    // Two, so that a Ctrl-C during an insert can send its cancel on the spare connection.
-    maxConnections: 2,
-    applicationName: "food-orders-generator"
-  })))
+  return yield* program.pipe(Effect.provide(pgClientLayer(config, "food-orders-generator")))
 })
 
 main.pipe(

@@ -1,8 +1,7 @@
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Cause, Effect } from "effect"
-import * as Fs from "node:fs"
 import { parseArgs } from "node:util"
-import { formatTable, lakeStatsSql, openLake, runQuery } from "../analytics/lakeQuery.ts"
+import { formatTable, lakeHasFiles, lakeStatsSql, openLake, runQuery } from "../analytics/lakeQuery.ts"
 import { defaultConfigFile, loadConfig } from "../config/loadConfig.ts"
 
 const usage = `Usage: npm run lake:stats -- [--config FILE]
@@ -20,8 +19,7 @@ if (values.help) {
 const main = Effect.gen(function*() {
   const config = yield* loadConfig(values.config)
   const lake = config.datalake.path
-  const hasFiles = Fs.existsSync(lake) && Fs.readdirSync(lake, { recursive: true }).some((f) => String(f).endsWith(".parquet"))
-  if (!hasFiles) {
+  if (!lakeHasFiles(lake)) {
     process.stdout.write(`The lake at ${lake} has no Parquet files yet.\n`)
     return
   }

@@ -49,7 +49,8 @@ const waitingFor = (what: string) => <A, E, R>(layer: Layer.Layer<A, E, R>) =>
 /** A missing privilege does not fix itself: fail at start with its message instead of waiting. */
 const isTransient = (error: unknown) => !(error instanceof SourceError && error.reason === "query")
 
-const pgClientLayer = (config: PipelineConfig, applicationName: string) =>
+/** The connection pool to the configured PostgreSQL; two connections (a query and LISTEN, or a cancel). */
+export const pgClientLayer = (config: PipelineConfig, applicationName: string) =>
   PgClient.layer({
     host: config.postgres.host,
     port: config.postgres.port,
