@@ -5,6 +5,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { loadavg } from "node:os"
 import { dirname, join } from "node:path"
+import { buildPrograms } from "../scripts/programs.ts"
 import { repoRoot } from "../scripts/stack/paths.ts"
 import { installSignalHandlers, runAll } from "./cleanup.ts"
 import { createTable, dropTable } from "./database.ts"
@@ -198,6 +199,7 @@ const main = async (): Promise<number> => {
     return 0
   }
   installSignalHandlers()
+  buildPrograms()
   const started = new Date()
   const runId = `${options.mode}-${stamp(started)}`
   const profileRoot = options.profile ? join(options.outDir, "profiles", runId) : null

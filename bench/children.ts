@@ -1,6 +1,6 @@
 /**
  * The processes the benchmark runs: the pipeline's own entry points (exactly as `npm run producer`
- * runs them: node + tsx), the generator and the reference poller. Each one's JSON log lines are
+ * runs them: node on the dist/bin bundle), the generator and the reference poller. Each one's JSON log lines are
  * kept with the time they arrived, its memory and CPU are sampled from /proc, and it is stopped
  * (SIGTERM, then SIGKILL) by the cleanup registry if the benchmark ends early. A detached watchdog
  * stops it even if the benchmark itself is SIGKILLed.
@@ -74,7 +74,8 @@ const spawnWatchdog = (childPid: number): void => {
 }
 
 export const startProgram = (options: StartOptions): Program => {
-  const nodeArgs = ["--import", "tsx"]
+  // The pipeline programs run as bundles (dist/bin, as `npm run` runs them); bench scripts through tsx.
+  const nodeArgs = options.script.endsWith(".mjs") ? [] : ["--import", "tsx"]
   if (options.cpuProfileDir !== undefined) {
     // One directory per program: Node writes one profile per thread (tsx runs its module hooks in a
     // worker), named by pid and thread, and the summary picks the main thread's.

@@ -63,7 +63,7 @@ export interface PipelineOptions {
   readonly label: string
   /** STREAMING_BATCH_INTERVAL in seconds; null keeps the configuration's. */
   readonly interval: number | null
-  /** "ours" runs src/bin/producer.ts; "reference" runs bench/referencePoller.ts. */
+  /** "ours" runs dist/bin/producer.mjs (the bundle `npm run producer` runs); "reference" runs bench/referencePoller.ts. */
   readonly producer: "ours" | "reference"
   readonly referencePollSeconds?: number
   readonly extraEnv?: Record<string, string>
@@ -102,11 +102,11 @@ export const startPipeline = (stack: Stack, roll: Roll, options: PipelineOptions
   const profile = options.cpuProfileDir === undefined ? {} : { cpuProfileDir: options.cpuProfileDir }
   const producer = startProgram({
     name: `${options.label}-producer`,
-    script: options.producer === "ours" ? "src/bin/producer.ts" : "bench/referencePoller.ts",
+    script: options.producer === "ours" ? "dist/bin/producer.mjs" : "bench/referencePoller.ts",
     env,
     ...profile
   })
-  const consumer = startProgram({ name: `${options.label}-consumer`, script: "src/bin/consumer.ts", env, ...profile })
+  const consumer = startProgram({ name: `${options.label}-consumer`, script: "dist/bin/consumer.mjs", env, ...profile })
   return {
     roll,
     producer,

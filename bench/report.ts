@@ -52,7 +52,7 @@ export const evaluateTargets = (result: Pick<BenchResult, "scenarios" | "mode">)
     target: "≤ 256 MiB",
     actual: peaks.length === 0 ? "not measured" : `producer ${num(producerPeak, 1)} MiB, consumer ${num(consumerPeak, 1)} MiB`,
     met: peaks.length === 0 ? null : Math.max(...peaks) <= 256,
-    note: "kernel VmHWM of the node process (tsx loader included, as `npm run` runs it)"
+    note: "kernel VmHWM of the node process running the dist/bin bundle, as `npm run` runs it"
   })
   return targets
 }

@@ -15,6 +15,7 @@ import { fullChaos, quickChaos } from "./chaos/options.ts"
 import { formatSummary, reportLine } from "./chaos/report.ts"
 import { runChaos } from "./chaos/runChaos.ts"
 import { ChaosAborted } from "./chaos/timing.ts"
+import { buildPrograms } from "./programs.ts"
 
 const usage = `Usage: npm run chaos -- [--duration S] [--kills N] [--seed N] [--quick]
 
@@ -61,6 +62,7 @@ const main = async (): Promise<number> => {
     process.stdout.write(`${usage}\n`)
     return 0
   }
+  buildPrograms()
   const seed = positiveNumber("seed", args.seed, true) ?? Math.floor(Math.random() * 2 ** 31)
   const preset = args.quick ? quickChaos(seed) : fullChaos(seed)
   const durationS = positiveNumber("duration", args.duration, false)

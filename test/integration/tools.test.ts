@@ -8,6 +8,7 @@ import { join } from "node:path"
 import { Effect, Layer } from "effect"
 import pg from "pg"
 import { afterAll, describe, expect, it } from "vitest"
+import { type ProgramName, programScript } from "../../scripts/programs.ts"
 import { repoRoot } from "../../scripts/stack/paths.ts"
 import { ordersTableDdl } from "../../scripts/stack/sql.ts"
 import { parseIsoMicros } from "../../src/domain/Timestamp.ts"
@@ -24,9 +25,9 @@ const baseEnv = Object.fromEntries(
   )
 )
 
-const run = (bin: string, args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+const run = (bin: ProgramName, args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
   new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, ["--import", "tsx", join(repoRoot, "src/bin", `${bin}.ts`), ...args], {
+    execFile(process.execPath, [programScript(bin), ...args], {
       cwd: repoRoot,
       env: { ...baseEnv, ...env },
       timeout: 60_000

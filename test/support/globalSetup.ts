@@ -5,6 +5,7 @@
  * when CI is set: a CI run that silently tested nothing would look green.
  */
 import type { TestProject } from "vitest/node"
+import { buildPrograms } from "../../scripts/programs.ts"
 import type { Endpoints } from "./endpointsContext.ts"
 import { type Attempt, fromEnv, fromLocalStack, fromTestcontainers } from "./endpointSources.ts"
 
@@ -23,6 +24,8 @@ const banner = (lines: ReadonlyArray<string>): string => {
 const message = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // The tests start the programs as `npm run` does: from the bundle, built from the sources now.
+  buildPrograms()
   const reasons: string[] = []
   const sources: ReadonlyArray<readonly [string, () => Attempt | Promise<Attempt>]> = [
     ["env", fromEnv],

@@ -1,5 +1,6 @@
 import { execFile, spawn } from "node:child_process"
 import { join } from "node:path"
+import { programScript } from "../../scripts/programs.ts"
 import { repoRoot } from "../../scripts/stack/paths.ts"
 
 export interface PipelineEnv {
@@ -34,13 +35,13 @@ export interface ProgramRun {
   readonly ms: number
 }
 
-/** Runs `src/bin/<program>.ts` as its own Node process, as `npm run <program> -- args` would. */
+/** Runs the bundled program (dist/bin, built by globalSetup) as its own Node process, as `npm run <program> -- args` does. */
 export const runProgram = (program: "producer" | "consumer", args: ReadonlyArray<string>, env: Record<string, string>) =>
   new Promise<ProgramRun>((resolve) => {
     const started = Date.now()
     execFile(
       process.execPath,
-      ["--import", "tsx", join(repoRoot, "src/bin", `${program}.ts`), ...args],
+      [programScript(program), ...args],
       { cwd: repoRoot, env: { ...process.env, ...env, LOG_FORMAT: "json" }, maxBuffer: 64 * 1024 * 1024, timeout: 120_000 },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === "number" ? error.code : 1
@@ -65,7 +66,7 @@ export interface RunningProgram {
 
 /** Starts a long-running program (no `--once`) and collects its JSON logs. */
 export const startProgram = (program: "producer" | "consumer", env: Record<string, string>): RunningProgram => {
-  const child = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "src/bin", `${program}.ts`)], {
+  const child = spawn(process.execPath, [programScript(program)], {
     cwd: repoRoot,
     env: { ...process.env, ...env, LOG_FORMAT: "json" },
     stdio: ["ignore", "pipe", "pipe"]
