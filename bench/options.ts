@@ -32,7 +32,7 @@ export interface BenchOptions {
   }
 }
 
-export const usage = `Usage: npm run bench -- [--quick | --smoke] [--profile] [--only LIST] [--interval S] [--out DIR] | --render FILE.json
+export const usage = `Usage: npm run bench -- [--quick | --smoke] [--profile] [--only LIST] [--rows N] [--repetitions N] [--interval S] [--out DIR] | --render FILE.json
 
 Benchmarks the pipeline against a real PostgreSQL and Kafka (PG_URL + KAFKA_BROKERS when both are
 set; otherwise the local PostgreSQL, database food_delivery_bench, and a throw-away Kafka broker).
@@ -45,6 +45,8 @@ Writes bench/results/<mode>-<time>.json and bench/results/<mode>.md.
   --profile    CPU-profile the producer and consumer (node --cpu-prof); summaries go in the results,
                the profiles under bench/results/profiles/
   --only LIST  comma-separated subset of: ${scenarioNames.join(", ")}
+  --rows N     backfill size instead of the mode's (e.g. --quick --only backfill --rows 1000000)
+  --repetitions N  backfill runs instead of the mode's
   --interval S our producer's STREAMING_BATCH_INTERVAL (default: the configuration's, 5 s; the
                producer also wakes on NOTIFY, so this is its fallback poll)
   --out DIR    where to write the results (default bench/results)
@@ -96,6 +98,8 @@ export const parseOptions = (argv: ReadonlyArray<string>, defaultOutDir: string)
       profile: { type: "boolean", default: false },
       only: { type: "string" },
       interval: { type: "string" },
+      rows: { type: "string" },
+      repetitions: { type: "string" },
       out: { type: "string" },
       render: { type: "string" },
       help: { type: "boolean", default: false }
@@ -113,5 +117,19 @@ export const parseOptions = (argv: ReadonlyArray<string>, defaultOutDir: string)
   }
   const interval = values.interval === undefined ? null : Number(values.interval)
   if (interval !== null && !(interval > 0)) throw new Error(`--interval: expected a positive number of seconds, got ${values.interval}`)
-  return { mode, outDir: values.out ?? defaultOutDir, profile: values.profile, only, interval, ...sizes(mode) }
+  const positiveInt = (name: string, text: string | undefined) => {
+    if (text === undefined) return undefined
+    const n = Number(text)
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name}: expected a positive whole number, got ${text}`)
+    return n
+  }
+  const preset = sizes(mode)
+  const rows = positiveInt("rows", values.rows)
+  const repetitions = positiveInt("repetitions", values.repetitions)
+  const backfill = {
+    ...preset.backfill,
+    ...(rows === undefined ? {} : { rows, timeoutMs: Math.max(preset.backfill.timeoutMs, rows) }),
+    ...(repetitions === undefined ? {} : { repetitions })
+  }
+  return { mode, outDir: values.out ?? defaultOutDir, profile: values.profile, only, interval, ...preset, backfill }
 }

@@ -183,7 +183,7 @@ export const renderMarkdown = (result: BenchResult): string => {
     ))
     lines.push("")
     lines.push("capture+publish: from the first message in the topic until the high watermark reached every order (sampled every 100 ms). " +
-      "consume+write: from the first lake file to the last. consumer busy rate: orders ÷ time inside `batch written` (decode, clean, Parquet, fsync, checkpoint). " +
+      "consume+write: from the first lake file to the last. consumer busy rate: orders ÷ busy time from the `batch written` logs (decode_ms: decoding and cleaning while the batch filled; ms: Parquet, fsync, checkpoint). " +
       "CPU cores: CPU seconds ÷ wall seconds (machine: all processes, of " + String(m.cores) + ").")
     lines.push("")
   }

@@ -137,7 +137,8 @@ export const runBackfill = async (
   const cycleMs = cycles.reduce((s, l) => s + Number(l.annotations["ms"]), 0)
   const cyclePublished = cycles.reduce((s, l) => s + Number(l.annotations["published"]), 0)
   const batches = pipeline.consumer.logs.filter((l) => l.message === "batch written")
-  const busyMs = batches.reduce((s, l) => s + Number(l.annotations["ms"]), 0)
+  // Busy: decoding and cleaning while the batch filled, plus writing it (not the flush policy's waits).
+  const busyMs = batches.reduce((s, l) => s + Number(l.annotations["ms"]) + Number(l.annotations["decode_ms"] ?? 0), 0)
   const batchMessages = batches.reduce((s, l) => s + Number(l.annotations["messages"]), 0)
 
   const summary = await duck.summary(files.map((f) => f.path))

@@ -30,9 +30,13 @@ const main = Effect.gen(function*() {
   })
   yield* consume({
     topic: config.kafka.topic,
-    maxBatchMessages: config.consumer.max_batch_messages,
     pollWait: "1 second",
-    fill: { linger: `${config.consumer.linger_ms} millis`, maxBytes: config.consumer.max_batch_bytes },
+    flush: {
+      maxMessages: config.consumer.max_batch_messages,
+      maxBytes: config.consumer.max_batch_bytes,
+      linger: `${config.consumer.linger_ms} millis`,
+      backlogLinger: `${config.consumer.backlog_linger_ms} millis`
+    },
     once: cli.once
   }).pipe(Effect.provide(Layer.merge(consumerLayer(config), observability)))
 })

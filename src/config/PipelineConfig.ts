@@ -15,7 +15,7 @@ const NonNegative = Schema.Number.pipe(Schema.nonNegative({ message: () => "Expe
  * The lake's flush policy: a batch closes at 100,000 rows or 64 MiB of messages, or 100 ms after its
  * first message arrived. Light traffic gets its files within ~100 ms; a backlog gets large files.
  */
-const consumerDefaults = { max_batch_messages: 100_000, max_batch_bytes: 64 * 1024 * 1024, linger_ms: 100 }
+const consumerDefaults = { max_batch_messages: 100_000, max_batch_bytes: 64 * 1024 * 1024, linger_ms: 100, backlog_linger_ms: 3_000 }
 
 const NonEmpty = Schema.String.pipe(Schema.minLength(1, { message: () => "Expected a non-empty string" }))
 
@@ -67,7 +67,8 @@ export const PipelineConfig = Schema.Struct({
     Schema.Struct({
       max_batch_messages: Schema.optionalWith(NumberLike(PositiveInt), { default: () => consumerDefaults.max_batch_messages }),
       max_batch_bytes: Schema.optionalWith(NumberLike(PositiveInt), { default: () => consumerDefaults.max_batch_bytes }),
-      linger_ms: Schema.optionalWith(NumberLike(NonNegative), { default: () => consumerDefaults.linger_ms })
+      linger_ms: Schema.optionalWith(NumberLike(NonNegative), { default: () => consumerDefaults.linger_ms }),
+      backlog_linger_ms: Schema.optionalWith(NumberLike(NonNegative), { default: () => consumerDefaults.backlog_linger_ms })
     }),
     { default: () => consumerDefaults }
   ),

@@ -14,7 +14,7 @@ export const overridableKeys: ReadonlyArray<readonly [section: string, key: stri
   ["kafka", "brokers"], ["kafka", "topic"], ["kafka", "dlq_topic"], ["kafka", "consumer_group"], ["kafka", "client_id"],
   ["datalake", "path"], ["datalake", "format"],
   ["streaming", "checkpoint_location"], ["streaming", "last_processed_timestamp_location"], ["streaming", "batch_interval"],
-  ["producer", "batch_size"], ["consumer", "max_batch_messages"], ["consumer", "max_batch_bytes"], ["consumer", "linger_ms"],
+  ["producer", "batch_size"], ["consumer", "max_batch_messages"], ["consumer", "max_batch_bytes"], ["consumer", "linger_ms"], ["consumer", "backlog_linger_ms"],
   ["observability", "producer_port"], ["observability", "consumer_port"], ["observability", "progress_interval"]
 ]
 

@@ -149,8 +149,9 @@ export const runPipeline = Effect.fn("Demo.runPipeline")(function*(settings: Pip
     )
     const consumer = yield* consume({
       topic: demoNames.topic,
-      maxBatchMessages: 20000,
       pollWait: "200 millis",
+      // The in-process topic hands over everything it holds in one poll: no need to wait for more.
+      flush: { maxMessages: 20000, maxBytes: 64 * 1024 * 1024, linger: "0 millis", backlogLinger: "0 millis" },
       once: false
     }).pipe(quiet, Effect.forkScoped)
     const bothRunning = Effect.zipRight(stillRunning(producer, "producer stopped"), stillRunning(consumer, "consumer stopped"))

@@ -1,4 +1,4 @@
-import { type Duration, Effect, Either, Metric, Schedule } from "effect"
+import { Clock, Duration, Effect, Either, Metric, Schedule } from "effect"
 import { type CaptureKey, compareKeys, keyOf } from "../domain/CaptureKey.ts"
 import type { Checkpoint, PartitionProgress } from "../domain/Checkpoint.ts"
 import { decodeAndClean } from "../domain/Cleaning.ts"
@@ -22,15 +22,26 @@ import { crashPoint } from "../runtime/crashPoints.ts"
 import { CheckpointStore } from "../services/CheckpointStore.ts"
 import { type DeadLetter, DeadLetters } from "../services/DeadLetters.ts"
 import { Lake } from "../services/Lake.ts"
-import { type BatchFill, type MessageBatch, OrderStream } from "../services/OrderStream.ts"
+import { type MessageBatch, OrderStream } from "../services/OrderStream.ts"
 import { onceBackoff, outageBackoff, stepRetry } from "./schedules.ts"
+
+/**
+ * When a lake batch (one file per date) closes: at `maxMessages` or `maxBytes` of message values,
+ * or once it has been open `linger` (light traffic: low latency), or `backlogLinger` while the
+ * stream says more follows at once (a backfill: large files).
+ */
+export interface FlushPolicy {
+  readonly maxMessages: number
+  readonly maxBytes: number
+  readonly linger: Duration.DurationInput
+  readonly backlogLinger: Duration.DurationInput
+}
 
 export interface ConsumerOptions {
   readonly topic: string
-  readonly maxBatchMessages: number
+  /** How long one poll waits for messages when no batch is open. */
   readonly pollWait: Duration.DurationInput
-  /** The flush policy: how long a batch may wait for more messages, and its size cap in bytes. */
-  readonly fill?: BatchFill
+  readonly flush: FlushPolicy
 }
 
 export interface BatchOutcome {
@@ -49,57 +60,94 @@ export const positionsOf = (checkpoint: Checkpoint): ReadonlyMap<number, bigint>
   new Map(Object.entries(checkpoint.partitions).map(([p, progress]) => [Number(p), progress.next_offset]))
 
 /**
- * Splits a batch into orders for the lake (grouped by UTC date), dead letters, and re-published
- * duplicates. Pure: the same batch and checkpoint always give the same split, which is what makes
- * re-processing after a crash produce identical files.
+ * A lake batch being filled: the orders for the lake (grouped by UTC date), dead letters and
+ * re-published duplicates of consecutive messages of one partition. Messages are decoded as they
+ * arrive and only the orders are kept, so a large batch costs its orders, not its raw messages.
  */
-export const splitBatch = (batch: MessageBatch, progress: PartitionProgress) => {
-  const byDate = new Map<string, Array<Order>>()
-  const dead: Array<DeadLetter> = []
-  let lastKey: CaptureKey | null = progress.last_key
-  let duplicates = 0
-  let written = 0
-  const fresh = batch.messages.filter((m) => m.offset >= progress.next_offset)
-  for (const message of fresh) {
+export interface Split {
+  readonly topic: string
+  readonly partition: number
+  /** Offsets of the first and last message not yet in the checkpoint; null while there is none. */
+  firstOffset: bigint | null
+  lastOffset: bigint | null
+  /** The offset after the last message added. */
+  nextOffset: bigint
+  /** Messages past the checkpoint, and the bytes of their values. */
+  messages: number
+  bytes: number
+  readonly byDate: Map<string, Array<Order>>
+  readonly dead: Array<DeadLetter>
+  lastKey: CaptureKey | null
+  duplicates: number
+  written: number
+}
+
+export const openSplit = (topic: string, partition: number, progress: PartitionProgress): Split => ({
+  topic,
+  partition,
+  firstOffset: null,
+  lastOffset: null,
+  nextOffset: progress.next_offset,
+  messages: 0,
+  bytes: 0,
+  byDate: new Map(),
+  dead: [],
+  lastKey: progress.last_key,
+  duplicates: 0,
+  written: 0
+})
+
+/**
+ * Adds the next messages of the split's partition. Deterministic: the same messages from the same
+ * checkpoint always give the same orders, dead letters and duplicates, which is what makes
+ * re-processing after a crash produce the same lake.
+ */
+export const addToSplit = (split: Split, batch: MessageBatch): Split => {
+  for (const message of batch.messages) {
+    if (message.offset < split.nextOffset) continue
+    if (split.firstOffset === null) split.firstOffset = message.offset
+    split.lastOffset = message.offset
+    split.messages += 1
+    split.bytes += message.value?.length ?? 0
     const decoded = decodeAndClean(message.value)
     if (Either.isLeft(decoded)) {
-      dead.push({ source: { topic: batch.topic, partition: batch.partition }, message, rejection: decoded.left })
+      split.dead.push({ source: { topic: batch.topic, partition: batch.partition }, message, rejection: decoded.left })
       continue
     }
     const order = decoded.right
     const key = keyOf(order)
-    if (lastKey !== null && compareKeys(key, lastKey) <= 0) {
-      duplicates += 1
+    if (split.lastKey !== null && compareKeys(key, split.lastKey) <= 0) {
+      split.duplicates += 1
       continue
     }
-    lastKey = key
-    written += 1
+    split.lastKey = key
+    split.written += 1
     const date = utcDate(order.created_at)
-    const group = byDate.get(date)
-    if (group === undefined) byDate.set(date, [order])
+    const group = split.byDate.get(date)
+    if (group === undefined) split.byDate.set(date, [order])
     else group.push(order)
   }
-  return { fresh, byDate, dead, lastKey, duplicates, written }
+  if (batch.nextOffset > split.nextOffset) split.nextOffset = batch.nextOffset
+  return split
 }
 
 /**
  * One batch: lake files first (durable, renamed into place), dead letters next, the checkpoint
  * last. A crash anywhere before the checkpoint leaves it where it was, and the batch is redone.
  */
-export const processBatch = Effect.fn("Consumer.processBatch")(function*(batch: MessageBatch, checkpoint: Checkpoint) {
+export const processBatch = Effect.fn("Consumer.processBatch")(function*(split: Split, checkpoint: Checkpoint) {
   const lake = yield* Lake
   const deadLetters = yield* DeadLetters
   const checkpoints = yield* CheckpointStore
-  const progress = progressOf(checkpoint, batch.partition)
-  const split = splitBatch(batch, progress)
-  const nextOffset = batch.nextOffset > progress.next_offset ? batch.nextOffset : progress.next_offset
+  const progress = progressOf(checkpoint, split.partition)
+  const nextOffset = split.nextOffset > progress.next_offset ? split.nextOffset : progress.next_offset
   let files = 0
   if (split.byDate.size > 0) {
     const written = yield* lake.writeBatch({
-      topic: batch.topic,
-      partition: batch.partition,
-      firstOffset: split.fresh[0]!.offset,
-      lastOffset: split.fresh[split.fresh.length - 1]!.offset
+      topic: split.topic,
+      partition: split.partition,
+      firstOffset: split.firstOffset!,
+      lastOffset: split.lastOffset!
     }, split.byDate).pipe(
       Effect.tapBoth({
         onFailure: (error) => reportHealth("lake", { ok: false, error: error.message }),
@@ -121,16 +169,16 @@ export const processBatch = Effect.fn("Consumer.processBatch")(function*(batch: 
     ...checkpoint,
     partitions: {
       ...checkpoint.partitions,
-      [String(batch.partition)]: { next_offset: nextOffset, last_key: split.lastKey }
+      [String(split.partition)]: { next_offset: nextOffset, last_key: split.lastKey }
     }
   }
   if (nextOffset !== progress.next_offset) yield* checkpoints.save(next)
   const deadLettered: Partial<Record<RejectReason, number>> = {}
   for (const letter of split.dead) deadLettered[letter.rejection.reason] = (deadLettered[letter.rejection.reason] ?? 0) + 1
-  yield* recordBatchMetrics(split.fresh.length, split.written, split.duplicates, files, deadLettered)
+  yield* recordBatchMetrics(split.messages, split.written, split.duplicates, files, deadLettered)
   return {
     checkpoint: next,
-    messages: split.fresh.length,
+    messages: split.messages,
     written: split.written,
     duplicates: split.duplicates,
     deadLettered,
@@ -191,23 +239,35 @@ const discardUncommitted = (topic: string, checkpoint: Checkpoint, partitions: I
 const caughtUp = (checkpoint: Checkpoint, ends: ReadonlyMap<number, bigint>) =>
   [...ends].every(([partition, end]) => progressOf(checkpoint, partition).next_offset >= end)
 
-const logOutcome = (batch: MessageBatch, outcome: BatchOutcome, ms: number) =>
+interface BatchTimes {
+  /** How long the batch was open, filling (the flush policy's wait included). */
+  readonly openMs: number
+  /** Of that, decoding and cleaning its messages. */
+  readonly decodeMs: number
+  /** Writing it: Parquet, fsync and rename, dead letters, checkpoint. */
+  readonly writeMs: number
+}
+
+const logOutcome = (partition: number, outcome: BatchOutcome, times: BatchTimes) =>
   Effect.logInfo("batch written").pipe(Effect.annotateLogs({
-    partition: batch.partition,
-    next_offset: outcome.checkpoint.partitions[String(batch.partition)]!.next_offset.toString(),
+    partition,
+    next_offset: outcome.checkpoint.partitions[String(partition)]!.next_offset.toString(),
     messages: outcome.messages,
     written: outcome.written,
     files: outcome.files,
     duplicates: outcome.duplicates,
     dead_lettered: Object.values(outcome.deadLettered).reduce((a, b) => a + b, 0),
     ...(Object.keys(outcome.deadLettered).length > 0 ? { dead_letter_reasons: JSON.stringify(outcome.deadLettered) } : {}),
-    ms
+    open_ms: times.openMs,
+    decode_ms: times.decodeMs,
+    ms: times.writeMs
   }))
 
 /**
  * The consumer loop. `once`: drain what the topic holds at start, then return. Otherwise run until
- * interrupted. A failed batch leaves the checkpoint alone; its partial files are discarded and the
- * batch is read again after a backoff.
+ * interrupted. Each step fills one lake batch by the flush policy and writes it. A failed batch
+ * leaves the checkpoint alone; its partial files are discarded and the batch is read again (the
+ * stream rewinds to the checkpoint) after a backoff.
  */
 export const consume = (options: ConsumerOptions & { readonly once: boolean }) =>
   Effect.gen(function*() {
@@ -240,20 +300,62 @@ export const consume = (options: ConsumerOptions & { readonly once: boolean }) =
       )
     }
 
-    const step = Effect.gen(function*() {
-      const batch = yield* stream.poll(positionsOf(checkpoint), options.maxBatchMessages, options.pollWait, options.fill).pipe(
+    const { flush } = options
+    const lingerMs = Duration.toMillis(Duration.decode(flush.linger))
+    const backlogLingerMs = Duration.toMillis(Duration.decode(flush.backlogLinger))
+    const poll = (positions: ReadonlyMap<number, bigint>, maxMessages: number, wait: Duration.DurationInput) =>
+      stream.poll(positions, maxMessages, wait).pipe(
         Effect.tapBoth({
           onFailure: (error) => reportHealth("broker", { ok: false, error: error.message }),
           onSuccess: () => reportHealth("broker", { ok: true })
         })
       )
-      if (batch === null) return
+    // Polled for another partition while a batch was open: it opens the next batch.
+    let carried: MessageBatch | null = null
+
+    /** Fills one lake batch: until the flush policy closes it, or null when nothing arrived. */
+    const fill = Effect.gen(function*() {
+      const first = carried ?? (yield* poll(positionsOf(checkpoint), flush.maxMessages, options.pollWait))
+      carried = null
+      if (first === null) return null
+      const openedAt = yield* Clock.currentTimeMillis
+      let decodeMs = 0
+      const add = (split: Split, batch: MessageBatch) => {
+        const started = performance.now()
+        addToSplit(split, batch)
+        decodeMs += performance.now() - started
+      }
+      const split = openSplit(first.topic, first.partition, progressOf(checkpoint, first.partition))
+      add(split, first)
+      let backlog = first.backlog
+      while (split.messages < flush.maxMessages && split.bytes < flush.maxBytes) {
+        // `--once` drains what the topic held at start: nothing more is worth waiting for.
+        if (options.once && split.nextOffset >= (ends.get(split.partition) ?? 0n)) break
+        const wait = openedAt + (backlog ? backlogLingerMs : lingerMs) - (yield* Clock.currentTimeMillis)
+        if (wait <= 0) break
+        const positions = new Map(positionsOf(checkpoint)).set(split.partition, split.nextOffset)
+        const next = yield* poll(positions, flush.maxMessages - split.messages, Duration.millis(wait))
+        if (next === null) break
+        if (next.partition !== split.partition) {
+          carried = next
+          break
+        }
+        add(split, next)
+        backlog = next.backlog
+      }
+      return { split, openMs: (yield* Clock.currentTimeMillis) - openedAt, decodeMs: Math.round(decodeMs) }
+    })
+
+    const step = Effect.gen(function*() {
+      const filled = yield* fill
+      if (filled === null) return
+      const { split } = filled
       const started = Date.now()
       const outcome = yield* Effect.uninterruptible(
-        processBatch(batch, checkpoint).pipe(
+        processBatch(split, checkpoint).pipe(
           timedSeconds(consumerBatchSeconds),
           Effect.tapError(() =>
-            discardUncommitted(options.topic, checkpoint, [batch.partition]).pipe(Effect.ignore)
+            discardUncommitted(options.topic, checkpoint, [split.partition]).pipe(Effect.ignore)
           )
         )
       )
@@ -265,9 +367,15 @@ export const consume = (options: ConsumerOptions & { readonly once: boolean }) =
         deadLettered: totals.deadLettered + Object.values(outcome.deadLettered).reduce((a, b) => a + b, 0),
         files: totals.files + outcome.files
       }
-      if (outcome.messages > 0) yield* logOutcome(batch, outcome, Date.now() - started)
+      if (outcome.messages > 0) {
+        yield* logOutcome(split.partition, outcome, { openMs: filled.openMs, decodeMs: filled.decodeMs, writeMs: Date.now() - started })
+      }
       yield* stream.commit(positionsOf(checkpoint)).pipe(Effect.ignore)
-    }).pipe(Effect.tapError(logFailure("batch")), Effect.retry(backoff))
+    }).pipe(
+      Effect.tapError(() => Effect.sync(() => (carried = null))),
+      Effect.tapError(logFailure("batch")),
+      Effect.retry(backoff)
+    )
 
     if (options.once) {
       while (!caughtUp(checkpoint, ends)) yield* step

@@ -54,7 +54,7 @@ export const captureAvailable = Effect.fn("Producer.captureAvailable")(function*
     yield* Metric.incrementBy(ordersCaptured, orders.length)
     const next = keyOf(orders[orders.length - 1]!)
     yield* Effect.uninterruptible(
-      publisher.publish(orders).pipe(
+      publisher.publish(orders, { backlog: orders.length === batchSize }).pipe(
         Effect.retry(stepRetry),
         timedSeconds(publishBatchSeconds),
         Effect.tapBoth({

@@ -15,28 +15,33 @@ export interface MessageBatch {
   readonly messages: ReadonlyArray<RawMessage>
   /** The offset after the last message of this batch. */
   readonly nextOffset: bigint
+  /**
+   * More messages follow at once: the producer flagged a backlog on the last one (`backlogHeader`),
+   * or the partition already held more when this batch was fetched. The consumer's flush policy
+   * then keeps its lake batch open longer, for large files during a backfill.
+   */
+  readonly backlog: boolean
 }
 
-export interface BatchFill {
-  readonly linger: Duration.DurationInput
-  readonly maxBytes: number
-}
+/**
+ * The header the producer sets on the last message of a batch that filled its read: more orders
+ * were waiting in the source, and the next batch follows at once.
+ */
+export const backlogHeader = "capture_backlog"
 
 /** Reads the raw topic from positions the consumer chooses. */
 export class OrderStream extends Context.Tag("OrderStream")<OrderStream, {
   /** The first offset not yet written in each partition (the high watermark), for draining once. */
   readonly endOffsets: Effect.Effect<ReadonlyMap<number, bigint>, BrokerError>
   /**
-   * The next batch at or after the given positions (partitions without one start at the earliest
-   * offset), or null when nothing arrives before `maxWait`. At most `maxMessages` per batch. With
-   * `fill`, once the first messages are in hand, keeps adding what arrives for up to `linger`, until
-   * `maxMessages` or `maxBytes` of values: bigger files under load, bounded extra latency.
+   * The next messages at or after the given positions (partitions without one start at the
+   * earliest offset), as they arrived from the broker, at most `maxMessages`; or null when nothing
+   * arrives before `maxWait`. Positions behind what was handed out rewind the stream to them.
    */
   readonly poll: (
     from: ReadonlyMap<number, bigint>,
     maxMessages: number,
-    maxWait: Duration.DurationInput,
-    fill?: BatchFill
+    maxWait: Duration.DurationInput
   ) => Effect.Effect<MessageBatch | null, BrokerError>
   /** Tells the broker how far the consumer got (for lag tooling; our checkpoint file is the truth). */
   readonly commit: (positions: ReadonlyMap<number, bigint>) => Effect.Effect<void, BrokerError>

@@ -36,7 +36,12 @@ const publish = (topic: Effect.Effect.Success<ReturnType<typeof makeMemoryTopic>
   append(topic, values.map((value) => ({ key: null, value })))
 
 const drain = (layer: Layer.Layer<any>) =>
-  consume({ topic: topicName, maxBatchMessages: 1000, pollWait: "10 millis", once: true }).pipe(Effect.provide(layer))
+  consume({
+    topic: topicName,
+    pollWait: "10 millis",
+    flush: { maxMessages: 1000, maxBytes: 1024 * 1024, linger: "10 millis", backlogLinger: "50 millis" },
+    once: true
+  }).pipe(Effect.provide(layer))
 
 const lakeIds = (files: Ref.Ref<ReadonlyMap<string, ReadonlyArray<Order>>>) =>
   Ref.get(files).pipe(Effect.map((all) =>

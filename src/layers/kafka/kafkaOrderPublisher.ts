@@ -3,6 +3,7 @@ import { formatIsoMicros } from "../../domain/Timestamp.ts"
 import { orderToJson } from "../../domain/Order.ts"
 import { BrokerError } from "../../services/errors.ts"
 import { OrderPublisher } from "../../services/OrderPublisher.ts"
+import { backlogHeader } from "../../services/OrderStream.ts"
 import { KafkaProducer } from "./kafkaClient.ts"
 
 /**
@@ -15,24 +16,22 @@ export const kafkaOrderPublisher = (topic: string, sourceTable: string) =>
     Effect.gen(function*() {
       const producer = yield* KafkaProducer
       return OrderPublisher.of({
-        publish: (orders) =>
+        publish: (orders, options) =>
           Effect.tryPromise({
             try: () => {
               const capturedAt = new Date().toISOString()
-              return producer.send({
-                topic,
-                acks: -1,
-                messages: orders.map((order) => ({
-                  key: String(order.order_id),
-                  value: orderToJson(order),
-                  headers: {
-                    op: "c",
-                    source: sourceTable,
-                    captured_at: capturedAt,
-                    capture_key: `${formatIsoMicros(order.created_at)}#${order.order_id}`
-                  }
-                }))
-              })
+              const messages = orders.map((order) => ({
+                key: String(order.order_id),
+                value: orderToJson(order),
+                headers: {
+                  op: "c",
+                  source: sourceTable,
+                  captured_at: capturedAt,
+                  capture_key: `${formatIsoMicros(order.created_at)}#${order.order_id}`
+                } as Record<string, string>
+              }))
+              if (options?.backlog === true && messages.length > 0) messages[messages.length - 1]!.headers[backlogHeader] = "true"
+              return producer.send({ topic, acks: -1, messages })
             },
             catch: (cause) => new BrokerError({ operation: "publish", cause })
           }).pipe(Effect.asVoid, Effect.withSpan("OrderPublisher.publish", { attributes: { orders: orders.length } }))

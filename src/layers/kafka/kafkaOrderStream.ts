@@ -1,11 +1,13 @@
 import { Duration, Effect, Layer, Option, Queue, Runtime } from "effect"
 import type { Batch, IHeaders } from "kafkajs"
 import { BrokerError } from "../../services/errors.ts"
-import { type MessageBatch, OrderStream, type RawMessage } from "../../services/OrderStream.ts"
+import { backlogHeader, type MessageBatch, OrderStream, type RawMessage } from "../../services/OrderStream.ts"
 import { type KafkaSettings, makeKafka } from "./kafkaClient.ts"
 
 interface Fetched {
   readonly batch: MessageBatch
+  /** The partition's end when this was fetched: beyond the batch means more is already in the topic. */
+  readonly highWatermark: bigint
   /** True once a seek made this fetch obsolete (kafkajs tells us; we ask when we take it). */
   readonly isStale: () => boolean
 }
@@ -30,14 +32,9 @@ const toMessageBatch = (batch: Batch): MessageBatch => {
     topic: batch.topic,
     partition: batch.partition,
     messages,
-    nextOffset: messages[messages.length - 1]!.offset + 1n
+    nextOffset: messages[messages.length - 1]!.offset + 1n,
+    backlog: false
   }
-}
-
-const valueBytes = (messages: ReadonlyArray<RawMessage>) => {
-  let total = 0
-  for (const m of messages) total += m.value?.length ?? 0
-  return total
 }
 
 const slice = (batch: MessageBatch, messages: ReadonlyArray<RawMessage>): MessageBatch => ({
@@ -95,7 +92,7 @@ export const kafkaOrderStream = (settings: KafkaSettings, topic: string, groupId
             partitionsConsumedConcurrently: 1,
             eachBatch: async ({ batch, heartbeat, isRunning, isStale }) => {
               if (batch.messages.length === 0) return
-              const fetched: Fetched = { batch: toMessageBatch(batch), isStale }
+              const fetched: Fetched = { batch: toMessageBatch(batch), highWatermark: BigInt(batch.highWatermark), isStale }
               // Wait for room without missing heartbeats, or the group would evict us mid-outage.
               while (isRunning() && !isStale()) {
                 const offered = await runPromise(
@@ -140,7 +137,7 @@ export const kafkaOrderStream = (settings: KafkaSettings, topic: string, groupId
           catch: (cause) => new BrokerError({ operation: "admin", cause })
         }).pipe(Effect.map((offsets) => new Map(offsets.map((o) => [o.partition, BigInt(o.high)])))),
 
-        poll: (from, maxMessages, maxWait, fill) =>
+        poll: (from, maxMessages, maxWait) =>
           Effect.gen(function*() {
             const deadline = Date.now() + Duration.toMillis(Duration.decode(maxWait))
             // A batch the program could not finish is asked for again: rewind to it.
@@ -173,33 +170,15 @@ export const kafkaOrderStream = (settings: KafkaSettings, topic: string, groupId
                 )
               }
               let messages = fresh
-              let bytes = valueBytes(fresh)
-              const maxBytes = fill?.maxBytes ?? Number.POSITIVE_INFINITY
-              const lingerUntil = Date.now() + (fill === undefined ? 0 : Duration.toMillis(Duration.decode(fill.linger)))
-              // Join what follows in the same partition, up to the limits; wait for more only while lingering.
-              while (messages.length < maxMessages && bytes < maxBytes) {
-                const wait = lingerUntil - Date.now()
-                const more = wait > 0
-                  ? yield* Queue.take(queue).pipe(Effect.timeoutOption(Duration.millis(wait)))
-                  : yield* Queue.poll(queue)
-                if (Option.isNone(more)) break
-                const following = more.value
-                if (following.isStale()) continue
-                if (
-                  following.batch.partition !== batch.partition ||
-                  following.batch.messages[0]!.offset !== messages[messages.length - 1]!.offset + 1n
-                ) {
-                  pending = following
-                  break
-                }
-                messages = messages.concat(following.batch.messages)
-                bytes += valueBytes(following.batch.messages)
-              }
               if (messages.length > maxMessages) {
-                pending = { batch: slice(batch, messages.slice(maxMessages)), isStale: () => false }
+                pending = { batch: slice(batch, messages.slice(maxMessages)), highWatermark: next.value.highWatermark, isStale: () => false }
                 messages = messages.slice(0, maxMessages)
               }
-              const handed = slice(batch, messages)
+              const tail = messages[messages.length - 1]!
+              const handed: MessageBatch = {
+                ...slice(batch, messages),
+                backlog: tail.headers[backlogHeader] === "true" || next.value.highWatermark > tail.offset + 1n
+              }
               delivered.set(handed.partition, handed.nextOffset)
               return handed
             }

@@ -10,7 +10,7 @@ import { DeadLetters } from "../../services/DeadLetters.ts"
 import { Lake, type WrittenFile } from "../../services/Lake.ts"
 import { OrderPublisher } from "../../services/OrderPublisher.ts"
 import { OrderSource } from "../../services/OrderSource.ts"
-import { type MessageBatch, OrderStream } from "../../services/OrderStream.ts"
+import { backlogHeader, type MessageBatch, OrderStream } from "../../services/OrderStream.ts"
 import { append, type MemoryTopic } from "./MemoryTopic.ts"
 
 /** Orders held in a Ref, served in capture-key order like the live query. */
@@ -34,7 +34,12 @@ export const memoryCursorStore = (ref: Ref.Ref<Option.Option<CaptureKey>>) =>
 
 export const memoryOrderPublisher = (topic: MemoryTopic) =>
   Layer.succeed(OrderPublisher, OrderPublisher.of({
-    publish: (orders) => append(topic, orders.map((o) => ({ key: String(o.order_id), value: orderToJson(o) })))
+    publish: (orders, options) =>
+      append(topic, orders.map((o, i) => ({
+        key: String(o.order_id),
+        value: orderToJson(o),
+        ...(options?.backlog === true && i === orders.length - 1 ? { headers: { [backlogHeader]: "true" } } : {})
+      })))
   }))
 
 export const memoryDeadLetters = (topic: MemoryTopic) =>
@@ -63,7 +68,9 @@ export const memoryOrderStream = (topic: MemoryTopic) =>
               topic: topic.name,
               partition,
               messages,
-              nextOffset: messages[messages.length - 1]!.offset + 1n
+              nextOffset: messages[messages.length - 1]!.offset + 1n,
+              backlog: messages[messages.length - 1]!.headers[backlogHeader] === "true" ||
+                start + messages.length < log[partition]!.length
             } satisfies MessageBatch
           }
         }
