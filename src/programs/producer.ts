@@ -33,28 +33,31 @@ const showCursor = (cursor: CaptureKey | null) =>
 /**
  * One capture cycle: publish every order available now, batch by batch. The cursor is saved only
  * after the broker acknowledged the batch, and each publish-then-save runs uninterrupted, so a
- * shutdown signal finishes the batch in flight.
+ * shutdown signal finishes the batch in flight. During a backlog the next batch is read while the
+ * current one is published: the read needs only the batch's last key, not its acknowledgement.
  */
 export const captureAvailable = Effect.fn("Producer.captureAvailable")(function*(batchSize: number) {
   const source = yield* OrderSource
   const publisher = yield* OrderPublisher
   const cursors = yield* CursorStore
-  let cursor = Option.getOrNull(yield* cursors.load)
-  let published = 0
-  let batches = 0
-  while (true) {
-    const orders = yield* source.readAfter(cursor, batchSize).pipe(
+  const read = (after: CaptureKey | null) =>
+    source.readAfter(after, batchSize).pipe(
       Effect.retry(stepRetry),
       Effect.tapBoth({
         onFailure: (error) => reportHealth("database", { ok: false, error: error.message }),
         onSuccess: () => reportHealth("database", { ok: true })
       })
     )
-    if (orders.length === 0) break
+  let cursor = Option.getOrNull(yield* cursors.load)
+  let published = 0
+  let batches = 0
+  let orders = yield* read(cursor)
+  while (orders.length > 0) {
     yield* Metric.incrementBy(ordersCaptured, orders.length)
     const next = keyOf(orders[orders.length - 1]!)
-    yield* Effect.uninterruptible(
-      publisher.publish(orders, { backlog: orders.length === batchSize }).pipe(
+    const full = orders.length === batchSize
+    const publishAndSave = Effect.uninterruptible(
+      publisher.publish(orders, { backlog: full }).pipe(
         Effect.retry(stepRetry),
         timedSeconds(publishBatchSeconds),
         Effect.tapBoth({
@@ -65,12 +68,13 @@ export const captureAvailable = Effect.fn("Producer.captureAvailable")(function*
         Effect.zipRight(cursors.save(next).pipe(Effect.retry(stepRetry)))
       )
     )
+    const [, following] = yield* Effect.all([publishAndSave, full ? read(next) : Effect.succeed([])], { concurrency: 2 })
     yield* Metric.incrementBy(ordersPublished, orders.length)
     yield* Metric.set(producerCursorSeconds, Number(next.created_at / 1000n) / 1000)
     cursor = next
     published += orders.length
     batches += 1
-    if (orders.length < batchSize) break
+    orders = following
   }
   return { published, batches, cursor } satisfies CycleResult
 })

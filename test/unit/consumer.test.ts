@@ -13,6 +13,7 @@ import {
 } from "../../src/layers/memory/memoryLayers.ts"
 import { consume } from "../../src/programs/consumer.ts"
 import { StorageError } from "../../src/services/errors.ts"
+import { backlogHeader } from "../../src/services/OrderStream.ts"
 import { Lake } from "../../src/services/Lake.ts"
 import { order } from "./fixtures.ts"
 
@@ -122,4 +123,67 @@ describe("consumer", () => {
         `date=2025-01-15/part-${topicName}-0-00000000000000000000-00000000000000000001.parquet`
       ])
     }))
+
+  describe("flush policy", () => {
+    const flush = { maxMessages: 1000, maxBytes: 1024 * 1024, linger: "20 millis", backlogLinger: "1 second" } as const
+    const run = (layer: Layer.Layer<any>, policy: Partial<typeof flush> = {}) =>
+      consume({ topic: topicName, pollWait: "50 millis", flush: { ...flush, ...policy }, once: false }).pipe(
+        Effect.provide(layer),
+        Effect.fork
+      )
+    const batch = (first: number, n: number, backlog: boolean) =>
+      Array.from({ length: n }, (_, i) => ({
+        key: null,
+        value: orderToJson(order(first + i, `2025-01-15T10:00:${String(first + i).padStart(2, "0")}Z`)),
+        ...(backlog && i === n - 1 ? { headers: { [backlogHeader]: "true" } } : {})
+      }))
+    const fileSizes = (files: Ref.Ref<ReadonlyMap<string, ReadonlyArray<Order>>>) =>
+      Ref.get(files).pipe(Effect.map((all) => [...all.values()].map((orders) => orders.length)))
+
+    it.effect("closes a batch after linger in light traffic: one file per burst", () =>
+      Effect.gen(function*() {
+        const { raw, files, layer } = yield* setup
+        yield* append(raw, batch(1, 3, false))
+        const fiber = yield* run(layer)
+        yield* TestClock.adjust("200 millis")
+        yield* append(raw, batch(4, 2, false))
+        yield* TestClock.adjust("200 millis")
+        expect(yield* fileSizes(files)).toEqual([3, 2])
+        yield* Fiber.interrupt(fiber)
+      }))
+
+    it.effect("keeps it open while the producer flags a backlog, up to backlog_linger", () =>
+      Effect.gen(function*() {
+        const { raw, files, layer } = yield* setup
+        yield* append(raw, batch(1, 3, true))
+        const fiber = yield* run(layer)
+        yield* TestClock.adjust("200 millis")
+        expect(yield* fileSizes(files)).toEqual([])
+        yield* append(raw, batch(4, 3, true))
+        yield* TestClock.adjust("200 millis")
+        yield* append(raw, batch(7, 2, false))
+        // The last producer batch was not full: the backlog is over, and linger closes the batch.
+        yield* TestClock.adjust("100 millis")
+        expect(yield* fileSizes(files)).toEqual([8])
+        yield* append(raw, batch(9, 1, true))
+        yield* TestClock.adjust("999 millis")
+        expect(yield* fileSizes(files)).toEqual([8])
+        // A producer that flagged a backlog and then went quiet: backlog_linger bounds the wait.
+        yield* TestClock.adjust("100 millis")
+        expect(yield* fileSizes(files)).toEqual([8, 1])
+        yield* Fiber.interrupt(fiber)
+      }))
+
+    it.effect("closes a batch at max messages, backlog or not", () =>
+      Effect.gen(function*() {
+        const { raw, files, layer } = yield* setup
+        yield* append(raw, batch(1, 5, true))
+        const fiber = yield* run(layer, { maxMessages: 2 })
+        yield* TestClock.adjust("100 millis")
+        expect(yield* fileSizes(files)).toEqual([2, 2])
+        yield* TestClock.adjust("1 second")
+        expect(yield* fileSizes(files)).toEqual([2, 2, 1])
+        yield* Fiber.interrupt(fiber)
+      }))
+  })
 })

@@ -1,4 +1,4 @@
-import { Effect, Layer, Option, Ref, Stream, SubscriptionRef } from "effect"
+import { Duration, Effect, Layer, Option, Ref, Stream, SubscriptionRef } from "effect"
 import type { CaptureKey } from "../../domain/CaptureKey.ts"
 import { compareKeys, keyOf } from "../../domain/CaptureKey.ts"
 import { type Checkpoint, emptyCheckpoint } from "../../domain/Checkpoint.ts"
@@ -57,25 +57,32 @@ export const memoryOrderStream = (topic: MemoryTopic) =>
     endOffsets: Ref.get(topic.log).pipe(
       Effect.map((log) => new Map(log.map((messages, partition) => [partition, BigInt(messages.length)])))
     ),
+    // Looks every 10 ms until `maxWait`, like a broker fetch that returns when messages arrive.
     poll: (from, maxMessages, maxWait) =>
       Effect.gen(function*() {
-        const log = yield* Ref.get(topic.log)
-        for (let partition = 0; partition < log.length; partition++) {
-          const start = Number(from.get(partition) ?? 0n)
-          const messages = log[partition]!.slice(start, start + maxMessages)
-          if (messages.length > 0) {
-            return {
-              topic: topic.name,
-              partition,
-              messages,
-              nextOffset: messages[messages.length - 1]!.offset + 1n,
-              backlog: messages[messages.length - 1]!.headers[backlogHeader] === "true" ||
-                start + messages.length < log[partition]!.length
-            } satisfies MessageBatch
+        let waited = 0
+        const waitMs = Duration.toMillis(Duration.decode(maxWait))
+        while (true) {
+          const log = yield* Ref.get(topic.log)
+          for (let partition = 0; partition < log.length; partition++) {
+            const start = Number(from.get(partition) ?? 0n)
+            const messages = log[partition]!.slice(start, start + maxMessages)
+            if (messages.length > 0) {
+              return {
+                topic: topic.name,
+                partition,
+                messages,
+                nextOffset: messages[messages.length - 1]!.offset + 1n,
+                backlog: messages[messages.length - 1]!.headers[backlogHeader] === "true" ||
+                  start + messages.length < log[partition]!.length
+              } satisfies MessageBatch
+            }
           }
+          if (waited >= waitMs) return null
+          const step = Math.min(10, waitMs - waited)
+          yield* Effect.sleep(Duration.millis(step))
+          waited += step
         }
-        yield* Effect.sleep(maxWait)
-        return null
       }),
     commit: () => Effect.void
   }))
