@@ -7,12 +7,45 @@
 //
 // Plain JavaScript on purpose: it runs before anything is compiled, with nothing but Node.
 import { build } from "esbuild"
+import { createHash } from "node:crypto"
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import { dirname, join, relative } from "node:path"
 import { fileURLToPath } from "node:url"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..")
 const quiet = process.argv.includes("--quiet")
+
+// kafkajs 2.2.4 is unmaintained; two of its producer hot paths are replaced in the bundle by
+// src/layers/kafka/patches (why, in each file). Only the exact files they were written against:
+// a different kafkajs fails the build, so nobody runs a patch against code it was not tested with.
+const kafkajsPatches = [
+  {
+    original: "node_modules/kafkajs/src/protocol/recordBatch/record/v0/index.js",
+    sha256: "ffbc628c1f35f5de8ba798165616b1009d9af1c27ca959999a10e6e3c18f8215",
+    patch: "src/layers/kafka/patches/recordV0.cjs"
+  },
+  {
+    original: "node_modules/kafkajs/src/producer/groupMessagesPerPartition.js",
+    sha256: "ea72357721fbf67770b5e06b9bf4260faa1e60f3affb556bff2cc7892c1881fb",
+    patch: "src/layers/kafka/patches/groupMessagesPerPartition.cjs"
+  }
+]
+
+const patchKafkajs = {
+  name: "kafkajs-patches",
+  setup(build) {
+    const byPath = new Map(kafkajsPatches.map((p) => [join(root, p.original), p]))
+    build.onLoad({ filter: /[\\/]kafkajs[\\/]src[\\/].*\.js$/ }, (args) => {
+      const entry = byPath.get(args.path)
+      if (entry === undefined) return undefined
+      const digest = createHash("sha256").update(readFileSync(args.path)).digest("hex")
+      if (digest !== entry.sha256) {
+        throw new Error(`${entry.original} is not the kafkajs 2.2.4 file ${entry.patch} replaces (sha256 ${digest}); review the patch`)
+      }
+      return { contents: readFileSync(join(root, entry.patch), "utf8"), loader: "js", resolveDir: dirname(join(root, entry.patch)) }
+    })
+  }
+}
 
 const programs = readdirSync(join(root, "src/bin")).filter((f) => f.endsWith(".ts")).map((f) => f.slice(0, -3))
 
@@ -36,6 +69,7 @@ const result = await build({
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
   logLevel: "warning",
   legalComments: "none",
+  plugins: [patchKafkajs],
   write: false
 })
 

@@ -11,7 +11,7 @@ import {
   memoryLake,
   memoryOrderStream
 } from "../../src/layers/memory/memoryLayers.ts"
-import { consume } from "../../src/programs/consumer.ts"
+import { consume, type FlushPolicy } from "../../src/programs/consumer.ts"
 import { StorageError } from "../../src/services/errors.ts"
 import { backlogHeader } from "../../src/services/OrderStream.ts"
 import { Lake } from "../../src/services/Lake.ts"
@@ -125,8 +125,8 @@ describe("consumer", () => {
     }))
 
   describe("flush policy", () => {
-    const flush = { maxMessages: 1000, maxBytes: 1024 * 1024, linger: "20 millis", backlogLinger: "1 second" } as const
-    const run = (layer: Layer.Layer<any>, policy: Partial<typeof flush> = {}) =>
+    const flush: FlushPolicy = { maxMessages: 1000, maxBytes: 1024 * 1024, linger: "20 millis", backlogLinger: "1 second" }
+    const run = (layer: Layer.Layer<any>, policy: Partial<FlushPolicy> = {}) =>
       consume({ topic: topicName, pollWait: "50 millis", flush: { ...flush, ...policy }, once: false }).pipe(
         Effect.provide(layer),
         Effect.fork
