@@ -74,5 +74,6 @@ export const clean = (message: OrderMessage): Either.Either<Order, Rejection> =>
   if (message.created_at === null) {
     return Either.left(rejection("null_created_at", `created_at is null (order_id ${message.order_id})`))
   }
-  return Either.right({ ...message, order_id: message.order_id, created_at: message.created_at })
+  // Both checked non-null above: the message is an Order (no copy: this runs for every message).
+  return Either.right(message as Order)
 }

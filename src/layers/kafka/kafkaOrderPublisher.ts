@@ -1,6 +1,6 @@
 import { Effect, Layer } from "effect"
 import { formatIsoMicros } from "../../domain/Timestamp.ts"
-import { orderToJson } from "../../domain/Order.ts"
+import { orderToJsonAt } from "../../domain/Order.ts"
 import { BrokerError } from "../../services/errors.ts"
 import { OrderPublisher } from "../../services/OrderPublisher.ts"
 import { backlogHeader } from "../../services/OrderStream.ts"
@@ -20,16 +20,19 @@ export const kafkaOrderPublisher = (topic: string, sourceTable: string) =>
           Effect.tryPromise({
             try: () => {
               const capturedAt = new Date().toISOString()
-              const messages = orders.map((order) => ({
-                key: String(order.order_id),
-                value: orderToJson(order),
-                headers: {
-                  op: "c",
-                  source: sourceTable,
-                  captured_at: capturedAt,
-                  capture_key: `${formatIsoMicros(order.created_at)}#${order.order_id}`
-                } as Record<string, string>
-              }))
+              const messages = orders.map((order) => {
+                const createdAt = formatIsoMicros(order.created_at)
+                return {
+                  key: String(order.order_id),
+                  value: orderToJsonAt(order, createdAt),
+                  headers: {
+                    op: "c",
+                    source: sourceTable,
+                    captured_at: capturedAt,
+                    capture_key: `${createdAt}#${order.order_id}`
+                  } as Record<string, string>
+                }
+              })
               if (options?.backlog === true && messages.length > 0) messages[messages.length - 1]!.headers[backlogHeader] = "true"
               return producer.send({ topic, acks: -1, messages })
             },
