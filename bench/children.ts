@@ -8,6 +8,7 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { mkdirSync } from "node:fs"
 import { join } from "node:path"
+import { programNodeOptions, programScript } from "../scripts/programs.ts"
 import { repoRoot } from "../scripts/stack/paths.ts"
 import { onCleanup } from "./cleanup.ts"
 import { readMemory, resetPeak, sampleUsage } from "./procStats.ts"
@@ -23,8 +24,10 @@ export interface LogLine {
 export interface StartOptions {
   /** Short name for messages and profile files. */
   readonly name: string
-  /** Script path relative to the repository root. */
-  readonly script: string
+  /** A pipeline program, started as `npm run` starts it (its bundle and Node options) ... */
+  readonly program?: "producer" | "consumer"
+  /** ... or a benchmark script (path relative to the repository root), run through tsx. */
+  readonly script?: string
   readonly args?: ReadonlyArray<string>
   readonly env: Record<string, string>
   /** Directory for a V8 CPU profile of this process (written when it exits cleanly). */
@@ -75,7 +78,7 @@ const spawnWatchdog = (childPid: number): void => {
 
 export const startProgram = (options: StartOptions): Program => {
   // The pipeline programs run as bundles (dist/bin, as `npm run` runs them); bench scripts through tsx.
-  const nodeArgs = options.script.endsWith(".mjs") ? [] : ["--import", "tsx"]
+  const nodeArgs = options.program === undefined ? ["--import", "tsx"] : [...programNodeOptions[options.program]]
   if (options.cpuProfileDir !== undefined) {
     // One directory per program: Node writes one profile per thread (tsx runs its module hooks in a
     // worker), named by pid and thread, and the summary picks the main thread's.
@@ -83,7 +86,8 @@ export const startProgram = (options: StartOptions): Program => {
     mkdirSync(dir, { recursive: true })
     nodeArgs.push("--cpu-prof", `--cpu-prof-dir=${dir}`)
   }
-  const child = spawn(process.execPath, [...nodeArgs, join(repoRoot, options.script), ...(options.args ?? [])], {
+  const script = options.program === undefined ? join(repoRoot, options.script ?? "") : programScript(options.program)
+  const child = spawn(process.execPath, [...nodeArgs, script, ...(options.args ?? [])], {
     cwd: repoRoot,
     env: { ...process.env, ...options.env, LOG_FORMAT: "json" },
     stdio: [options.stdin === true ? "pipe" : "ignore", "pipe", "pipe"]

@@ -102,11 +102,11 @@ export const startPipeline = (stack: Stack, roll: Roll, options: PipelineOptions
   const profile = options.cpuProfileDir === undefined ? {} : { cpuProfileDir: options.cpuProfileDir }
   const producer = startProgram({
     name: `${options.label}-producer`,
-    script: options.producer === "ours" ? "dist/bin/producer.mjs" : "bench/referencePoller.ts",
+    ...(options.producer === "ours" ? { program: "producer" as const } : { script: "bench/referencePoller.ts" }),
     env,
     ...profile
   })
-  const consumer = startProgram({ name: `${options.label}-consumer`, script: "dist/bin/consumer.mjs", env, ...profile })
+  const consumer = startProgram({ name: `${options.label}-consumer`, program: "consumer", env, ...profile })
   return {
     roll,
     producer,

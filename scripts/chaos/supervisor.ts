@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { appendFileSync, closeSync, mkdirSync, openSync, readSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { programScript } from "../programs.ts"
+import { programArgs } from "../programs.ts"
 import { repoRoot } from "../stack/paths.ts"
 import { sleep } from "./timing.ts"
 
@@ -91,7 +91,7 @@ export class ProgramSupervisor {
     let child: ChildProcess
     try {
       // Own process group: a terminal's Ctrl-C must reach only the run, which then stops us in order.
-      child = spawn(process.execPath, [programScript(this.program)], {
+      child = spawn(process.execPath, programArgs(this.program), {
         cwd: repoRoot,
         env,
         detached: true,

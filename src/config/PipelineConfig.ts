@@ -59,9 +59,9 @@ export const PipelineConfig = Schema.Struct({
   }),
   producer: Schema.optionalWith(
     Schema.Struct({
-      batch_size: Schema.optionalWith(NumberLike(PositiveInt), { default: () => 5000 })
+      batch_size: Schema.optionalWith(NumberLike(PositiveInt), { default: () => 2500 })
     }),
-    { default: () => ({ batch_size: 5000 }) }
+    { default: () => ({ batch_size: 2500 }) }
   ),
   consumer: Schema.optionalWith(
     Schema.Struct({

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, relative } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
-import { programScript } from "../../scripts/programs.ts"
+import { programArgs } from "../../scripts/programs.ts"
 import { repoRoot } from "../../scripts/stack/paths.ts"
 import { summariseLake } from "../support/lakeSummary.ts"
 
@@ -22,7 +22,7 @@ interface DemoResult {
 
 const runDemo = (args: ReadonlyArray<string>) =>
   new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, [programScript("demo"), ...args], {
+    execFile(process.execPath, [...programArgs("demo"), ...args], {
       cwd: repoRoot,
       env: { ...process.env, LOG_FORMAT: "" },
       maxBuffer: 16 * 1024 * 1024,

@@ -8,7 +8,7 @@ import { join } from "node:path"
 import { Effect, Layer } from "effect"
 import pg from "pg"
 import { afterAll, describe, expect, it } from "vitest"
-import { type ProgramName, programScript } from "../../scripts/programs.ts"
+import { programArgs, type ProgramName } from "../../scripts/programs.ts"
 import { repoRoot } from "../../scripts/stack/paths.ts"
 import { ordersTableDdl } from "../../scripts/stack/sql.ts"
 import { parseIsoMicros } from "../../src/domain/Timestamp.ts"
@@ -27,7 +27,7 @@ const baseEnv = Object.fromEntries(
 
 const run = (bin: ProgramName, args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
   new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, [programScript(bin), ...args], {
+    execFile(process.execPath, [...programArgs(bin), ...args], {
       cwd: repoRoot,
       env: { ...baseEnv, ...env },
       timeout: 60_000

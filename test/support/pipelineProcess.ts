@@ -1,6 +1,6 @@
 import { execFile, spawn } from "node:child_process"
 import { join } from "node:path"
-import { programScript } from "../../scripts/programs.ts"
+import { programArgs } from "../../scripts/programs.ts"
 import { repoRoot } from "../../scripts/stack/paths.ts"
 
 export interface PipelineEnv {
@@ -41,7 +41,7 @@ export const runProgram = (program: "producer" | "consumer", args: ReadonlyArray
     const started = Date.now()
     execFile(
       process.execPath,
-      [programScript(program), ...args],
+      [...programArgs(program), ...args],
       { cwd: repoRoot, env: { ...process.env, ...env, LOG_FORMAT: "json" }, maxBuffer: 64 * 1024 * 1024, timeout: 120_000 },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === "number" ? error.code : 1
@@ -66,7 +66,7 @@ export interface RunningProgram {
 
 /** Starts a long-running program (no `--once`) and collects its JSON logs. */
 export const startProgram = (program: "producer" | "consumer", env: Record<string, string>): RunningProgram => {
-  const child = spawn(process.execPath, [programScript(program)], {
+  const child = spawn(process.execPath, programArgs(program), {
     cwd: repoRoot,
     env: { ...process.env, ...env, LOG_FORMAT: "json" },
     stdio: ["ignore", "pipe", "pipe"]
