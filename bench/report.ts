@@ -22,18 +22,24 @@ export const evaluateTargets = (result: Pick<BenchResult, "scenarios" | "mode">)
     met: at1000 === undefined ? null : at1000.latencyMs.p99 <= 500,
     ...(steady === undefined ? {} : { note: `producer ${steady.wakeUp}` })
   })
+  // The backfill targets are for 1,000,000 orders: a smaller backfill (quick, smoke) is reported but
+  // not judged (over 7 days, 100,000 orders cannot make 50,000-row files).
+  const judged = backfill !== undefined && backfill.rows >= 1_000_000
+  const smaller = backfill === undefined || judged ? {} : { note: `not judged: the target is for 1,000,000 orders, this run backfilled ${num(backfill.rows)}` }
   targets.push({
     name: "backfill end to end",
     target: "≥ 50,000 orders/s",
     actual: backfill === undefined ? "not measured" : `${num(backfill.median.endToEndRowsPerS)} orders/s`,
-    met: backfill === undefined ? null : backfill.median.endToEndRowsPerS >= 50_000,
-    ...(backfill === undefined ? {} : { note: `${num(backfill.rows)} orders, median of ${backfill.runs.length}, process start included` })
+    met: judged ? backfill.median.endToEndRowsPerS >= 50_000 : null,
+    ...(backfill === undefined ? {} : { note: `${num(backfill.rows)} orders, median of ${backfill.runs.length}, process start included` }),
+    ...smaller
   })
   targets.push({
     name: "backfill average lake file",
     target: "≥ 50,000 rows",
     actual: backfill === undefined ? "not measured" : `${num(backfill.median.avgFileRows)} rows (${num(backfill.median.avgFileBytes / 2 ** 20, 2)} MiB)`,
-    met: backfill === undefined ? null : backfill.median.avgFileRows >= 50_000
+    met: judged ? backfill.median.avgFileRows >= 50_000 : null,
+    ...smaller
   })
   targets.push({
     name: "sustained rate",
