@@ -8,6 +8,7 @@ import { join } from "node:path"
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { ordersTableDdl } from "../../scripts/stack/sql.ts"
+import { backlogHeader } from "../../src/services/OrderStream.ts"
 import { describeIntegration } from "../support/endpoints.ts"
 import { deleteTopics, readMessages } from "../support/kafka.ts"
 import { uniqueName } from "../support/names.ts"
@@ -103,6 +104,9 @@ describeIntegration("pipeline end to end", (endpoints) => {
       const messages = await readMessages(endpoints.kafkaBrokers, topic, expected.length)
       expect(messages.map((m) => ({ key: m.key, value: m.value }))).toEqual(expected)
       expect(messages[0]!.headers["op"]).toBe("c")
+      // The last message of each batch that filled its read (700) tells the consumer more follows.
+      const flagged = messages.flatMap((m, i) => (m.headers[backlogHeader] === "true" ? [i] : []))
+      expect(flagged).toEqual([699, 1399, 2099, 2799])
       // Nothing beyond them: a second read with one more wanted must time out.
       await expect(readMessages(endpoints.kafkaBrokers, topic, expected.length + 1, 3000)).rejects.toThrow(/read 3000 of 3001/)
     })
