@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url"
 const root = join(dirname(fileURLToPath(import.meta.url)), "..")
 const quiet = process.argv.includes("--quiet")
 
-// kafkajs 2.2.4 is unmaintained; two of its producer hot paths are replaced in the bundle by
+// kafkajs 2.2.4 is unmaintained; four of its hot paths are replaced in the bundle by
 // src/layers/kafka/patches (why, in each file). Only the exact files they were written against:
 // a different kafkajs fails the build, so nobody runs a patch against code it was not tested with.
 const kafkajsPatches = [
@@ -23,6 +23,16 @@ const kafkajsPatches = [
     original: "node_modules/kafkajs/src/protocol/recordBatch/record/v0/index.js",
     sha256: "ffbc628c1f35f5de8ba798165616b1009d9af1c27ca959999a10e6e3c18f8215",
     patch: "src/layers/kafka/patches/recordV0.cjs"
+  },
+  {
+    original: "node_modules/kafkajs/src/protocol/recordBatch/record/v0/decoder.js",
+    sha256: "86d740054c8be29b02873bf2871eb43ba5004af94324610541dbab2d9fabcc65",
+    patch: "src/layers/kafka/patches/recordDecoderV0.cjs"
+  },
+  {
+    original: "node_modules/kafkajs/src/protocol/recordBatch/crc32C/crc32C.js",
+    sha256: "1c09c7a44e7a207f2dabb920e6bf9f6b1b3fd9cc023e959a9e91ba83e5b6f61a",
+    patch: "src/layers/kafka/patches/crc32C.cjs"
   },
   {
     original: "node_modules/kafkajs/src/producer/groupMessagesPerPartition.js",
