@@ -66,6 +66,10 @@ describeIntegration("observability", (endpoints) => {
       const consumerHealth = await fetch(`http://127.0.0.1:${consumerPort}/health`)
       expect(consumerHealth.status).toBe(200)
       expect(await consumerHealth.json()).toMatchObject({ ready: true, checks: { broker: { ok: true }, lake: { ok: true } } })
+      // Liveness: the process answers, whatever its connections (for a container's restart policy).
+      const live = await fetch(`http://127.0.0.1:${consumerPort}/health/live`)
+      expect(live.status).toBe(200)
+      expect(await live.json()).toEqual({ program: "consumer", live: true })
 
       // Lag is refreshed from the broker every few seconds; it must settle at zero.
       const lagDeadline = Date.now() + 15_000
