@@ -20,7 +20,8 @@ export const kafkaOrderPublisher = (topic: string, sourceTable: string) =>
           Effect.tryPromise({
             try: () => {
               const capturedAt = new Date().toISOString()
-              const messages = orders.map((order) => {
+              const flagged = options?.backlog === true ? orders.length - 1 : -1
+              const messages = orders.map((order, i) => {
                 const createdAt = formatIsoMicros(order.created_at)
                 return {
                   key: String(order.order_id),
@@ -29,11 +30,11 @@ export const kafkaOrderPublisher = (topic: string, sourceTable: string) =>
                     op: "c",
                     source: sourceTable,
                     captured_at: capturedAt,
-                    capture_key: `${createdAt}#${order.order_id}`
-                  } as Record<string, string>
+                    capture_key: `${createdAt}#${order.order_id}`,
+                    ...(i === flagged ? { [backlogHeader]: "true" } : {})
+                  }
                 }
               })
-              if (options?.backlog === true && messages.length > 0) messages[messages.length - 1]!.headers[backlogHeader] = "true"
               return producer.send({ topic, acks: -1, messages })
             },
             catch: (cause) => new BrokerError({ operation: "publish", cause })
