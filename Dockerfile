@@ -10,7 +10,7 @@ COPY package.json package-lock.json ./
 RUN npm install --omit=dev --no-audit --no-fund && npm cache clean --force
 
 FROM deps AS build
-# The programs run as esbuild bundles (scripts/build.mjs): a third of tsx's memory, a second to start.
+# The programs run as esbuild bundles (scripts/build.mjs): under half of tsx's memory, under a second to start.
 COPY tsconfig.json ./
 COPY scripts/build.mjs ./scripts/
 COPY src ./src
