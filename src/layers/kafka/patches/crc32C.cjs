@@ -1,5 +1,6 @@
 // kafkajs 2.2.4's CRC-32C (src/protocol/recordBatch/crc32C/crc32C.js) computed eight bytes at a
-// time ("slicing-by-8") instead of one: the same checksum, 3-4x faster. The producer checksums every
+// time ("slicing-by-8") instead of one: the same checksum, ~3.8x faster (700 KB buffers on this
+// machine: 559 -> 2,109 MB/s). The producer checksums every
 // record batch it sends, and the benchmark's profile put the byte-at-a-time loop at 7% of the
 // producer's CPU during a backfill.
 //
