@@ -6,8 +6,8 @@
 FROM node:20-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-# `npm install` rather than `npm ci`: see README (the lock cannot list every platform's optional binary).
-RUN npm install --omit=dev --no-audit --no-fund && npm cache clean --force
+# Exactly the lock's versions (it lists every platform's optional binaries; npm picks this image's).
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 FROM deps AS build
 # The programs run as esbuild bundles (scripts/build.mjs): under half of tsx's memory, under a second to start.
