@@ -5,7 +5,7 @@ import { dlqTopicOf } from "../config/PipelineConfig.ts"
 import { consumerLayer } from "../layers/live.ts"
 import { ordersConsumed, ordersWritten } from "../observability/metrics.ts"
 import { observabilityLayer } from "../observability/observabilityLayer.ts"
-import { consume } from "../programs/consumer.ts"
+import { consume } from "../programs/consumer/consume.ts"
 import { parseCli } from "../runtime/cli.ts"
 import { loggerLayer } from "../runtime/logging.ts"
 

@@ -17,6 +17,26 @@ const NonNegative = Schema.Number.pipe(Schema.nonNegative({ message: () => "Expe
  */
 const consumerDefaults = { max_batch_messages: 100_000, max_batch_bytes: 64 * 1024 * 1024, linger_ms: 100, backlog_linger_ms: 3_000 }
 
+/**
+ * The lake table's upkeep. A checkpoint every 100 versions (~10 s of trickle traffic); 60 minutes of
+ * history (time travel, and what a long query may still read) before log entries and removed files
+ * go; compaction in the consumer, merging 8 files of a size tier into one, up to 32 MiB files.
+ */
+const tableDefaults = {
+  checkpoint_interval: 100,
+  retention_minutes: 60,
+  compaction: true,
+  target_file_mb: 32,
+  compaction_fan_in: 8,
+  vacuum_interval_minutes: 10
+}
+
+const FanIn = Schema.Int.pipe(Schema.between(2, 1000, { message: () => "Expected an integer between 2 and 1000" }))
+const BooleanLike = Schema.Union(
+  Schema.Boolean,
+  Schema.transform(Schema.Literal("true", "false"), Schema.Boolean, { decode: (s) => s === "true", encode: (b) => (b ? "true" : "false") })
+)
+
 const NonEmpty = Schema.String.pipe(Schema.minLength(1, { message: () => "Expected a non-empty string" }))
 
 const BrokerList = Schema.String.pipe(
@@ -71,6 +91,17 @@ export const PipelineConfig = Schema.Struct({
       backlog_linger_ms: Schema.optionalWith(NumberLike(NonNegative), { default: () => consumerDefaults.backlog_linger_ms })
     }),
     { default: () => consumerDefaults }
+  ),
+  table: Schema.optionalWith(
+    Schema.Struct({
+      checkpoint_interval: Schema.optionalWith(NumberLike(PositiveInt), { default: () => tableDefaults.checkpoint_interval }),
+      retention_minutes: Schema.optionalWith(NumberLike(Positive), { default: () => tableDefaults.retention_minutes }),
+      compaction: Schema.optionalWith(BooleanLike, { default: () => tableDefaults.compaction }),
+      target_file_mb: Schema.optionalWith(NumberLike(Positive), { default: () => tableDefaults.target_file_mb }),
+      compaction_fan_in: Schema.optionalWith(NumberLike(FanIn), { default: () => tableDefaults.compaction_fan_in }),
+      vacuum_interval_minutes: Schema.optionalWith(NumberLike(Positive), { default: () => tableDefaults.vacuum_interval_minutes })
+    }),
+    { default: () => tableDefaults }
   ),
   observability: Schema.optionalWith(
     Schema.Struct({

@@ -1,15 +1,14 @@
 import { Cause, Data, type Duration, Effect, Exit, Fiber, Layer, Logger, LogLevel, Option, Ref, Schedule, Stream } from "effect"
-import { fileCheckpointStore } from "../layers/file/fileCheckpointStore.ts"
 import { fileCursorStore } from "../layers/file/fileCursorStore.ts"
-import { parquetLake } from "../layers/lake/parquetLake.ts"
+import { deltaLake } from "../layers/lake/deltaLake.ts"
 import { makeMemoryTopic, type MemoryTopic } from "../layers/memory/MemoryTopic.ts"
 import { memoryDeadLetters, memoryOrderPublisher, memoryOrderStream } from "../layers/memory/memoryLayers.ts"
 import { pgOrderSource } from "../layers/postgres/pgOrderSource.ts"
-import { consume } from "../programs/consumer.ts"
+import { consume } from "../programs/consumer/consume.ts"
 import { produceForever } from "../programs/producer.ts"
-import { CheckpointStore } from "../services/CheckpointStore.ts"
 import { Lake } from "../services/Lake.ts"
 import { OrderSource } from "../services/OrderSource.ts"
+import { fileTableStorage } from "../layers/storage/fileTableStorage.ts"
 import { type DemoLayout, demoNames } from "./demoLayout.ts"
 import { type EmbeddedPostgres, embeddedPgClient } from "./embeddedPostgres.ts"
 import { countOrders, insertOrders } from "./orderInserter.ts"
@@ -67,9 +66,9 @@ const countingLake = (written: Ref.Ref<number>) =>
     Effect.map(Lake, (lake) =>
       Lake.of({
         ...lake,
-        writeBatch: (batch, ordersByDate) =>
-          lake.writeBatch(batch, ordersByDate).pipe(
-            Effect.tap((files) => Ref.update(written, (n) => files.reduce((sum, file) => sum + file.rows, n)))
+        commitBatch: (batch) =>
+          lake.commitBatch(batch).pipe(
+            Effect.tap((committed) => Ref.update(written, (n) => committed.files.reduce((sum, file) => sum + file.rows, n)))
           )
       }))
   )
@@ -107,12 +106,20 @@ const pipelineLayer = (settings: PipelineSettings, raw: MemoryTopic, dlq: Memory
     memoryOrderPublisher(raw),
     memoryOrderStream(raw),
     memoryDeadLetters(dlq),
-    countingLake(written).pipe(Layer.provide(parquetLake(settings.layout.lake))),
-    fileCheckpointStore(settings.layout.checkpoints, demoNames.topic)
+    countingLake(written).pipe(Layer.provide(demoTable(settings.layout.lake)))
   ).pipe(
     // One client for the source and the generator: see embeddedPgClient for why one connection.
     Layer.provideMerge(embeddedPgClient(settings.postgres))
   )
+
+/** The consumer's table with its defaults: compaction on, as the real consumer runs it. */
+const demoTable = (root: string) =>
+  deltaLake({
+    checkpointInterval: 100,
+    retention: "60 minutes",
+    maintenance: { targetFileBytes: 32 * 1024 * 1024, fanIn: 8, vacuumInterval: "10 minutes" },
+    legacyCheckpoint: Effect.succeed(undefined)
+  }).pipe(Layer.provide(fileTableStorage(root)))
 
 /** The programs' own info logs (a line per cycle and batch) would drown the demo's output. */
 const quiet = Logger.withMinimumLogLevel(LogLevel.Warning)
@@ -129,7 +136,7 @@ const stillRunning = <A, E>(fiber: Fiber.RuntimeFiber<A, E>, reason: DemoPipelin
 /**
  * Runs the real producer and consumer programs as concurrent fibers (as the real ones run as
  * processes) while orders are inserted for `seconds`; then waits until every inserted order is in
- * the topic and the consumer's checkpoint is at the topic's end, and stops both.
+ * the topic and the table's position is at the topic's end, and stops both.
  *
  * Drained is judged by counts, not by an empty capture: PGlite's clock has millisecond resolution
  * and the horizon excludes rows stamped with the reading transaction's own now(), so a capture in
@@ -168,12 +175,12 @@ export const runPipeline = Effect.fn("Demo.runPipeline")(function*(settings: Pip
     yield* settings.onProgress(yield* progress, elapsed())
     yield* settings.onGenerated
 
-    const checkpoints = yield* CheckpointStore
+    const lake = yield* Lake
     const caughtUp = Effect.gen(function*() {
       yield* bothRunning
       const now = yield* progress
-      const checkpoint = yield* checkpoints.load
-      const consumed = Object.values(checkpoint.partitions).reduce((n, p) => n + Number(p.next_offset), 0)
+      const positions = yield* lake.positions(demoNames.topic)
+      const consumed = [...positions.values()].reduce((n, p) => n + Number(p.nextOffset), 0)
       return now.captured >= now.inserted && consumed >= now.captured
     })
     const drained = yield* caughtUp.pipe(

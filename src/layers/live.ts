@@ -1,15 +1,18 @@
 import { PgClient } from "@effect/sql-pg"
-import { Effect, Layer, Schedule } from "effect"
+import { Duration, Effect, Layer, Option, Schedule } from "effect"
+import * as Path from "node:path"
+import { Checkpoint } from "../domain/Checkpoint.ts"
 import { brokersOf, consumerGroupOf, dlqTopicOf, type PipelineConfig } from "../config/PipelineConfig.ts"
-import { outageBackoff } from "../programs/schedules.ts"
+import { outageBackoff } from "../runtime/schedules.ts"
 import { SourceError } from "../services/errors.ts"
-import { fileCheckpointStore } from "./file/fileCheckpointStore.ts"
+import { jsonFile } from "./file/jsonFile.ts"
 import { fileCursorStore } from "./file/fileCursorStore.ts"
 import { ensureTopics, type KafkaSettings, kafkaProducerLayer } from "./kafka/kafkaClient.ts"
 import { kafkaDeadLetters } from "./kafka/kafkaDeadLetters.ts"
 import { kafkaOrderPublisher } from "./kafka/kafkaOrderPublisher.ts"
 import { kafkaOrderStream } from "./kafka/kafkaOrderStream.ts"
-import { parquetLake } from "./lake/parquetLake.ts"
+import { deltaLake, type TableSettings } from "./lake/deltaLake.ts"
+import { fileTableStorage } from "./storage/fileTableStorage.ts"
 import { pgOrderSource } from "./postgres/pgOrderSource.ts"
 
 export const kafkaSettingsOf = (config: PipelineConfig): KafkaSettings => ({
@@ -87,7 +90,32 @@ export const consumerLayer = (config: PipelineConfig) => {
       Layer.provide(kafkaProducerLayer(settings)),
       waitingFor("Kafka")
     ),
-    parquetLake(config.datalake.path),
-    fileCheckpointStore(config.streaming.checkpoint_location, config.kafka.topic)
+    lakeLayer(config, { maintenance: true })
   )
 }
+
+/**
+ * The previous release's offsets file under `streaming.checkpoint_location`: read once, to turn its
+ * lake into a table with the same positions. The table's `txn` actions are the truth after that.
+ */
+export const legacyCheckpointOf = (config: PipelineConfig) =>
+  jsonFile(Path.join(config.streaming.checkpoint_location, "offsets.json"), Checkpoint).load.pipe(
+    Effect.map(Option.getOrUndefined)
+  )
+
+export const tableSettingsOf = (config: PipelineConfig, options: { readonly maintenance: boolean }): TableSettings => ({
+  checkpointInterval: config.table.checkpoint_interval,
+  retention: Duration.minutes(config.table.retention_minutes),
+  maintenance: options.maintenance && config.table.compaction
+    ? {
+      targetFileBytes: Math.round(config.table.target_file_mb * 1024 * 1024),
+      fanIn: config.table.compaction_fan_in,
+      vacuumInterval: Duration.minutes(config.table.vacuum_interval_minutes)
+    }
+    : false,
+  legacyCheckpoint: legacyCheckpointOf(config)
+})
+
+/** The orders table at `datalake.path`. */
+export const lakeLayer = (config: PipelineConfig, options: { readonly maintenance: boolean }) =>
+  deltaLake(tableSettingsOf(config, options)).pipe(Layer.provide(fileTableStorage(config.datalake.path)))

@@ -14,7 +14,7 @@ import { crashPoint } from "../runtime/crashPoints.ts"
 import { CursorStore } from "../services/CursorStore.ts"
 import { OrderPublisher } from "../services/OrderPublisher.ts"
 import { OrderSource } from "../services/OrderSource.ts"
-import { onceBackoff, outageBackoff, stepRetry } from "./schedules.ts"
+import { onceBackoff, outageBackoff, stepRetry } from "../runtime/schedules.ts"
 
 export interface ProducerOptions {
   readonly batchSize: number

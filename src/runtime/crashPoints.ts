@@ -7,8 +7,13 @@ import { Effect } from "effect"
  */
 export type CrashPoint =
   | "producer.after-publish"
-  | "consumer.after-lake-write"
+  | "consumer.after-lake-files"
   | "consumer.after-dead-letters"
+  | "consumer.after-commit"
+  | "compactor.after-merged-file"
+  | "compactor.after-commit"
+  | "cleanup.mid-log"
+  | "cleanup.mid-vacuum"
 
 const setting = process.env["FOP_CRASH_AT"]
 const [target, nth] = setting === undefined ? [undefined, 1] : [setting.split(":")[0], Number(setting.split(":")[1] ?? "1")]

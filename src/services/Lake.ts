@@ -1,7 +1,30 @@
 import { Context, type Effect } from "effect"
-import type { LakeFileId } from "../domain/LakeFile.ts"
+import type { CaptureKey } from "../domain/CaptureKey.ts"
 import type { Order } from "../domain/Order.ts"
+import type { CommitConflict, TableError } from "../table/tableErrors.ts"
 import type { StorageError } from "./errors.ts"
+
+/** Where the table says a Kafka partition stands: everything below `nextOffset` is in it (or was dead-lettered). */
+export interface PartitionPosition {
+  readonly nextOffset: bigint
+  /**
+   * The highest capture key (producer header `capture_key`) taken from this partition. Our producer
+   * publishes in capture-key order, so a producer message at or below it is a re-publication of a
+   * message already handled (the producer crashed before saving its cursor).
+   */
+  readonly lastCaptureKey: CaptureKey | null
+}
+
+export interface LakeBatch {
+  readonly topic: string
+  readonly partition: number
+  /** The position the batch was read from: the commit is refused if the table moved past it meanwhile. */
+  readonly from: bigint
+  readonly firstOffset: bigint
+  readonly lastOffset: bigint
+  readonly position: PartitionPosition
+  readonly ordersByDate: ReadonlyMap<string, ReadonlyArray<Order>>
+}
 
 export interface WrittenFile {
   readonly path: string
@@ -10,23 +33,21 @@ export interface WrittenFile {
   readonly bytes: number
 }
 
-/** The date-partitioned Parquet lake. */
+export interface Committed {
+  readonly version: number
+  readonly files: ReadonlyArray<WrittenFile>
+}
+
+export type LakeError = StorageError | TableError
+
+/** The orders table (a Delta Lake table): the consumer's positions and its batches, committed together. */
 export class Lake extends Context.Tag("Lake")<Lake, {
+  /** Per partition of the topic, the position the table holds (partitions it never saw are absent). */
+  readonly positions: (topic: string) => Effect.Effect<ReadonlyMap<number, PartitionPosition>, LakeError>
   /**
-   * Writes one file per date for a batch, each durable and renamed into place before it returns.
-   * Writing the same batch again replaces its files with identical ones.
+   * Writes the batch's files (one per date) and commits them with the partition's new position, as
+   * one version. CommitConflict when another writer moved this partition first: nothing of the
+   * batch is in the table, and the caller must re-read its position.
    */
-  readonly writeBatch: (
-    batch: LakeFileId,
-    ordersByDate: ReadonlyMap<string, ReadonlyArray<Order>>
-  ) => Effect.Effect<ReadonlyArray<WrittenFile>, StorageError>
-  /**
-   * Removes files of a topic partition that start at or after `fromOffset` (written after the
-   * last checkpoint by a run that died), and stray temporary files. Returns how many went.
-   */
-  readonly discardUncommitted: (
-    topic: string,
-    partition: number,
-    fromOffset: bigint
-  ) => Effect.Effect<number, StorageError>
+  readonly commitBatch: (batch: LakeBatch) => Effect.Effect<Committed, LakeError | CommitConflict>
 }>() {}

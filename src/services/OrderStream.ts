@@ -6,7 +6,12 @@ export interface RawMessage {
   readonly key: Uint8Array | null
   readonly value: Uint8Array | null
   readonly headers: Readonly<Record<string, string>>
+  /** One header as text, without turning every header into text (the Kafka layer's messages do it lazily). */
+  readonly header?: (name: string) => string | undefined
 }
+
+export const headerOf = (message: RawMessage, name: string): string | undefined =>
+  message.header !== undefined ? message.header(name) : message.headers[name]
 
 /** Consecutive messages of one partition; `messages` may be empty when only offsets moved. */
 export interface MessageBatch {
@@ -28,6 +33,14 @@ export interface MessageBatch {
  * were waiting in the source, and the next batch follows at once.
  */
 export const backlogHeader = "capture_backlog"
+
+/**
+ * The header our producer puts on every order: its capture key, `<created_at ISO>#<order_id>`. The
+ * consumer's skip rule trusts it only when it names the order in the value.
+ */
+export const captureKeyHeader = "capture_key"
+
+export const captureKeyText = (createdAtIso: string, orderId: number) => `${createdAtIso}#${orderId}`
 
 /** Reads the raw topic from positions the consumer chooses. */
 export class OrderStream extends Context.Tag("OrderStream")<OrderStream, {

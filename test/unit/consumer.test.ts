@@ -1,42 +1,50 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Ref, TestClock } from "effect"
-import type { Checkpoint } from "../../src/domain/Checkpoint.ts"
 import type { Order } from "../../src/domain/Order.ts"
 import { orderToJson } from "../../src/domain/Order.ts"
 import { append, makeMemoryTopic } from "../../src/layers/memory/MemoryTopic.ts"
-import {
-  emptyCheckpointRef,
-  memoryCheckpointStore,
-  memoryDeadLetters,
-  memoryLake,
-  memoryOrderStream
-} from "../../src/layers/memory/memoryLayers.ts"
-import { consume, type FlushPolicy } from "../../src/programs/consumer.ts"
+import { memoryDeadLetters, memoryOrderStream } from "../../src/layers/memory/memoryLayers.ts"
+import { makeMemoryObjects } from "../../src/layers/storage/memoryTableStorage.ts"
+import { consume } from "../../src/programs/consumer/consume.ts"
+import type { FlushPolicy } from "../../src/programs/consumer/flushPolicy.ts"
 import { StorageError } from "../../src/services/errors.ts"
-import { backlogHeader } from "../../src/services/OrderStream.ts"
+import { backlogHeader, captureKeyHeader, captureKeyText } from "../../src/services/OrderStream.ts"
+import { formatIsoMicros } from "../../src/domain/Timestamp.ts"
 import { Lake } from "../../src/services/Lake.ts"
 import { order } from "./fixtures.ts"
+import { memoryLakeLayer, tableFiles } from "../support/memoryTable.ts"
 
 const topicName = "orders_raw"
 
 const setup = Effect.gen(function*() {
   const raw = yield* makeMemoryTopic(topicName)
   const dlq = yield* makeMemoryTopic("orders_dlq")
-  const files = yield* Ref.make<ReadonlyMap<string, ReadonlyArray<Order>>>(new Map())
-  const checkpoint = yield* emptyCheckpointRef(topicName)
+  const objects = yield* makeMemoryObjects
+  const files = tableFiles(objects)
+  const position = Effect.gen(function*() {
+    const positions = yield* Effect.flatMap(Lake, (lake) => lake.positions(topicName)).pipe(Effect.provide(memoryLakeLayer(objects)))
+    return positions.get(0)
+  }).pipe(Effect.orDie)
   const layer = Layer.mergeAll(
     memoryOrderStream(raw),
     memoryDeadLetters(dlq),
-    memoryLake(files),
-    memoryCheckpointStore(checkpoint)
+    memoryLakeLayer(objects)
   )
-  return { raw, dlq, files, checkpoint, layer }
+  return { raw, dlq, objects, files, position, layer }
 })
+
+/** As our producer publishes: with the capture-key header. */
+const fromProducer = (topic: Effect.Effect.Success<ReturnType<typeof makeMemoryTopic>>, orders: ReadonlyArray<Order>) =>
+  append(topic, orders.map((o) => ({
+    key: String(o.order_id),
+    value: orderToJson(o),
+    headers: { [captureKeyHeader]: captureKeyText(formatIsoMicros(o.created_at), o.order_id) }
+  })))
 
 const publish = (topic: Effect.Effect.Success<ReturnType<typeof makeMemoryTopic>>, values: ReadonlyArray<string>) =>
   append(topic, values.map((value) => ({ key: null, value })))
 
-const drain = (layer: Layer.Layer<any>) =>
+const drain = (layer: Layer.Layer<any, any>) =>
   consume({
     topic: topicName,
     pollWait: "10 millis",
@@ -44,15 +52,17 @@ const drain = (layer: Layer.Layer<any>) =>
     once: true
   }).pipe(Effect.provide(layer))
 
-const lakeIds = (files: Ref.Ref<ReadonlyMap<string, ReadonlyArray<Order>>>) =>
-  Ref.get(files).pipe(Effect.map((all) =>
-    Object.fromEntries([...all].map(([path, orders]) => [path.split("/")[0], orders.map((o) => o.order_id)]))
-  ))
+const lakeIds = (files: Effect.Effect<ReadonlyMap<string, ReadonlyArray<Order>>>) =>
+  files.pipe(Effect.map((all) => {
+    const out: Record<string, Array<number>> = {}
+    for (const [path, orders] of all) (out[path.split("/")[0]!] ??= []).push(...orders.map((o) => o.order_id))
+    return out
+  }))
 
 describe("consumer", () => {
-  it.effect("cleans, partitions by UTC date and checkpoints after the files", () =>
+  it.effect("cleans, partitions by UTC date and commits the position with the files", () =>
     Effect.gen(function*() {
-      const { raw, dlq, files, checkpoint, layer } = yield* setup
+      const { raw, dlq, files, position, layer } = yield* setup
       yield* publish(raw, [
         orderToJson(order(1, "2025-01-15T23:59:59Z")),
         orderToJson(order(2, "2025-01-16T00:00:00Z")),
@@ -67,66 +77,80 @@ describe("consumer", () => {
       const letters = (yield* Ref.get(dlq.log)).flat()
       expect(letters.map((l) => l.headers["dlq-reason"])).toEqual(["null_order_id", "negative_amount", "invalid_json"])
       expect(new TextDecoder().decode(letters[2]!.value!)).toBe("not json")
-      const saved = yield* Ref.get(checkpoint)
-      expect(saved.partitions["0"]!.next_offset).toBe(6n)
-      expect(saved.partitions["0"]!.last_key!.order_id).toBe(5)
+      // Headerless messages (another client's) carry no capture key to remember.
+      expect(yield* position).toEqual({ nextOffset: 6n, lastCaptureKey: null })
     }))
 
   it.effect("skips orders re-published by a producer that crashed before saving its cursor", () =>
     Effect.gen(function*() {
-      const { raw, files, layer } = yield* setup
+      const { raw, files, position, layer } = yield* setup
       const first = [order(1, "2025-01-15T10:00:00Z"), order(2, "2025-01-15T11:00:00Z")]
-      yield* publish(raw, first.map(orderToJson))
+      yield* fromProducer(raw, first)
       yield* drain(layer)
-      yield* publish(raw, [...first, order(3, "2025-01-15T12:00:00Z")].map(orderToJson))
+      yield* fromProducer(raw, [...first, order(3, "2025-01-15T12:00:00Z")])
       const totals = yield* drain(layer)
       expect(totals).toMatchObject({ messages: 3, written: 1, duplicates: 2 })
-      const all = [...(yield* Ref.get(files)).values()].flat().map((o) => o.order_id).sort()
+      const all = [...(yield* files).values()].flat().map((o) => o.order_id).sort()
       expect(all).toEqual([1, 2, 3])
+      expect((yield* position)?.lastCaptureKey?.order_id).toBe(3)
     }))
 
-  it.effect("does not move the checkpoint while the lake cannot be written, and recovers", () =>
+  it.effect("never skips a valid order from another client, however old its key", () =>
     Effect.gen(function*() {
-      const { raw, files, checkpoint, layer } = yield* setup
+      const { raw, files, layer } = yield* setup
+      yield* fromProducer(raw, [order(1, "2025-01-15T10:00:00Z"), order(5, "2025-01-15T12:00:00Z")])
+      // kcat, a replay tool, a re-publish without our header: older keys than the producer's last.
+      yield* publish(raw, [orderToJson(order(3, "2025-01-15T11:00:00Z")), orderToJson(order(1, "2025-01-15T10:00:00Z"))])
+      // A header that does not name the order in the value is not ours either.
+      yield* append(raw, [{ key: "4", value: orderToJson(order(4, "2025-01-15T09:00:00Z")), headers: { [captureKeyHeader]: "2025-01-15T13:00:00Z#9" } }])
+      // A producer re-publication after those is still recognised.
+      yield* fromProducer(raw, [order(5, "2025-01-15T12:00:00Z")])
+      const totals = yield* drain(layer)
+      expect(totals).toMatchObject({ messages: 6, written: 5, duplicates: 1, deadLettered: 0 })
+      expect([...(yield* files).values()].flat().map((o) => o.order_id)).toEqual([1, 5, 3, 1, 4])
+    }))
+
+  it.effect("does not move the position while the lake cannot be written, and recovers", () =>
+    Effect.gen(function*() {
+      const { raw, files, position, layer } = yield* setup
       yield* publish(raw, [orderToJson(order(1, "2025-01-15T10:00:00Z"))])
       const writable = yield* Ref.make(false)
       const flakyLake = Layer.effect(Lake, Effect.gen(function*() {
         const real = yield* Lake
         return Lake.of({
           ...real,
-          writeBatch: (batch, byDate) =>
+          commitBatch: (batch) =>
             Effect.flatMap(Ref.get(writable), (ok) =>
-              ok ? real.writeBatch(batch, byDate) : Effect.fail(new StorageError({ path: "/lake", operation: "write", cause: "EACCES" }))
+              ok ? real.commitBatch(batch) : Effect.fail(new StorageError({ path: "/lake", operation: "write", cause: "EACCES" }))
             )
         })
       })).pipe(Layer.provide(layer))
       const fiber = yield* Effect.fork(drain(Layer.merge(layer, flakyLake)))
       yield* TestClock.adjust("30 seconds")
-      expect((yield* Ref.get(checkpoint)).partitions).toEqual({})
-      expect((yield* Ref.get(files)).size).toBe(0)
+      expect(yield* position).toBeUndefined()
+      expect((yield* files).size).toBe(0)
       yield* Ref.set(writable, true)
       yield* TestClock.adjust("30 seconds")
       yield* Fiber.join(fiber)
-      expect((yield* Ref.get(checkpoint) as Effect.Effect<Checkpoint>)).toMatchObject({ partitions: { "0": { next_offset: 1n } } })
-      expect((yield* Ref.get(files)).size).toBe(1)
+      expect((yield* position)?.nextOffset).toBe(1n)
+      expect((yield* files).size).toBe(1)
     }))
 
-  it.effect("removes files a dead run wrote past the checkpoint before writing again", () =>
+  it.effect("a second consumer on the same partition cannot commit over the first", () =>
     Effect.gen(function*() {
-      const { raw, files, layer } = yield* setup
+      const { raw, files, position, objects, layer } = yield* setup
       yield* publish(raw, [orderToJson(order(1, "2025-01-15T10:00:00Z"))])
-      // A crash after the rename and before the checkpoint: the file exists, the checkpoint is empty.
-      yield* Ref.set(files, new Map([[`date=2025-01-15/part-${topicName}-0-00000000000000000000-00000000000000000000.parquet`, [order(1, "2025-01-15T10:00:00Z")]], [`date=2025-01-15/part-${topicName}-0-00000000000000000000-00000000000000000005.parquet`, [order(1, "2025-01-15T10:00:00Z")]]]))
-      yield* publish(raw, [orderToJson(order(2, "2025-01-15T11:00:00Z"))])
-      yield* drain(layer)
-      expect([...(yield* Ref.get(files)).keys()]).toEqual([
-        `date=2025-01-15/part-${topicName}-0-00000000000000000000-00000000000000000001.parquet`
-      ])
+      // Two consumers, each with its own view of the table, read the same batch.
+      const other = Layer.mergeAll(memoryOrderStream(raw), memoryDeadLetters(yield* makeMemoryTopic("dlq2")), memoryLakeLayer(objects))
+      const [a, b] = yield* Effect.all([drain(layer), drain(other)], { concurrency: 2 })
+      expect(a.written + b.written).toBe(1)
+      expect([...(yield* files).values()].flat().map((o) => o.order_id)).toEqual([1])
+      expect((yield* position)?.nextOffset).toBe(1n)
     }))
 
   describe("flush policy", () => {
     const flush: FlushPolicy = { maxMessages: 1000, maxBytes: 1024 * 1024, linger: "20 millis", backlogLinger: "1 second" }
-    const run = (layer: Layer.Layer<any>, policy: Partial<FlushPolicy> = {}) =>
+    const run = (layer: Layer.Layer<any, any>, policy: Partial<FlushPolicy> = {}) =>
       consume({ topic: topicName, pollWait: "50 millis", flush: { ...flush, ...policy }, once: false }).pipe(
         Effect.provide(layer),
         Effect.fork
@@ -137,8 +161,8 @@ describe("consumer", () => {
         value: orderToJson(order(first + i, `2025-01-15T10:00:${String(first + i).padStart(2, "0")}Z`)),
         ...(backlog && i === n - 1 ? { headers: { [backlogHeader]: "true" } } : {})
       }))
-    const fileSizes = (files: Ref.Ref<ReadonlyMap<string, ReadonlyArray<Order>>>) =>
-      Ref.get(files).pipe(Effect.map((all) => [...all.values()].map((orders) => orders.length)))
+    const fileSizes = (files: Effect.Effect<ReadonlyMap<string, ReadonlyArray<Order>>>) =>
+      files.pipe(Effect.map((all) => [...all.values()].map((orders) => orders.length)))
 
     it.effect("closes a batch after linger in light traffic: one file per burst", () =>
       Effect.gen(function*() {

@@ -3,7 +3,7 @@ import { formatIsoMicros } from "../../domain/Timestamp.ts"
 import { orderToJsonAt } from "../../domain/Order.ts"
 import { BrokerError } from "../../services/errors.ts"
 import { OrderPublisher } from "../../services/OrderPublisher.ts"
-import { backlogHeader } from "../../services/OrderStream.ts"
+import { backlogHeader, captureKeyHeader, captureKeyText } from "../../services/OrderStream.ts"
 import { KafkaProducer } from "./kafkaClient.ts"
 
 /**
@@ -30,7 +30,7 @@ export const kafkaOrderPublisher = (topic: string, sourceTable: string) =>
                     op: "c",
                     source: sourceTable,
                     captured_at: capturedAt,
-                    capture_key: `${createdAt}#${order.order_id}`,
+                    [captureKeyHeader]: captureKeyText(createdAt, order.order_id),
                     ...(i === flagged ? { [backlogHeader]: "true" } : {})
                   }
                 }

@@ -43,6 +43,13 @@ class KafkaRawMessage implements RawMessage {
   get headers(): Record<string, string> {
     return (this.#text ??= headerText(this.#raw))
   }
+
+  header(name: string): string | undefined {
+    if (this.#text !== undefined) return this.#text[name]
+    const value = this.#raw?.[name]
+    if (value === undefined) return undefined
+    return Array.isArray(value) ? value.map(String).join(",") : String(value)
+  }
 }
 
 const toMessageBatch = (batch: Batch): MessageBatch => {

@@ -1,16 +1,13 @@
 import { Duration, Effect, Layer, Option, Ref, Stream, SubscriptionRef } from "effect"
 import type { CaptureKey } from "../../domain/CaptureKey.ts"
 import { compareKeys, keyOf } from "../../domain/CaptureKey.ts"
-import { type Checkpoint, emptyCheckpoint } from "../../domain/Checkpoint.ts"
-import { lakeFileName } from "../../domain/LakeFile.ts"
 import { type Order, orderToJson } from "../../domain/Order.ts"
-import { CheckpointStore } from "../../services/CheckpointStore.ts"
 import { CursorStore } from "../../services/CursorStore.ts"
 import { DeadLetters } from "../../services/DeadLetters.ts"
-import { Lake, type WrittenFile } from "../../services/Lake.ts"
 import { OrderPublisher } from "../../services/OrderPublisher.ts"
 import { OrderSource } from "../../services/OrderSource.ts"
-import { backlogHeader, type MessageBatch, OrderStream } from "../../services/OrderStream.ts"
+import { backlogHeader, captureKeyHeader, captureKeyText, type MessageBatch, OrderStream } from "../../services/OrderStream.ts"
+import { formatIsoMicros } from "../../domain/Timestamp.ts"
 import { append, type MemoryTopic } from "./MemoryTopic.ts"
 
 /** Orders held in a Ref, served in capture-key order like the live query. */
@@ -38,7 +35,10 @@ export const memoryOrderPublisher = (topic: MemoryTopic) =>
       append(topic, orders.map((o, i) => ({
         key: String(o.order_id),
         value: orderToJson(o),
-        ...(options?.backlog === true && i === orders.length - 1 ? { headers: { [backlogHeader]: "true" } } : {})
+        headers: {
+          [captureKeyHeader]: captureKeyText(formatIsoMicros(o.created_at), o.order_id),
+          ...(options?.backlog === true && i === orders.length - 1 ? { [backlogHeader]: "true" } : {})
+        }
       })))
   }))
 
@@ -86,41 +86,3 @@ export const memoryOrderStream = (topic: MemoryTopic) =>
       }),
     commit: () => Effect.void
   }))
-
-/** The lake as a Map from `date=.../part-...parquet` to its rows. */
-export const memoryLake = (files: Ref.Ref<ReadonlyMap<string, ReadonlyArray<Order>>>) =>
-  Layer.succeed(Lake, Lake.of({
-    writeBatch: (batch, ordersByDate) =>
-      Ref.modify(files, (current) => {
-        const next = new Map(current)
-        const written: Array<WrittenFile> = []
-        for (const [date, orders] of ordersByDate) {
-          const path = `date=${date}/${lakeFileName(batch)}`
-          next.set(path, orders)
-          written.push({ path, date, rows: orders.length, bytes: 0 })
-        }
-        return [written, next]
-      }),
-    discardUncommitted: (topic, partition, fromOffset) =>
-      Ref.modify(files, (current) => {
-        const next = new Map(current)
-        let removed = 0
-        for (const path of current.keys()) {
-          const name = path.slice(path.indexOf("/") + 1)
-          const prefix = `part-${topic}-${partition}-`
-          if (name.startsWith(prefix) && BigInt(name.slice(prefix.length, prefix.length + 20)) >= fromOffset) {
-            next.delete(path)
-            removed += 1
-          }
-        }
-        return [removed, next]
-      })
-  }))
-
-export const memoryCheckpointStore = (ref: Ref.Ref<Checkpoint>) =>
-  Layer.succeed(CheckpointStore, CheckpointStore.of({
-    load: Ref.get(ref),
-    save: (checkpoint) => Ref.set(ref, checkpoint)
-  }))
-
-export const emptyCheckpointRef = (topic: string) => Ref.make(emptyCheckpoint(topic))

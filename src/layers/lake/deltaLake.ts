@@ -1,0 +1,178 @@
+import { Duration, Effect, Layer, Queue, Ref, Schedule } from "effect"
+import type { Checkpoint } from "../../domain/Checkpoint.ts"
+import type { Order } from "../../domain/Order.ts"
+import { crashPoint } from "../../runtime/crashPoints.ts"
+import type { StorageError } from "../../services/errors.ts"
+import { Lake, type WrittenFile } from "../../services/Lake.ts"
+import { TableStorage } from "../../services/TableStorage.ts"
+import type { Action } from "../../table/actions.ts"
+import { commit } from "../../table/commit.ts"
+import type { CompactionSettings } from "../../table/compaction.ts"
+import { streamFilePath } from "../../table/dataPaths.ts"
+import { checkpointAndCleanLog, compactUntilDone, vacuumTable } from "../../table/maintenance.ts"
+import { checkWritable, openTable } from "../../table/openTable.ts"
+import { ordersFileBytes } from "../../table/ordersFile.ts"
+import { ordersStats } from "../../table/ordersTable.ts"
+import { partitionAppIds, positionTxns, tablePositions } from "../../table/positions.ts"
+import { refreshSnapshot } from "../../table/readLog.ts"
+import type { Snapshot } from "../../table/snapshot.ts"
+import { CommitConflict } from "../../table/tableErrors.ts"
+
+export interface TableSettings {
+  /** A checkpoint every this many versions. */
+  readonly checkpointInterval: number
+  /** History kept: log entries and removed files younger than this stay (it bounds time travel). */
+  readonly retention: Duration.DurationInput
+  /** Compaction and vacuum inside this process (the consumer's default), or not at all. */
+  readonly maintenance: false | (CompactionSettings & { readonly vacuumInterval: Duration.DurationInput })
+  readonly legacyCheckpoint: Effect.Effect<Checkpoint | undefined, StorageError>
+}
+
+/** Table properties we create the table with, so Spark's own cleanup agrees with ours. */
+export const tableConfiguration = (settings: TableSettings): Record<string, string> => {
+  const minutes = Math.max(1, Math.round(Duration.toMinutes(Duration.decode(settings.retention))))
+  return {
+    "delta.checkpointInterval": String(settings.checkpointInterval),
+    "delta.logRetentionDuration": `interval ${minutes} minutes`,
+    "delta.deletedFileRetentionDuration": `interval ${minutes} minutes`
+  }
+}
+
+const keepNewest = (ref: Ref.Ref<Snapshot>, next: Snapshot) => Ref.update(ref, (s) => (next.version > s.version ? next : s))
+
+/**
+ * The Lake as a Delta table on a TableStorage. One snapshot in memory follows the table: our own
+ * commits advance it, and every commit steps over (and applies) other writers' versions, so a
+ * commit costs one put-if-absent, never a re-read of the log. Maintenance runs beside the stream:
+ * a checkpoint every `checkpointInterval` versions with log cleanup, size-tiered compaction when a
+ * commit fills a tier, and a vacuum every `vacuumInterval`.
+ */
+export const deltaLake = (settings: TableSettings) =>
+  Layer.scoped(
+    Lake,
+    Effect.gen(function*() {
+      const storage = yield* TableStorage
+      const retentionMs = Duration.toMillis(Duration.decode(settings.retention))
+      const opened = yield* openTable({ configuration: tableConfiguration(settings), legacyCheckpoint: settings.legacyCheckpoint })
+      yield* Effect.logInfo("table open").pipe(Effect.annotateLogs({
+        table: storage.root,
+        version: opened.version,
+        files: opened.files.size
+      }))
+      const current = yield* Ref.make(opened)
+      const wake = yield* Queue.sliding<void>(1)
+      const scope = yield* Effect.scope
+      let checkpointing = false
+
+      const afterCommit = (snapshot: Snapshot) =>
+        Effect.gen(function*() {
+          yield* keepNewest(current, snapshot)
+          yield* Queue.offer(wake, undefined)
+          if (snapshot.version % settings.checkpointInterval !== 0 || checkpointing) return
+          checkpointing = true
+          // Off the commit's path: a checkpoint of a large table must not stall the stream.
+          yield* checkpointAndCleanLog(snapshot, retentionMs).pipe(
+            Effect.tap((done) => Effect.logDebug("checkpoint written").pipe(Effect.annotateLogs(done))),
+            Effect.catchAll((error) => Effect.logWarning("checkpoint failed; the next one retries").pipe(Effect.annotateLogs({ error: error.message }))),
+            Effect.ensuring(Effect.sync(() => (checkpointing = false))),
+            Effect.provideService(TableStorage, storage),
+            Effect.forkIn(scope)
+          )
+        })
+
+      if (settings.maintenance !== false) {
+        const maintenance = settings.maintenance
+        const vacuumEveryMs = Duration.toMillis(Duration.decode(maintenance.vacuumInterval))
+        let lastVacuum = Date.now()
+        const pass = Effect.gen(function*() {
+          const compacted = yield* compactUntilDone(yield* Ref.get(current), maintenance)
+          if (compacted.merged > 0) yield* afterCommit(compacted.snapshot)
+          if (Date.now() - lastVacuum >= vacuumEveryMs) {
+            lastVacuum = Date.now()
+            const swept = yield* vacuumTable(yield* Ref.get(current), retentionMs)
+            if (swept.removed > 0) yield* Effect.logInfo("vacuumed").pipe(Effect.annotateLogs(swept))
+          }
+        }).pipe(
+          Effect.provideService(TableStorage, storage),
+          Effect.catchAll((error) =>
+            Effect.logWarning("table maintenance failed; retrying on the next commit").pipe(Effect.annotateLogs({ error: error.message }))
+          )
+        )
+        yield* Queue.take(wake).pipe(
+          Effect.timeout("30 seconds"),
+          Effect.ignore,
+          Effect.zipRight(pass),
+          // Let a burst of commits land before planning: fewer, larger merges.
+          Effect.zipRight(Effect.sleep("200 millis")),
+          Effect.repeat(Schedule.forever),
+          Effect.forkScoped
+        )
+      }
+
+      const writeFiles = (topic: string, partition: number, first: bigint, last: bigint, ordersByDate: ReadonlyMap<string, ReadonlyArray<Order>>) =>
+        Effect.forEach([...ordersByDate], ([date, orders]) =>
+          Effect.suspend(() => {
+            const path = streamFilePath(date, topic, partition, first, last)
+            const bytes = ordersFileBytes(orders)
+            const now = Date.now()
+            const add: Action = {
+              add: {
+                path,
+                partitionValues: { date },
+                size: bytes.byteLength,
+                modificationTime: now,
+                dataChange: true,
+                stats: ordersStats(orders)
+              }
+            }
+            return storage.write(path, bytes).pipe(
+              Effect.as({ add, written: { path: storage.locate(path), date, rows: orders.length, bytes: bytes.byteLength } satisfies WrittenFile })
+            )
+          }))
+
+      return Lake.of({
+        positions: (topic) =>
+          Effect.gen(function*() {
+            const fresh = yield* refreshSnapshot(yield* Ref.get(current))
+            yield* checkWritable(fresh)
+            yield* keepNewest(current, fresh)
+            return tablePositions(fresh, topic)
+          }).pipe(Effect.provideService(TableStorage, storage)),
+
+        commitBatch: (batch) =>
+          Effect.gen(function*() {
+            const snapshot = yield* Ref.get(current)
+            const held = tablePositions(snapshot, batch.topic).get(batch.partition)?.nextOffset ?? 0n
+            if (held !== batch.from) {
+              return yield* new CommitConflict({
+                version: snapshot.version,
+                detail: `partition ${batch.partition} is at offset ${held} in the table; this batch was read from ${batch.from}`
+              })
+            }
+            const files = yield* writeFiles(batch.topic, batch.partition, batch.firstOffset, batch.lastOffset, batch.ordersByDate)
+            if (files.length > 0) yield* crashPoint("consumer.after-lake-files")
+            const appIds = partitionAppIds(batch.topic, batch.partition)
+            const committed = yield* commit(snapshot, {
+              actions: [...files.map((f) => f.add), ...positionTxns(batch.topic, batch.partition, batch.position, Date.now())],
+              operation: "STREAMING UPDATE",
+              operationParameters: { outputMode: "Append", epochId: batch.position.nextOffset.toString() },
+              isBlindAppend: true,
+              conflictsWith: (winner) => {
+                const moved = winner.find((a) => "txn" in a && appIds.has(a.txn.appId))
+                return moved === undefined ? undefined : `another writer committed partition ${batch.partition} (${(moved as { txn: { appId: string; version: number } }).txn.appId} = ${(moved as { txn: { version: number } }).txn.version})`
+              }
+            }).pipe(
+              // Ours are in no version: remove them now rather than leave them to vacuum.
+              Effect.tapErrorTag("CommitConflict", () =>
+                Effect.forEach(files, (f) => storage.remove(f.add.add.path).pipe(Effect.ignore), { discard: true }))
+            )
+            yield* afterCommit(committed.snapshot)
+            yield* crashPoint("consumer.after-commit")
+            return { version: committed.version, files: files.map((f) => f.written) }
+          }).pipe(
+            Effect.provideService(TableStorage, storage),
+            Effect.withSpan("Lake.commitBatch", { attributes: { partition: batch.partition } })
+          )
+      })
+    })
+  )

@@ -1,0 +1,20 @@
+import type { Duration } from "effect"
+
+/**
+ * When a lake batch (one file per date, one table commit) closes: at `maxMessages` or `maxBytes` of
+ * message values, or once it has been open `linger` (light traffic: low latency), or
+ * `backlogLinger` while the stream says more follows at once (a backfill: large files, few commits).
+ */
+export interface FlushPolicy {
+  readonly maxMessages: number
+  readonly maxBytes: number
+  readonly linger: Duration.DurationInput
+  readonly backlogLinger: Duration.DurationInput
+}
+
+export interface ConsumerOptions {
+  readonly topic: string
+  /** How long one poll waits for messages when no batch is open. */
+  readonly pollWait: Duration.DurationInput
+  readonly flush: FlushPolicy
+}

@@ -1,0 +1,111 @@
+import { Either } from "effect"
+import { type CaptureKey, compareKeys } from "../../domain/CaptureKey.ts"
+import { decodeAndClean } from "../../domain/Cleaning.ts"
+import type { Order } from "../../domain/Order.ts"
+import { parseIsoMicros, utcDate } from "../../domain/Timestamp.ts"
+import type { DeadLetter } from "../../services/DeadLetters.ts"
+import type { PartitionPosition } from "../../services/Lake.ts"
+import { captureKeyHeader, headerOf, type MessageBatch, type RawMessage } from "../../services/OrderStream.ts"
+
+const parseCaptureKey = (text: string | undefined): CaptureKey | undefined => {
+  if (text === undefined) return undefined
+  const hash = text.lastIndexOf("#")
+  if (hash < 0) return undefined
+  const createdAt = parseIsoMicros(text.slice(0, hash))
+  const orderId = Number(text.slice(hash + 1))
+  return createdAt === undefined || !Number.isSafeInteger(orderId) ? undefined : { created_at: createdAt, order_id: orderId }
+}
+
+/**
+ * The capture key of a message our producer published: its header, and only when it names the very
+ * order in the value. Any other message (another client's, or one whose header disagrees) has none.
+ */
+const producerKeyOf = (message: RawMessage, order: Order): CaptureKey | undefined => {
+  const key = parseCaptureKey(headerOf(message, captureKeyHeader))
+  return key !== undefined && key.order_id === order.order_id && key.created_at === order.created_at ? key : undefined
+}
+
+/**
+ * A lake batch being filled from consecutive messages of one partition: the orders for the table
+ * (grouped by UTC date), dead letters, and re-publications skipped. Messages are decoded as they
+ * arrive and only the orders are kept, so a large batch costs its orders, not its raw messages.
+ */
+export interface Split {
+  readonly topic: string
+  readonly partition: number
+  /** The table's position for the partition when the batch opened. */
+  readonly from: bigint
+  /** Offsets of the first and last message past `from`; null while there is none. */
+  firstOffset: bigint | null
+  lastOffset: bigint | null
+  /** The offset after the last message added. */
+  nextOffset: bigint
+  /** Messages past `from`, and the bytes of their values. */
+  messages: number
+  bytes: number
+  readonly byDate: Map<string, Array<Order>>
+  readonly dead: Array<DeadLetter>
+  lastCaptureKey: CaptureKey | null
+  duplicates: number
+  written: number
+}
+
+export const openSplit = (topic: string, partition: number, position: PartitionPosition): Split => ({
+  topic,
+  partition,
+  from: position.nextOffset,
+  firstOffset: null,
+  lastOffset: null,
+  nextOffset: position.nextOffset,
+  messages: 0,
+  bytes: 0,
+  byDate: new Map(),
+  dead: [],
+  lastCaptureKey: position.lastCaptureKey,
+  duplicates: 0,
+  written: 0
+})
+
+/**
+ * Adds the next messages of the split's partition. Deterministic: the same messages from the same
+ * position always give the same orders, dead letters and skips.
+ *
+ * The skip rule: a message is skipped only when it is known to be in the table already. Our
+ * producer publishes each partition in capture-key order and only re-publishes after a crash
+ * (from its last saved cursor); an order always goes to the same partition. So a producer message
+ * whose capture key is at or below the highest one already taken from this partition (kept in the
+ * table with the offsets) is a copy of one handled before. Messages without our header (other
+ * clients, tools) are never skipped, whatever their order's age; nor are dead letters.
+ */
+export const addToSplit = (split: Split, batch: MessageBatch): Split => {
+  for (const message of batch.messages) {
+    if (message.offset < split.nextOffset) continue
+    if (split.firstOffset === null) split.firstOffset = message.offset
+    split.lastOffset = message.offset
+    split.messages += 1
+    split.bytes += message.value?.length ?? 0
+    const decoded = decodeAndClean(message.value)
+    if (Either.isLeft(decoded)) {
+      split.dead.push({ source: { topic: batch.topic, partition: batch.partition }, message, rejection: decoded.left })
+      continue
+    }
+    const order = decoded.right
+    const captured = producerKeyOf(message, order)
+    if (captured !== undefined) {
+      if (split.lastCaptureKey !== null && compareKeys(captured, split.lastCaptureKey) <= 0) {
+        split.duplicates += 1
+        continue
+      }
+      split.lastCaptureKey = captured
+    }
+    split.written += 1
+    const date = utcDate(order.created_at)
+    const group = split.byDate.get(date)
+    if (group === undefined) split.byDate.set(date, [order])
+    else group.push(order)
+  }
+  if (batch.nextOffset > split.nextOffset) split.nextOffset = batch.nextOffset
+  return split
+}
+
+

@@ -1,0 +1,144 @@
+import { Effect } from "effect"
+import { crashPoint } from "../runtime/crashPoints.ts"
+import { TableStorage } from "../services/TableStorage.ts"
+import type { Action, AddFile } from "./actions.ts"
+import { commit } from "./commit.ts"
+import { compactedFilePath, dateOf, storagePathOf } from "./dataPaths.ts"
+import { OrdersFileWriter, parquetRowCount, readOrdersFile } from "./ordersFile.ts"
+import { OrdersStats } from "./ordersTable.ts"
+import type { Snapshot } from "./snapshot.ts"
+import { TableError } from "./tableErrors.ts"
+
+export interface CompactionSettings {
+  /** A merged file stops growing here; files at least this large are left alone. */
+  readonly targetFileBytes: number
+  /** A size tier of a date partition is merged once it holds this many files. */
+  readonly fanIn: number
+}
+
+/** Files below this size all share the lowest tier. */
+const tierBase = 64 * 1024
+
+const tierOf = (size: number, fanIn: number) =>
+  size < tierBase ? 0 : 1 + Math.floor(Math.log(size / tierBase) / Math.log(fanIn))
+
+/** Files in commit order: the order their rows went in, which a merge keeps. */
+const byAge = (a: AddFile, b: AddFile) => a.modificationTime - b.modificationTime || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
+
+export interface CompactionGroup {
+  readonly date: string
+  readonly files: ReadonlyArray<AddFile>
+}
+
+/**
+ * Size-tiered compaction: streaming commits make many tiny files; once `fanIn` files of one size
+ * tier pile up in a date partition, they become one file of the next tier. Every row is rewritten
+ * about once per tier (a handful of times in all), and a partition holds at most
+ * (fanIn - 1) files per tier plus its full-size files, however long the stream runs.
+ */
+export const planCompaction = (snapshot: Snapshot, settings: CompactionSettings): ReadonlyArray<CompactionGroup> => {
+  const tiers = new Map<string, Array<AddFile>>()
+  for (const add of snapshot.files.values()) {
+    if (add.size >= settings.targetFileBytes) continue
+    const key = `${dateOf(add)}\u0000${tierOf(add.size, settings.fanIn)}`
+    const group = tiers.get(key)
+    if (group === undefined) tiers.set(key, [add])
+    else group.push(add)
+  }
+  const groups: Array<CompactionGroup> = []
+  for (const [key, files] of tiers) {
+    if (files.length < settings.fanIn) continue
+    files.sort(byAge)
+    const picked: Array<AddFile> = []
+    let bytes = 0
+    for (const file of files) {
+      if (picked.length >= 2 && bytes + file.size > settings.targetFileBytes) break
+      picked.push(file)
+      bytes += file.size
+    }
+    groups.push({ date: key.split("\u0000")[0]!, files: picked })
+  }
+  return groups.sort((a, b) => (a.date < b.date ? -1 : a.date > b.date ? 1 : 0))
+}
+
+/** Rows read from one input at a time, so memory stays bounded whatever the file sizes. */
+const chunkRows = 100_000
+
+/**
+ * Merges a group into one file and commits the swap (`remove` + `add`, dataChange=false, so
+ * streaming readers skip it). Rows keep their order. A crash before the commit leaves an
+ * unreferenced file for vacuum; after it, the table reads exactly as before, in fewer files.
+ * Conflicts only with another writer that removed one of the same files first.
+ */
+export const compactGroup = (snapshot: Snapshot, group: CompactionGroup) =>
+  Effect.gen(function*() {
+    const storage = yield* TableStorage
+    const writer = new OrdersFileWriter([{ key: "food_orders.compacted_from", value: String(group.files.length) }])
+    const stats = new OrdersStats()
+    let expectedRows = 0
+    for (const file of group.files) {
+      const path = storagePathOf(file.path, storage.root)
+      const found = yield* storage.read(path)
+      if (found === null) {
+        return yield* new TableError({ reason: "missing", path: storage.locate(path), detail: "a live data file of the table is missing" })
+      }
+      yield* Effect.tryPromise({
+        try: async () => {
+          const rows = parquetRowCount(found.bytes)
+          for (let start = 0; start < rows; start += chunkRows) {
+            const orders = await readOrdersFile(found.bytes, start, Math.min(rows, start + chunkRows))
+            writer.write(orders)
+            stats.add(orders)
+          }
+          expectedRows += rows
+        },
+        catch: (error) =>
+          new TableError({ reason: "corrupt", path: storage.locate(path), detail: `cannot read data file: ${error instanceof Error ? error.message : String(error)}` })
+      })
+    }
+    if (stats.rows !== expectedRows) {
+      return yield* new TableError({ reason: "corrupt", path: storage.root, detail: `merge read ${stats.rows} rows, the files hold ${expectedRows}` })
+    }
+    const bytes = writer.finish()
+    const path = compactedFilePath(group.date)
+    yield* storage.write(path, bytes)
+    yield* crashPoint("compactor.after-merged-file")
+    const now = Date.now()
+    const removed = new Set(group.files.map((f) => f.path))
+    const actions: Array<Action> = [
+      ...group.files.map((f): Action => ({
+        remove: {
+          path: f.path,
+          deletionTimestamp: now,
+          dataChange: false,
+          extendedFileMetadata: true,
+          partitionValues: f.partitionValues,
+          size: f.size
+        }
+      })),
+      {
+        add: {
+          path,
+          partitionValues: { date: group.date },
+          size: bytes.byteLength,
+          modificationTime: now,
+          dataChange: false,
+          stats: stats.json()
+        }
+      }
+    ]
+    const committed = yield* commit(snapshot, {
+      actions,
+      operation: "OPTIMIZE",
+      operationParameters: { predicate: JSON.stringify([`date = '${group.date}'`]), zOrderBy: "[]", auto: "true" },
+      conflictsWith: (winner) => {
+        const gone = winner.find((a) => "remove" in a && removed.has(a.remove.path))
+        return gone === undefined ? undefined : `another writer removed ${(gone as { remove: { path: string } }).remove.path}`
+      }
+    }).pipe(
+      // Nothing of ours is in the log: the merged file is an orphan right now, not in a day.
+      Effect.tapError(() => storage.remove(path).pipe(Effect.ignore))
+    )
+    yield* crashPoint("compactor.after-commit")
+    return { ...committed, path, rows: stats.rows, bytes: bytes.byteLength, inputs: group.files.length }
+  }).pipe(Effect.withSpan("Table.compact", { attributes: { date: group.date, files: group.files.length } }))

@@ -1,0 +1,69 @@
+import { Effect } from "effect"
+import type { Checkpoint } from "../domain/Checkpoint.ts"
+import type { StorageError } from "../services/errors.ts"
+import { TableStorage } from "../services/TableStorage.ts"
+import { commit } from "./commit.ts"
+import { convertLegacyLake } from "./convert.ts"
+import { isDataFile } from "./dataPaths.ts"
+import { logDir } from "./logFiles.ts"
+import { ordersMetadata, ordersProtocol, schemaDifference } from "./ordersTable.ts"
+import { checkProtocol, loadSnapshot } from "./readLog.ts"
+import { emptySnapshot, type Snapshot } from "./snapshot.ts"
+import { TableError } from "./tableErrors.ts"
+
+/** Checks that we may write this table: a protocol we implement, and our columns. */
+export const checkWritable = (snapshot: Snapshot) =>
+  Effect.gen(function*() {
+    const storage = yield* TableStorage
+    yield* checkProtocol(storage.locate(logDir), snapshot.protocol, "write")
+    const metadata = snapshot.metadata!
+    const difference = schemaDifference(metadata.schemaString, metadata.partitionColumns)
+    if (difference !== undefined) {
+      return yield* new TableError({ reason: "schema", path: storage.locate(logDir), detail: `not the orders table: ${difference}` })
+    }
+    if (metadata.format.provider !== "parquet") {
+      return yield* new TableError({ reason: "unsupported", path: storage.locate(logDir), detail: `data format ${metadata.format.provider}` })
+    }
+  })
+
+export interface OpenOptions {
+  /** Table properties set when we create the table (Spark honours them when it writes too). */
+  readonly configuration: Readonly<Record<string, string>>
+  /** The previous release's checkpoint file, for turning its lake into a table on first start. */
+  readonly legacyCheckpoint: Effect.Effect<Checkpoint | undefined, StorageError>
+}
+
+/**
+ * The table at the storage root, ready for our writes: created when there is none (version 0:
+ * protocol and metadata), converted in one commit when the root holds the previous release's
+ * Parquet lake. Several writers starting at once agree: whoever loses the race for version 0 reads
+ * what the winner wrote.
+ */
+export const openTable = (options: OpenOptions) =>
+  Effect.gen(function*() {
+    const storage = yield* TableStorage
+    let snapshot = yield* loadSnapshot()
+    if (snapshot.version < 0) {
+      const legacy = (yield* storage.list("date=")).some((o) => isDataFile(o.path))
+      const created = legacy
+        ? yield* convertLegacyLake(yield* options.legacyCheckpoint, options.configuration).pipe(
+          Effect.tap((converted) =>
+            Effect.logInfo("converted the Parquet lake into a Delta table").pipe(Effect.annotateLogs({
+              files: converted.files,
+              rows: converted.rows,
+              left_out_past_checkpoint: converted.skipped
+            }))
+          )
+        )
+        : yield* commit(emptySnapshot, {
+          actions: [{ protocol: ordersProtocol }, { metaData: ordersMetadata(crypto.randomUUID(), options.configuration, Date.now()) }],
+          operation: "CREATE TABLE",
+          conflictsWith: () => "the table was created by another writer meanwhile"
+        })
+      snapshot = created.snapshot
+    }
+    yield* checkWritable(snapshot)
+    return snapshot
+  }).pipe(
+    Effect.catchTag("CommitConflict", () => loadSnapshot().pipe(Effect.tap(checkWritable)))
+  )

@@ -1,0 +1,116 @@
+import { type AsyncBuffer, parquetMetadata, parquetReadObjects } from "hyparquet"
+import { ByteWriter, ParquetWriter } from "hyparquet-writer"
+import type { Cents } from "../domain/Amount.ts"
+import type { Order } from "../domain/Order.ts"
+import { Micros } from "../domain/Timestamp.ts"
+import { orderColumns, orderSchema } from "../layers/lake/orderColumns.ts"
+
+const createdBy = "food-orders-pipeline (hyparquet-writer)"
+
+/** Rows per Parquet row group: large enough for engines to scan well, small enough to stream. */
+const rowGroupRows = 100_000
+
+/**
+ * A Parquet file of orders being written, row group by row group, so that compaction can merge
+ * large files without holding all their rows as objects at once.
+ */
+export class OrdersFileWriter {
+  readonly #bytes = new ByteWriter()
+  readonly #writer: ParquetWriter
+  rows = 0
+
+  constructor(kvMetadata: ReadonlyArray<{ key: string; value: string }> = []) {
+    this.#writer = new ParquetWriter({
+      writer: this.#bytes,
+      schema: orderSchema as never,
+      codec: "SNAPPY",
+      createdBy,
+      kvMetadata: [...kvMetadata]
+    })
+  }
+
+  write(orders: ReadonlyArray<Order>): void {
+    if (orders.length === 0) return
+    void this.#writer.write({ columnData: orderColumns(orders), rowGroupSize: rowGroupRows })
+    this.rows += orders.length
+  }
+
+  finish(): Uint8Array {
+    this.#writer.finish()
+    return new Uint8Array(this.#bytes.getBuffer())
+  }
+}
+
+/** One Parquet file holding these orders, in this order. */
+export const ordersFileBytes = (orders: ReadonlyArray<Order>, kvMetadata?: ReadonlyArray<{ key: string; value: string }>) => {
+  const writer = new OrdersFileWriter(kvMetadata)
+  writer.write(orders)
+  return writer.finish()
+}
+
+const asyncBuffer = (bytes: Uint8Array): AsyncBuffer => ({
+  byteLength: bytes.byteLength,
+  slice: (start, end) => bytes.buffer.slice(bytes.byteOffset + start, bytes.byteOffset + (end ?? bytes.byteLength)) as ArrayBuffer
+})
+
+const columns = ["order_id", "customer_name", "restaurant_name", "item", "amount", "order_status", "created_at"]
+
+/** Timestamps as exact microseconds, whatever unit the writer used (Spark may write INT96). */
+const parsers = {
+  timestampFromMilliseconds: (millis: bigint) => millis * 1000n,
+  timestampFromMicroseconds: (micros: bigint) => micros,
+  timestampFromNanoseconds: (nanos: bigint) => nanos / 1000n
+}
+
+const toInt = (value: unknown, column: string): number => {
+  const n = typeof value === "bigint" ? Number(value) : value
+  if (typeof n !== "number" || !Number.isSafeInteger(n)) throw new Error(`${column}: expected an integer, got ${String(value)}`)
+  return n
+}
+
+const toText = (value: unknown, column: string): string | null => {
+  if (value === null || value === undefined) return null
+  if (typeof value !== "string") throw new Error(`${column}: expected text, got ${typeof value}`)
+  return value
+}
+
+/** DECIMAL(10,2) arrives as a JS number (hyparquet divides by 10^scale); cents are exact below 2^53 / 100. */
+const toCents = (value: unknown): Cents | null => {
+  if (value === null || value === undefined) return null
+  const n = typeof value === "bigint" ? Number(value) : value
+  if (typeof n !== "number" || !Number.isFinite(n)) throw new Error(`amount: expected a decimal, got ${String(value)}`)
+  return Math.round(n * 100) as Cents
+}
+
+/** The number of rows in a Parquet file, from its footer. */
+export const parquetRowCount = (bytes: Uint8Array): number => Number(parquetMetadata(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer).num_rows)
+
+/**
+ * Reads rows [rowStart, rowEnd) of a data file of the orders table, written by us or by another
+ * engine (Spark), as orders. A file whose columns are not the table's fails with what is wrong.
+ */
+export const readOrdersFile = async (bytes: Uint8Array, rowStart?: number, rowEnd?: number): Promise<Array<Order>> => {
+  const rows = await parquetReadObjects({
+    file: asyncBuffer(bytes),
+    columns,
+    parsers,
+    ...(rowStart === undefined ? {} : { rowStart }),
+    ...(rowEnd === undefined ? {} : { rowEnd })
+  })
+  const orders: Array<Order> = new Array(rows.length)
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i]!
+    const created = row["created_at"]
+    if (typeof created !== "bigint") throw new Error(`created_at: expected a timestamp, got ${String(created)}`)
+    orders[i] = {
+      order_id: toInt(row["order_id"], "order_id"),
+      customer_name: toText(row["customer_name"], "customer_name"),
+      restaurant_name: toText(row["restaurant_name"], "restaurant_name"),
+      item: toText(row["item"], "item"),
+      amount: toCents(row["amount"]),
+      order_status: toText(row["order_status"], "order_status"),
+      created_at: Micros.make(created)
+    }
+  }
+  return orders
+}
