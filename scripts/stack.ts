@@ -4,7 +4,8 @@
  *   tsx scripts/stack.ts up      start (or reuse) everything; prints KEY=value endpoints on stdout
  *   tsx scripts/stack.ts down    stop what `up` started (keeps the database and topic data)
  *   tsx scripts/stack.ts status  what runs; prints the endpoints and exits 0 when everything answers
- *   tsx scripts/stack.ts fetch   download the Kafka jars only (CI does this as a visible step)
+ *   tsx scripts/stack.ts fetch   download the jars only (CI does this as a visible step): the Kafka
+ *                                broker's, and Spark + Delta's for the tests that read the table with Spark
  *
  * With a Docker engine it drives docker-compose.yml. Without one it uses the machine's PostgreSQL
  * (through the superuser) and runs a Kafka broker from Maven Central jars. STACK_MODE=docker|local
@@ -19,6 +20,7 @@ import { describeStackBrokers, ensureStackBroker, stackBrokerProblem, stopStackB
 import { StackError, say } from "./stack/log.ts"
 import { endpointsFile } from "./stack/paths.ts"
 import { ensureLocalPostgres, localPostgresProblem } from "./stack/postgres.ts"
+import { DELTA_VERSION, ensureSparkJars, SPARK_VERSION } from "./stack/sparkJars.ts"
 
 type Mode = "docker" | "local"
 
@@ -91,6 +93,8 @@ const status = async (): Promise<number> => {
 const fetchJars = async (): Promise<void> => {
   const libDir = await ensureKafkaJars()
   process.stdout.write(`KAFKA_LIB=${libDir}\nKAFKA_VERSION=${KAFKA_VERSION}\n`)
+  const sparkJars = await ensureSparkJars()
+  process.stdout.write(`SPARK_JARS=${sparkJars}\nSPARK_VERSION=${SPARK_VERSION}\nDELTA_VERSION=${DELTA_VERSION}\n`)
 }
 
 const main = async (command: string | undefined): Promise<number> => {

@@ -1,0 +1,224 @@
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { repoRoot } from "../../scripts/stack/paths.ts"
+import { DELTA_VERSION, SPARK_VERSION, sparkClasspathDir, sparkFetchCommand, sparkJarsDir } from "../../scripts/stack/sparkJars.ts"
+import { javaCommand } from "../../scripts/stack/tools.ts"
+
+/**
+ * Apache Spark + Delta Lake in local mode, as an outside reader of our table: one JVM running
+ * test/support/spark/SparkSql.java, which answers one SQL statement per line with one JSON line.
+ */
+
+/** A value as SparkSql.java prints it: decimals as plain strings, timestamps ISO-8601 UTC, dates YYYY-MM-DD. */
+export type SparkValue = string | number | boolean | null | ReadonlyArray<SparkValue> | { readonly [key: string]: SparkValue }
+
+export interface SparkResult {
+  readonly columns: ReadonlyArray<string>
+  /** Spark's `DataType.simpleString()`: `bigint`, `decimal(10,2)`, `timestamp`, `date`, `string`, ... */
+  readonly types: ReadonlyArray<string>
+  readonly rows: ReadonlyArray<ReadonlyArray<SparkValue>>
+}
+
+export interface SparkSession {
+  /**
+   * Runs one statement; calls are queued, one at a time. Line breaks become spaces (the protocol is one
+   * statement per line). Rejects with Spark's error, or with the JVM's stderr tail if it died.
+   */
+  readonly sql: (statement: string) => Promise<SparkResult>
+  /** Ends the session (stdin closed), kills the JVM if it has not exited after `closeTimeoutMs`, deletes its scratch dir. */
+  readonly close: () => Promise<void>
+  readonly pid: number
+}
+
+export interface SparkOptions {
+  /** Until the session is up; the first start on a machine compiles SparkSql.java and warms caches (~11 s). */
+  readonly startTimeoutMs?: number
+  /** Per statement; on expiry the JVM is killed, since its state is unknown. */
+  readonly queryTimeoutMs?: number
+  readonly closeTimeoutMs?: number
+}
+
+export class SparkError extends Error {
+  override readonly name = "SparkError"
+}
+
+const program = join(repoRoot, "test", "support", "spark", "SparkSql.java")
+
+/**
+ * The --add-opens are what Spark's launcher passes (JavaModuleOptions); sun.util.calendar is needed to
+ * collect DATE values. C1 only: a short-lived JVM on 2 cores spent less time compiling (a session with
+ * a few Delta statements took ~40 s instead of ~70 s here, on a busy machine).
+ */
+const jvmFlags = [
+  "-Xmx1g",
+  "-XX:TieredStopAtLevel=1",
+  "-XX:+IgnoreUnrecognizedVMOptions",
+  ...[
+    "java.lang",
+    "java.lang.invoke",
+    "java.lang.reflect",
+    "java.io",
+    "java.net",
+    "java.nio",
+    "java.util",
+    "java.util.concurrent",
+    "java.util.concurrent.atomic",
+    "jdk.internal.ref",
+    "sun.nio.ch",
+    "sun.nio.cs",
+    "sun.security.action",
+    "sun.util.calendar"
+  ].map((pkg) => `--add-opens=java.base/${pkg}=ALL-UNNAMED`),
+  "-Djdk.reflect.useDirectMethodHandle=false",
+  "-Dio.netty.tryReflectionSetAccessible=true",
+  "-Duser.timezone=UTC"
+]
+
+/** Why Spark cannot start here (jars not fetched), with the command that fixes it; null when it can. */
+export const sparkJarsProblem = (): string | null =>
+  sparkClasspathDir() === null
+    ? `the Spark ${SPARK_VERSION} + Delta ${DELTA_VERSION} jars are not in ${sparkJarsDir()}; fetch them with \`${sparkFetchCommand}\``
+    : null
+
+/**
+ * Why a suite that needs Spark should be skipped here, or null when it should run. Under CI it always
+ * runs, and fails in startSpark with the fetch command: a CI run that silently tested nothing would look green.
+ */
+export const sparkSkipReason = (): string | null => (process.env["CI"] ? null : sparkJarsProblem())
+
+const tail = (text: string, chars = 4000): string => (text.length > chars ? `...${text.slice(-chars)}` : text)
+
+/** Starts a JVM with a Spark session (local[2], Delta extension and catalog, UTC) and resolves once it is up. */
+export const startSpark = async (options: SparkOptions = {}): Promise<SparkSession> => {
+  const startTimeoutMs = options.startTimeoutMs ?? 120_000
+  const queryTimeoutMs = options.queryTimeoutMs ?? 60_000
+  const closeTimeoutMs = options.closeTimeoutMs ?? 20_000
+  const classpath = sparkClasspathDir()
+  if (classpath === null) throw new SparkError(sparkJarsProblem()!)
+
+  // Spark's local dir, warehouse, derby home and java.io.tmpdir: nothing lands in the repository.
+  const scratch = mkdtempSync(join(tmpdir(), "spark-sql-"))
+  const child: ChildProcessWithoutNullStreams = spawn(
+    javaCommand(),
+    [...jvmFlags, `-Djava.io.tmpdir=${scratch}`, "-cp", join(classpath, "*"), program, scratch],
+    // SPARK_LOCAL_IP: stay on loopback, and no warning about the hostname resolving to it.
+    { cwd: scratch, env: { ...process.env, SPARK_LOCAL_IP: "127.0.0.1" }, stdio: ["pipe", "pipe", "pipe"] }
+  )
+  // A test process that exits without close() (a crash, a timeout) leaves no JVM and no scratch dir behind.
+  const killOnExit = () => {
+    child.kill("SIGKILL")
+    rmSync(scratch, { recursive: true, force: true })
+  }
+  process.on("exit", killOnExit)
+
+  let stderr = ""
+  let buffered = ""
+  const lines: Array<string> = []
+  let waiter: (() => void) | null = null
+  let exit: string | null = null
+  const wake = () => {
+    const w = waiter
+    waiter = null
+    w?.()
+  }
+  child.stdout.setEncoding("utf8")
+  child.stdout.on("data", (chunk: string) => {
+    buffered += chunk
+    const parts = buffered.split("\n")
+    buffered = parts.pop()!
+    lines.push(...parts.filter((line) => line.trim() !== ""))
+    wake()
+  })
+  child.stderr.setEncoding("utf8")
+  child.stderr.on("data", (chunk: string) => {
+    stderr = (stderr + chunk).slice(-64_000)
+  })
+  child.stdin.on("error", () => undefined) // EPIPE when the JVM died first: reported through `exit`
+  const exited = new Promise<void>((resolve) => {
+    child.on("error", (error) => {
+      exit = `could not start ${javaCommand()}: ${error.message}`
+      wake()
+      resolve()
+    })
+    child.on("exit", (code, signal) => {
+      exit = `the Spark JVM exited (${signal ?? `code ${code}`})`
+      wake()
+      resolve()
+    })
+  })
+  const cleanup = () => {
+    process.off("exit", killOnExit)
+    rmSync(scratch, { recursive: true, force: true })
+  }
+
+  /** The next protocol line, parsed; rejects when the JVM exits first or the time runs out. */
+  const nextMessage = (what: string, timeoutMs: number): Promise<Record<string, unknown>> =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        waiter = null
+        child.kill("SIGKILL")
+        reject(new SparkError(`${what}: no answer within ${timeoutMs} ms (JVM killed); stderr:\n${tail(stderr)}`))
+      }, timeoutMs)
+      const check = () => {
+        const line = lines.shift()
+        if (line !== undefined) {
+          clearTimeout(timer)
+          try {
+            resolve(JSON.parse(line) as Record<string, unknown>)
+          } catch {
+            reject(new SparkError(`${what}: not a protocol line on stdout: ${line.slice(0, 500)}`))
+          }
+        } else if (exit !== null) {
+          clearTimeout(timer)
+          reject(new SparkError(`${what}: ${exit}; stderr:\n${tail(stderr)}`))
+        } else {
+          waiter = check
+        }
+      }
+      check()
+    })
+
+  try {
+    const ready = await nextMessage("starting Spark", startTimeoutMs)
+    if (ready["ready"] !== true) throw new SparkError(`starting Spark: unexpected first line ${JSON.stringify(ready)}`)
+  } catch (error) {
+    child.kill("SIGKILL")
+    await exited
+    cleanup()
+    throw error
+  }
+
+  let queue: Promise<unknown> = Promise.resolve()
+  let closed = false
+  const runStatement = async (statement: string): Promise<SparkResult> => {
+    if (closed) throw new SparkError(`Spark session closed; cannot run: ${statement}`)
+    if (exit !== null) throw new SparkError(`${exit}; cannot run: ${statement}\nstderr:\n${tail(stderr)}`)
+    child.stdin.write(`${statement.replace(/\r?\n/g, " ")}\n`)
+    const answer = await nextMessage(`Spark SQL \`${statement}\``, queryTimeoutMs)
+    if (answer["ok"] !== true) throw new SparkError(`Spark SQL failed: ${statement}\n${String(answer["error"])}`)
+    return { columns: answer["columns"], types: answer["types"], rows: answer["rows"] } as SparkResult
+  }
+
+  return {
+    pid: child.pid!,
+    sql: (statement) => {
+      const result = queue.then(() => runStatement(statement))
+      queue = result.catch(() => undefined)
+      return result
+    },
+    close: async () => {
+      if (closed) return exited
+      closed = true
+      await queue
+      if (exit === null) {
+        child.stdin.end()
+        const timer = setTimeout(() => child.kill("SIGKILL"), closeTimeoutMs)
+        await exited
+        clearTimeout(timer)
+      }
+      cleanup()
+    }
+  }
+}
