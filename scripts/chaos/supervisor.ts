@@ -10,7 +10,15 @@ export type ProgramName = "producer" | "consumer"
 /** Where `src/runtime/crashPoints.ts` can make a program SIGKILL itself, between two steps. */
 export const crashPointsOf: Record<ProgramName, ReadonlyArray<string>> = {
   producer: ["producer.after-publish"],
-  consumer: ["consumer.after-lake-write", "consumer.after-dead-letters"]
+  consumer: [
+    "consumer.after-lake-files",
+    "consumer.after-dead-letters",
+    "consumer.after-commit",
+    "compactor.after-merged-file",
+    "compactor.after-commit",
+    "cleanup.mid-log",
+    "cleanup.mid-vacuum"
+  ]
 }
 
 /** How one process of a program ended. */

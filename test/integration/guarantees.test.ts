@@ -8,6 +8,7 @@ import { readdirSync } from "node:fs"
 import { afterAll, describe, expect, it } from "vitest"
 import { describeIntegration } from "../support/endpoints.ts"
 import { summariseLake } from "../support/lakeSummary.ts"
+import { tablePosition } from "../support/tablePosition.ts"
 import { insertOrdersSql } from "../support/orderRows.ts"
 import { produceRaw, readAllRaw } from "../support/rawKafka.ts"
 import { makeTestPipeline, type TestPipeline } from "../support/testPipeline.ts"
@@ -136,14 +137,18 @@ describeIntegration("delivery guarantees", (endpoints) => {
   })
 
   describe("crashes", () => {
-    it("a consumer killed between writing lake files and saving offsets leaves no duplicate", async () => {
+    it("a consumer killed between writing lake files and committing them leaves no duplicate", async () => {
       const p = await pipeline({ CONSUMER_MAX_BATCH_MESSAGES: "100" })
       await p.pool.query(insertOrdersSql(p.table, 1, 500, "2025-03-01 23:00:00", 30))
       p.ok(await p.run("producer"))
-      const killed = await p.run("consumer", { FOP_CRASH_AT: "consumer.after-lake-write:3" })
+      const killed = await p.run("consumer", { FOP_CRASH_AT: "consumer.after-lake-files:3" })
       expect(killed.signal).toBe("SIGKILL")
       const orphaned = await summariseLake(p.lake)
-      expect(orphaned.rows).toBe(300) // two committed batches and the orphan third
+      // Two committed batches; the third's file is on disk but in no version of the table.
+      expect(orphaned.rows).toBe(200)
+      expect(await tablePosition(p.lake, p.topic)).toBe(200n)
+      const onDisk = readdirSync(p.lake, { recursive: true }).filter((f) => String(f).endsWith(".parquet"))
+      expect(onDisk.length).toBeGreaterThan(orphaned.files)
       // The restart reads bigger batches, so the orphan's name differs from what replaces it.
       const drained = p.annotation(p.ok(await p.run("consumer", { CONSUMER_MAX_BATCH_MESSAGES: "1000" })), "drained")
       expect(drained).toMatchObject({ messages: 300, written: 300, duplicates: 0 })

@@ -2,11 +2,12 @@
  * Outages with the programs running (no `--once`): they keep running, keep their position, say what
  * they wait for, and resume without loss.
  */
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, expect, it } from "vitest"
 import { describeIntegration } from "../support/endpoints.ts"
 import { summariseLake } from "../support/lakeSummary.ts"
+import { tablePosition } from "../support/tablePosition.ts"
 import { insertOrdersSql } from "../support/orderRows.ts"
 import { startProgram } from "../support/pipelineProcess.ts"
 import { startTcpProxy } from "../support/tcpProxy.ts"
@@ -37,7 +38,7 @@ describeIntegration("outages", (endpoints) => {
       programPgUrl: viaProxy.toString(),
       extra: { STREAMING_BATCH_INTERVAL: "0.2" }
     })
-    const { lake, pool, table, checkpointFile } = p
+    const { lake, pool, table, topic } = p
     const producer = startProgram("producer", p.env)
     const consumer = startProgram("consumer", p.env)
     try {
@@ -53,15 +54,16 @@ describeIntegration("outages", (endpoints) => {
       await eventually(async () => (await lakeRows(lake)) === 150, 60_000, "the 50 orders inserted during the outage")
 
       // The next date's partition cannot be created (a file holds its name): no progress, the
-      // checkpoint stays where it was, and the failure is logged.
-      const checkpointBefore = readFileSync(checkpointFile, "utf8")
+      // table's position stays where it was, and the failure is logged.
+      const positionBefore = await tablePosition(lake, topic)
+      expect(positionBefore).not.toBeNull()
       const blocked = join(lake, "date=2025-05-02")
       writeFileSync(blocked, "not a directory")
       await pool.query(insertOrdersSql(table, 151, 30, "2025-05-02 10:00:00", 10))
-      const failure = await consumer.waitForLog((l) => String(l["message"]).includes("batch failed; checkpoint kept"), 30_000)
+      const failure = await consumer.waitForLog((l) => String(l["message"]).includes("batch failed; table position kept"), 30_000)
       expect(JSON.stringify(failure)).toContain("date=2025-05-02")
       await new Promise((r) => setTimeout(r, 1000))
-      expect(readFileSync(checkpointFile, "utf8")).toBe(checkpointBefore)
+      expect(await tablePosition(lake, topic)).toBe(positionBefore)
       expect(await lakeRows(lake)).toBe(150)
       rmSync(blocked)
       await eventually(async () => (await lakeRows(lake)) === 180, 60_000, "the 30 orders once the lake is writable")

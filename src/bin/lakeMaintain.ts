@@ -1,0 +1,64 @@
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { Cause, Duration, Effect, Layer } from "effect"
+import { parseArgs } from "node:util"
+import { defaultConfigFile, loadConfig } from "../config/loadConfig.ts"
+import type { PipelineConfig } from "../config/PipelineConfig.ts"
+import { legacyCheckpointOf } from "../layers/live.ts"
+import { tableConfiguration, type TableSettings } from "../layers/lake/deltaLake.ts"
+import { fileTableStorage } from "../layers/storage/fileTableStorage.ts"
+import { loggerLayer } from "../runtime/logging.ts"
+import { checkpointAndCleanLog, compactUntilDone, vacuumTable } from "../table/maintenance.ts"
+import { openTable } from "../table/openTable.ts"
+
+const usage = `Usage: npm run lake:compact -- [--config FILE]
+       npm run lake:convert -- [--config FILE]
+
+lake:compact   merges the small files of every date partition (size-tiered, table.* settings),
+               then writes a checkpoint, cleans the log and vacuums files older than the retention.
+               Safe while the consumer runs: a conflicting commit is re-planned, never forced.
+lake:convert   turns a Parquet lake written by the previous release into a Delta table (one commit
+               with its files and the offsets of its checkpoint file); the consumer does the same
+               on its first start. Does nothing to a lake that is a table already.
+`
+const { values, positionals } = parseArgs({
+  options: { config: { type: "string", default: defaultConfigFile }, help: { type: "boolean", default: false } },
+  allowPositionals: true
+})
+const command = positionals[0]
+if (values.help || (command !== "compact" && command !== "convert")) {
+  process.stdout.write(usage)
+  process.exit(values.help ? 0 : 2)
+}
+
+const run = (config: PipelineConfig) => Effect.gen(function*() {
+  const retention = Duration.minutes(config.table.retention_minutes)
+  const settings: TableSettings = {
+    checkpointInterval: config.table.checkpoint_interval,
+    retention,
+    maintenance: false,
+    legacyCheckpoint: legacyCheckpointOf(config)
+  }
+  const opened = yield* openTable({ configuration: tableConfiguration(settings), legacyCheckpoint: settings.legacyCheckpoint })
+  process.stdout.write(`Table: ${config.datalake.path} at version ${opened.version}, ${opened.files.size} live files\n`)
+  if (command === "convert") return
+  const compacted = yield* compactUntilDone(opened, {
+    targetFileBytes: Math.round(config.table.target_file_mb * 1024 * 1024),
+    fanIn: config.table.compaction_fan_in
+  }, Number.MAX_SAFE_INTEGER)
+  const retentionMs = Duration.toMillis(retention)
+  const checkpoint = yield* checkpointAndCleanLog(compacted.snapshot, retentionMs)
+  const swept = yield* vacuumTable(compacted.snapshot, retentionMs)
+  process.stdout.write(
+    `Compacted ${compacted.inputs} files into ${compacted.merged} (${compacted.rows} rows); version ${compacted.snapshot.version}, ` +
+      `${compacted.snapshot.files.size} live files.\nCheckpoint at version ${checkpoint.version}; ${checkpoint.logFilesRemoved} log files and ` +
+      `${swept.removed} unreferenced data files (${swept.bytes} bytes) older than ${config.table.retention_minutes} minutes removed.\n`
+  )
+}).pipe(Effect.provide(fileTableStorage(config.datalake.path)))
+
+const main = Effect.flatMap(loadConfig(values.config), run)
+
+main.pipe(
+  Effect.tapErrorCause((cause) => Effect.sync(() => process.stderr.write(Cause.pretty(cause) + "\n"))),
+  Effect.provide(Layer.merge(NodeContext.layer, loggerLayer)),
+  NodeRuntime.runMain({ disableErrorReporting: true })
+)
