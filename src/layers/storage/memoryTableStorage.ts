@@ -16,13 +16,10 @@ export const memoryTableStorage = (objects: MemoryObjects) =>
     root: "memory:",
     locate: (path) => `memory:${path}`,
     read: (path) => Ref.get(objects).pipe(Effect.map((all) => all.get(path) ?? null)),
-    write: (path, bytes) =>
-      Effect.flatMap(Effect.clockWith((c) => c.currentTimeMillis), (now) =>
-        Ref.update(objects, (all) => new Map(all).set(path, { bytes, modified: now }))),
+    // Wall-clock times, as a filesystem gives: the table's retention compares them with Date.now().
+    write: (path, bytes) => Ref.update(objects, (all) => new Map(all).set(path, { bytes, modified: Date.now() })),
     writeIfAbsent: (path, bytes) =>
-      Effect.flatMap(Effect.clockWith((c) => c.currentTimeMillis), (now) =>
-        Ref.modify(objects, (all) =>
-          all.has(path) ? [false, all] : [true, new Map(all).set(path, { bytes, modified: now })])),
+      Ref.modify(objects, (all) => all.has(path) ? [false, all] : [true, new Map(all).set(path, { bytes, modified: Date.now() })]),
     list: (prefix) =>
       Ref.get(objects).pipe(Effect.map((all) =>
         [...all].filter(([path]) => path.startsWith(prefix)).map(([path, o]) => ({
