@@ -223,7 +223,7 @@ describeIntegration("delivery guarantees", (endpoints) => {
       const lake = await summariseLake(p.lake)
       expect(lake.rows).toBe(2)
       expect(lake.perDate).toEqual({ "2025-04-01": 1, "2025-04-02": 1 })
-      expect(readdirSync(p.lake).sort()).toEqual(["date=2025-04-01", "date=2025-04-02"])
+      expect(readdirSync(p.lake).sort()).toEqual(["_delta_log", "date=2025-04-01", "date=2025-04-02"])
     })
   })
 })
