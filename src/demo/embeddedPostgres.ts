@@ -2,7 +2,7 @@ import { PGlite } from "@electric-sql/pglite"
 import { PGLiteSocketServer } from "@electric-sql/pglite-socket"
 import { PgClient } from "@effect/sql-pg"
 import { Data, Effect } from "effect"
-import { ordersTableDdl } from "../../scripts/stack/sql.ts"
+import { ordersTableDdl } from "../layers/postgres/ordersTableDdl.ts"
 
 export class EmbeddedPostgresError extends Data.TaggedError("EmbeddedPostgresError")<{ readonly cause: unknown }> {
   override get message() {
