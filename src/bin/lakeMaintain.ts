@@ -36,9 +36,9 @@ const run = (config: PipelineConfig) => Effect.gen(function*() {
     checkpointInterval: config.table.checkpoint_interval,
     retention,
     maintenance: false,
-    legacyCheckpoint: legacyCheckpointOf(config)
+    legacy: { topic: config.kafka.topic, checkpoint: legacyCheckpointOf(config) }
   }
-  const opened = yield* openTable({ configuration: tableConfiguration(settings), legacyCheckpoint: settings.legacyCheckpoint })
+  const opened = yield* openTable({ configuration: tableConfiguration(settings), legacy: settings.legacy })
   process.stdout.write(`Table: ${config.datalake.path} at version ${opened.version}, ${opened.files.size} live files\n`)
   if (command === "convert") return
   const compacted = yield* compactUntilDone(opened, {

@@ -118,7 +118,7 @@ const demoTable = (root: string) =>
     checkpointInterval: 100,
     retention: "60 minutes",
     maintenance: { targetFileBytes: 32 * 1024 * 1024, fanIn: 8, vacuumInterval: "10 minutes" },
-    legacyCheckpoint: Effect.succeed(undefined)
+    legacy: { topic: demoNames.topic, checkpoint: Effect.succeed(undefined) }
   }).pipe(Layer.provide(fileTableStorage(root)))
 
 /** The programs' own info logs (a line per cycle and batch) would drown the demo's output. */

@@ -113,7 +113,7 @@ export const tableSettingsOf = (config: PipelineConfig, options: { readonly main
       vacuumInterval: Duration.minutes(config.table.vacuum_interval_minutes)
     }
     : false,
-  legacyCheckpoint: legacyCheckpointOf(config)
+  legacy: { topic: config.kafka.topic, checkpoint: legacyCheckpointOf(config) }
 })
 
 /** The orders table at `datalake.path`. */

@@ -19,11 +19,12 @@ const legacyFile = /^date=(\d{4}-\d{2}-\d{2})\/(part-[^/]*\.parquet)$/
  * past the checkpoint (the old consumer deleted those at start) are not taken in: they would be
  * written again from the topic; vacuum removes them after the retention.
  */
-export const convertLegacyLake = (checkpoint: Checkpoint | undefined, configuration: Readonly<Record<string, string>>) =>
+export const convertLegacyLake = (topic: string, checkpoint: Checkpoint | undefined, configuration: Readonly<Record<string, string>>) =>
   Effect.gen(function*() {
     const storage = yield* TableStorage
     const objects = yield* storage.list("date=")
-    const nextOffsets = new Map(Object.entries(checkpoint?.partitions ?? {}).map(([p, progress]) => [Number(p), progress.next_offset]))
+    const ours = checkpoint !== undefined && checkpoint.topic === topic ? checkpoint : undefined
+    const nextOffsets = new Map(Object.entries(ours?.partitions ?? {}).map(([p, progress]) => [Number(p), progress.next_offset]))
     const adds: Array<Action> = []
     let rows = 0
     let skipped = 0
@@ -31,7 +32,8 @@ export const convertLegacyLake = (checkpoint: Checkpoint | undefined, configurat
       const m = legacyFile.exec(object.path)
       if (m === null) continue
       const id = parseLakeFileName(m[2]!)
-      if (id !== undefined && checkpoint !== undefined && id.topic === checkpoint.topic && id.firstOffset >= (nextOffsets.get(id.partition) ?? 0n)) {
+      // No checkpoint file: the old consumer would have started the topic over and replaced its files.
+      if (id !== undefined && id.topic === topic && id.firstOffset >= (nextOffsets.get(id.partition) ?? 0n)) {
         skipped += 1
         continue
       }
@@ -54,8 +56,8 @@ export const convertLegacyLake = (checkpoint: Checkpoint | undefined, configurat
       })
     }
     const now = Date.now()
-    const txns = checkpoint === undefined ? [] : Object.entries(checkpoint.partitions).flatMap(([p, progress]) =>
-      positionTxns(checkpoint.topic, Number(p), { nextOffset: progress.next_offset, lastCaptureKey: progress.last_key }, now)
+    const txns = ours === undefined ? [] : Object.entries(ours.partitions).flatMap(([p, progress]) =>
+      positionTxns(topic, Number(p), { nextOffset: progress.next_offset, lastCaptureKey: progress.last_key }, now)
     )
     const committed = yield* commit(emptySnapshot, {
       actions: [

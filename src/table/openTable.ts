@@ -29,8 +29,8 @@ export const checkWritable = (snapshot: Snapshot) =>
 export interface OpenOptions {
   /** Table properties set when we create the table (Spark honours them when it writes too). */
   readonly configuration: Readonly<Record<string, string>>
-  /** The previous release's checkpoint file, for turning its lake into a table on first start. */
-  readonly legacyCheckpoint: Effect.Effect<Checkpoint | undefined, StorageError>
+  /** The topic and the previous release's checkpoint file, for turning its lake into a table on first start. */
+  readonly legacy: { readonly topic: string; readonly checkpoint: Effect.Effect<Checkpoint | undefined, StorageError> }
 }
 
 /**
@@ -46,7 +46,7 @@ export const openTable = (options: OpenOptions) =>
     if (snapshot.version < 0) {
       const legacy = (yield* storage.list("date=")).some((o) => isDataFile(o.path))
       const created = legacy
-        ? yield* convertLegacyLake(yield* options.legacyCheckpoint, options.configuration).pipe(
+        ? yield* convertLegacyLake(options.legacy.topic, yield* options.legacy.checkpoint, options.configuration).pipe(
           Effect.tap((converted) =>
             Effect.logInfo("converted the Parquet lake into a Delta table").pipe(Effect.annotateLogs({
               files: converted.files,

@@ -30,36 +30,63 @@ export const emptySnapshot: Snapshot = {
   timestamp: 0
 }
 
-/** Replays commits onto a snapshot without copying per commit: for reading a long log at once. */
+/**
+ * Replays commits onto a snapshot. Each map is copied only when a commit first changes it, so a
+ * streaming commit (adds and txns) does not copy the tombstones, nor a compaction the txns: a
+ * table with many removed files within the retention stays cheap to commit to.
+ */
 export class SnapshotBuilder {
   version: number
   protocol: Protocol | undefined
   metadata: Metadata | undefined
   timestamp: number
-  readonly files: Map<string, AddFile>
-  readonly tombstones: Map<string, RemoveFile>
-  readonly txns: Map<string, Txn>
+  #files: ReadonlyMap<string, AddFile>
+  #tombstones: ReadonlyMap<string, RemoveFile>
+  #txns: ReadonlyMap<string, Txn>
+  #owned = { files: false, tombstones: false, txns: false }
 
   constructor(from: Snapshot = emptySnapshot) {
     this.version = from.version
     this.protocol = from.protocol
     this.metadata = from.metadata
     this.timestamp = from.timestamp
-    this.files = new Map(from.files)
-    this.tombstones = new Map(from.tombstones)
-    this.txns = new Map(from.txns)
+    this.#files = from.files
+    this.#tombstones = from.tombstones
+    this.#txns = from.txns
+  }
+
+  get files(): ReadonlyMap<string, AddFile> {
+    return this.#files
+  }
+
+  get tombstones(): ReadonlyMap<string, RemoveFile> {
+    return this.#tombstones
+  }
+
+  get txns(): ReadonlyMap<string, Txn> {
+    return this.#txns
+  }
+
+  #mutable<K extends "files" | "tombstones" | "txns">(which: K) {
+    if (!this.#owned[which]) {
+      this.#owned[which] = true
+      if (which === "files") this.#files = new Map(this.#files)
+      else if (which === "tombstones") this.#tombstones = new Map(this.#tombstones)
+      else this.#txns = new Map(this.#txns)
+    }
+    return (which === "files" ? this.#files : which === "tombstones" ? this.#tombstones : this.#txns) as Map<string, never>
   }
 
   apply(version: number, actions: ReadonlyArray<Action>, timestamp: number): this {
     for (const action of actions) {
       if ("add" in action) {
-        this.files.set(action.add.path, action.add)
-        this.tombstones.delete(action.add.path)
+        ;(this.#mutable("files") as Map<string, AddFile>).set(action.add.path, action.add)
+        if (this.#tombstones.has(action.add.path)) this.#mutable("tombstones").delete(action.add.path)
       } else if ("remove" in action) {
-        this.files.delete(action.remove.path)
-        this.tombstones.set(action.remove.path, action.remove)
+        if (this.#files.has(action.remove.path)) this.#mutable("files").delete(action.remove.path)
+        ;(this.#mutable("tombstones") as Map<string, RemoveFile>).set(action.remove.path, action.remove)
       } else if ("txn" in action) {
-        this.txns.set(action.txn.appId, action.txn)
+        ;(this.#mutable("txns") as Map<string, Txn>).set(action.txn.appId, action.txn)
       } else if ("metaData" in action) {
         this.metadata = action.metaData
       } else if ("protocol" in action) {
@@ -71,14 +98,15 @@ export class SnapshotBuilder {
     return this
   }
 
+  /** The snapshot; the builder must not be used after this (the maps are handed over, not copied). */
   build(): Snapshot {
     return {
       version: this.version,
       protocol: this.protocol,
       metadata: this.metadata,
-      files: new Map(this.files),
-      tombstones: new Map(this.tombstones),
-      txns: new Map(this.txns),
+      files: this.#files,
+      tombstones: this.#tombstones,
+      txns: this.#txns,
       timestamp: this.timestamp
     }
   }

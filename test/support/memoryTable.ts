@@ -11,7 +11,7 @@ export const memoryTableSettings: TableSettings = {
   checkpointInterval: 100,
   retention: "60 minutes",
   maintenance: false,
-  legacyCheckpoint: Effect.succeed(undefined)
+  legacy: { topic: "orders_raw", checkpoint: Effect.succeed(undefined) }
 }
 
 /** The real Delta table code over objects held in memory. */

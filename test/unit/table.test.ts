@@ -154,13 +154,13 @@ describe("delta table", () => {
       // Written past the checkpoint by a run that died: the old consumer would have deleted it.
       yield* write(`date=2025-01-15/part-${topic}-0-00000000000000000002-00000000000000000002.parquet`, [order(3, "2025-01-15T12:00:00Z")])
       const checkpoint: Checkpoint = { topic, partitions: { "0": { next_offset: 2n, last_key: { created_at: order(2, "2025-01-15T11:00:00Z").created_at, order_id: 2 } } } }
-      const opened = yield* inStorage(objects, openTable({ configuration: {}, legacyCheckpoint: Effect.succeed(checkpoint) }))
+      const opened = yield* inStorage(objects, openTable({ configuration: {}, legacy: { topic, checkpoint: Effect.succeed(checkpoint) } }))
       expect(opened.version).toBe(0)
       expect(opened.files.size).toBe(1)
       expect(tablePositions(opened, topic).get(0)).toEqual({ nextOffset: 2n, lastCaptureKey: checkpoint.partitions["0"]!.last_key })
       expect(ids(yield* tableFiles(objects))).toEqual([1, 2])
       // Opening again changes nothing.
-      expect((yield* inStorage(objects, openTable({ configuration: {}, legacyCheckpoint: Effect.succeed(checkpoint) }))).version).toBe(0)
+      expect((yield* inStorage(objects, openTable({ configuration: {}, legacy: { topic, checkpoint: Effect.succeed(checkpoint) } }))).version).toBe(0)
     }))
 
   it.effect("refuses to write into a table with other columns", () =>

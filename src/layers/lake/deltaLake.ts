@@ -15,7 +15,7 @@ import { ordersFileBytes } from "../../table/ordersFile.ts"
 import { ordersStats } from "../../table/ordersTable.ts"
 import { partitionAppIds, positionTxns, tablePositions } from "../../table/positions.ts"
 import { refreshSnapshot } from "../../table/readLog.ts"
-import type { Snapshot } from "../../table/snapshot.ts"
+import { type Snapshot, withoutExpiredTombstones } from "../../table/snapshot.ts"
 import { CommitConflict } from "../../table/tableErrors.ts"
 
 export interface TableSettings {
@@ -25,7 +25,8 @@ export interface TableSettings {
   readonly retention: Duration.DurationInput
   /** Compaction and vacuum inside this process (the consumer's default), or not at all. */
   readonly maintenance: false | (CompactionSettings & { readonly vacuumInterval: Duration.DurationInput })
-  readonly legacyCheckpoint: Effect.Effect<Checkpoint | undefined, StorageError>
+  /** The topic the consumer reads, and the previous release's checkpoint file for it (upgrade on first start). */
+  readonly legacy: { readonly topic: string; readonly checkpoint: Effect.Effect<Checkpoint | undefined, StorageError> }
 }
 
 /** Table properties we create the table with, so Spark's own cleanup agrees with ours. */
@@ -53,7 +54,7 @@ export const deltaLake = (settings: TableSettings) =>
     Effect.gen(function*() {
       const storage = yield* TableStorage
       const retentionMs = Duration.toMillis(Duration.decode(settings.retention))
-      const opened = yield* openTable({ configuration: tableConfiguration(settings), legacyCheckpoint: settings.legacyCheckpoint })
+      const opened = yield* openTable({ configuration: tableConfiguration(settings), legacy: settings.legacy })
       yield* Effect.logInfo("table open").pipe(Effect.annotateLogs({
         table: storage.root,
         version: opened.version,
@@ -91,6 +92,9 @@ export const deltaLake = (settings: TableSettings) =>
             lastVacuum = Date.now()
             const swept = yield* vacuumTable(yield* Ref.get(current), retentionMs)
             if (swept.removed > 0) yield* Effect.logInfo("vacuumed").pipe(Effect.annotateLogs(swept))
+            // Removed files past the retention are gone from disk: forget them (checkpoints drop them too).
+            const cutoff = Date.now() - retentionMs
+            yield* Ref.update(current, (s) => withoutExpiredTombstones(s, cutoff))
           }
         }).pipe(
           Effect.provideService(TableStorage, storage),
