@@ -1,145 +1,216 @@
 /**
- * Sees lake files appear. A file is readable from the moment it is renamed into place, so the time
- * it is first seen here is when its orders became readable. Detection: inotify (fs.watch on the lake
- * and each date directory) plus a directory scan every `pollMs` as a safety net; each file also keeps
- * its ctime, which on Linux is set by the rename itself (coarse kernel clock, a few ms), as a
- * cross-check independent of this process's event loop.
+ * Follows the lake's Delta table: a file is readable from the moment a commit names it (a file in a
+ * date directory that no version names is invisible to every reader), so the time a commit is first
+ * seen here is when its orders became readable. Detection: the next commit file is looked for every
+ * `pollMs` (a stat and, when it is there, one read: cheap) plus inotify on `_delta_log/` to wake up
+ * early; each file also keeps its commit's time (the commit file's mtime, which Delta engines use as
+ * the version's timestamp), as a cross-check independent of this process's event loop.
  */
 import { DuckDBInstance } from "@duckdb/node-api"
+import { Effect } from "effect"
 import { type FSWatcher, readdirSync, readFileSync, statSync, watch } from "node:fs"
-import { join } from "node:path"
-import { parseLakeFileName } from "../src/domain/LakeFile.ts"
+import { basename, join } from "node:path"
+import { fileTableStorage } from "../src/layers/storage/fileTableStorage.ts"
+import { parseCommit } from "../src/table/actions.ts"
+import { dateOf, storagePathOf } from "../src/table/dataPaths.ts"
+import { commitPath, lastCheckpointPath, logDir } from "../src/table/logFiles.ts"
+import { loadSnapshot } from "../src/table/readLog.ts"
+import { applyCommit, emptySnapshot, filesByPartition, type Snapshot } from "../src/table/snapshot.ts"
 import { onCleanup } from "./cleanup.ts"
 
 export interface LakeFile {
+  /** Absolute path of the data file. */
   readonly path: string
+  /** Its `date` partition value, from the log. */
   readonly date: string
   readonly name: string
-  readonly firstOffset: bigint
-  readonly lastOffset: bigint
-  /** ms since epoch when this process first saw it. */
+  /** The Kafka offset range in a streamed file's name; null for compacted files. */
+  readonly firstOffset: bigint | null
+  readonly lastOffset: bigint | null
+  /** The table version that first named it. */
+  readonly version: number
+  /** ms since epoch when this process first saw that version. */
   readonly firstSeen: number
   readonly seenBy: "watch" | "poll"
-  /** ms since epoch of the rename (ctime), null if the file was gone. */
+  /** ms since epoch of the commit that named it (the commit file's mtime), null if it was gone. */
   ctime: number | null
+  /** The file's size as the log records it. */
   bytes: number | null
 }
 
-const partFile = /^part-.*\.parquet$/
+const streamedName = /^part-(.+)-(\d+)-(\d{20})-(\d{20})(?:-[0-9a-f]+)?\.parquet$/
 
 /**
- * Messages the consumer has finished with, from its checkpoint (`offsets.json`, README: next offset
- * per partition). It moves only after every file of a batch is renamed into place, so it says "all
- * of these are readable", which file names alone cannot: a batch spanning two dates writes two files
- * with the same offset range, one after the other.
+ * Messages the consumer has finished with, from its old checkpoint file (`offsets.json`): kept for
+ * pipelines from before the table held positions.
  */
 export const checkpointedMessages = (checkpointFile: string): number => {
   try {
     const checkpoint = JSON.parse(readFileSync(checkpointFile, "utf8")) as { partitions: Record<string, { next_offset: string }> }
     return Object.values(checkpoint.partitions).reduce((sum, p) => sum + Number(p.next_offset), 0)
   } catch {
-    return 0 // not written yet (or, for an instant, being replaced: the next call sees it)
+    return 0 // not written (any more, or yet)
   }
+}
+
+/**
+ * Messages whose files are all in the table: the consumer's next offset per Kafka partition, which
+ * it commits in `txn` actions together with the files (appId `<topic>-<partition>`).
+ */
+export const tableMessages = (snapshot: Snapshot): number => {
+  let sum = 0
+  for (const [appId, txn] of snapshot.txns) if (/-\d+$/.test(appId)) sum += txn.version
+  return sum
+}
+
+/** Live files (those the version names) per date partition. */
+export const liveFilesByDate = (snapshot: Snapshot): ReadonlyMap<string, number> =>
+  new Map([...filesByPartition(snapshot)].map(([date, files]) => [date, files.length] as const).sort(([a], [b]) => (a < b ? -1 : 1)))
+
+/** Files in `_delta_log/` now (commits, checkpoints, `_last_checkpoint`, temporaries): what log cleanup keeps bounded. */
+export const deltaLogFileCount = (root: string): number => {
+  try {
+    return readdirSync(join(root, logDir), { withFileTypes: true }).filter((e) => e.isFile()).length
+  } catch {
+    return 0
+  }
+}
+
+/**
+ * The next commit after `snapshot`, applied, with its time; undefined when it is not there yet.
+ * Synchronous, so that `rescan()` leaves `files` up to date when it returns.
+ */
+const nextCommit = (root: string, snapshot: Snapshot): { snapshot: Snapshot; committedAt: number } | undefined => {
+  const path = join(root, ...commitPath(snapshot.version + 1).split("/"))
+  let text: string
+  let committedAt: number
+  try {
+    committedAt = statSync(path).mtimeMs
+    text = readFileSync(path, "utf8")
+  } catch {
+    return undefined
+  }
+  return { snapshot: applyCommit(snapshot, snapshot.version + 1, parseCommit(text), committedAt), committedAt }
 }
 
 export const watchLake = (root: string, checkpointFile: string, pollMs = 20) => {
   const files = new Map<string, LakeFile>()
-  const dirWatchers = new Map<string, FSWatcher>()
-  let lastCheckpointed = 0
-  let rootWatcher: FSWatcher | null = null
+  let current: Snapshot = emptySnapshot
+  /** Set while the first snapshot of an existing table (one whose early commits were cleaned up) loads. */
+  let loading = false
+  let lastMessages = 0
+  let logWatcher: FSWatcher | null = null
   let stopped = false
 
-  const record = (dir: string, date: string, name: string, seenBy: "watch" | "poll") => {
-    const path = join(dir, name)
-    if (files.has(path) || !partFile.test(name)) return
-    const id = parseLakeFileName(name)
-    if (id === undefined) return
+  const locate = (logPath: string) => join(root, ...storagePathOf(logPath, root).split("/"))
+  let reported = ""
+
+  const record = (snapshot: Snapshot, committedAt: number, seenBy: "watch" | "poll") => {
     const firstSeen = Date.now()
-    let ctime: number | null = null
-    let bytes: number | null = null
-    try {
-      const stat = statSync(path, { bigint: true })
-      ctime = Number(stat.ctimeNs / 1000n) / 1000
-      bytes = Number(stat.size)
-    } catch {
-      return // a rename event for a file that is not there (yet, or any more)
-    }
-    files.set(path, { path, date, name, firstOffset: id.firstOffset, lastOffset: id.lastOffset, firstSeen, seenBy, ctime, bytes })
-  }
-
-  const scanDir = (dir: string, date: string, seenBy: "watch" | "poll") => {
-    let names: Array<string>
-    try {
-      names = readdirSync(dir)
-    } catch {
-      return
-    }
-    for (const name of names) record(dir, date, name, seenBy)
-  }
-
-  const watchDir = (name: string) => {
-    const dir = join(root, name)
-    if (dirWatchers.has(dir)) return
-    const date = name.slice("date=".length)
-    try {
-      const watcher = watch(dir, (_event, filename) => {
-        if (filename !== null && partFile.test(filename)) record(dir, date, filename, "watch")
+    for (const add of snapshot.files.values()) {
+      const path = locate(add.path)
+      if (files.has(path)) continue
+      const name = basename(path)
+      const id = streamedName.exec(name)
+      files.set(path, {
+        path,
+        date: dateOf(add),
+        name,
+        firstOffset: id === null ? null : BigInt(id[3]!),
+        lastOffset: id === null ? null : BigInt(id[4]!),
+        version: snapshot.version,
+        firstSeen,
+        seenBy,
+        ctime: committedAt,
+        bytes: add.size
       })
-      watcher.on("error", () => undefined)
-      dirWatchers.set(dir, watcher)
-    } catch {
-      return
     }
-    scanDir(dir, date, "watch")
   }
 
-  const scanRoot = (seenBy: "watch" | "poll") => {
-    let entries: Array<string>
-    try {
-      entries = readdirSync(root)
-    } catch {
+  const follow = (seenBy: "watch" | "poll") => {
+    if (stopped || loading) return
+    if (current.version < 0 && !existsCommitZero() && existsLastCheckpoint()) {
+      // A table whose first versions were cleaned up: read its checkpoint once, then follow commits.
+      loading = true
+      Effect.runPromise(loadSnapshot().pipe(Effect.provide(fileTableStorage(root)))).then(
+        (snapshot) => {
+          current = snapshot
+          record(snapshot, snapshot.timestamp, seenBy)
+        },
+        (error) => process.stderr.write(`[bench] cannot read the table at ${root}: ${String(error)}\n`)
+      ).finally(() => (loading = false))
       return
     }
-    if (rootWatcher === null) {
+    try {
+      while (true) {
+        const next = nextCommit(root, current)
+        if (next === undefined) break
+        current = next.snapshot
+        record(current, next.committedAt, seenBy)
+      }
+    } catch (error) {
+      // A damaged commit: say so once; the table's own readers fail on it too.
+      const message = `[bench] cannot follow the table at ${root} past version ${current.version}: ${String(error)}\n`
+      if (message !== reported) process.stderr.write((reported = message))
+    }
+    if (logWatcher === null) {
       try {
-        rootWatcher = watch(root, (_event, filename) => {
-          if (filename !== null && filename.startsWith("date=")) watchDir(filename)
-        })
-        rootWatcher.on("error", () => undefined)
+        logWatcher = watch(join(root, logDir), () => follow("watch"))
+        logWatcher.on("error", () => undefined)
       } catch {
-        // the poll still works
+        // no _delta_log yet: the poll goes on, and sets the watch once it exists
       }
     }
-    for (const name of entries) {
-      if (!name.startsWith("date=")) continue
-      watchDir(name)
-      scanDir(join(root, name), name.slice("date=".length), seenBy)
-    }
   }
+  const existsCommitZero = () => exists(join(root, ...commitPath(0).split("/")))
+  const existsLastCheckpoint = () => exists(join(root, ...lastCheckpointPath.split("/")))
 
-  scanRoot("poll")
-  const timer = setInterval(() => scanRoot("poll"), pollMs)
+  follow("poll")
+  const timer = setInterval(() => follow("poll"), pollMs)
   const stop = () => {
     if (stopped) return
     stopped = true
     clearInterval(timer)
-    rootWatcher?.close()
-    for (const watcher of dirWatchers.values()) watcher.close()
+    logWatcher?.close()
   }
   onCleanup(`stop watching ${root}`, stop)
 
   return {
     pollMs,
+    /** Every file a version has named since the watch began (compacted-away ones included), by absolute path. */
     files,
+    /** The table version last seen. */
+    version: () => current.version,
+    /** The files the latest version seen names. */
+    liveFiles: () => {
+      const live = new Set([...current.files.keys()].map(locate))
+      return [...files.values()].filter((f) => live.has(f.path))
+    },
+    /** Live files per date partition, in the latest version seen. */
+    liveFilesByDate: () => liveFilesByDate(current),
+    /** Files in `_delta_log/` right now. */
+    logFileCount: () => deltaLogFileCount(root),
     /**
      * Messages (= orders: the benchmark sends no garbage and no duplicates) whose files are all in
-     * the lake, from the consumer's checkpoint. Never goes backwards.
+     * the table, from the positions committed with them. Never goes backwards.
      */
-    messages: () => (lastCheckpointed = Math.max(lastCheckpointed, checkpointedMessages(checkpointFile))),
+    messages: () => {
+      follow("poll")
+      return (lastMessages = Math.max(lastMessages, tableMessages(current), checkpointedMessages(checkpointFile)))
+    },
     /** Files first seen at or after `since`. */
     filesSince: (since: number) => [...files.values()].filter((f) => f.firstSeen >= since),
-    rescan: () => scanRoot("poll"),
+    rescan: () => follow("poll"),
     stop
+  }
+}
+
+const exists = (path: string) => {
+  try {
+    statSync(path)
+    return true
+  } catch {
+    return false
   }
 }
 

@@ -1,5 +1,7 @@
 import { DuckDBInstance } from "@duckdb/node-api"
+import { Effect } from "effect"
 import type pg from "pg"
+import { ordersViewSql, readLakeVersion } from "../../src/analytics/lakeQuery.ts"
 
 /**
  * PostgreSQL against the lake, as DuckDB reads the lake (a reader no one here wrote). Every order is
@@ -41,11 +43,15 @@ type Row = readonly [number, string | null, string | null, string | null, string
 
 const showRow = (row: Row): string => JSON.stringify(row)
 
-const lakeSource = (lake: string, extra = "") =>
-  `read_parquet('${lake.replaceAll("'", "''")}/**/*.parquet', hive_partitioning = true${extra})`
-
-/** DuckDB answers "No files found" for an empty lake: that is zero rows, not an error. */
-const isEmptyLake = (error: unknown): boolean => /No files found/i.test(String(error))
+/**
+ * The table's current version as DuckDB reads it: the view `orders` over exactly the files the log
+ * names (the directory also holds compacted-away files and crash leftovers, which a glob would
+ * count). Undefined when the version has no files.
+ */
+const lakeView = async (lake: string): Promise<{ view: string; files: number } | undefined> => {
+  const { files } = await Effect.runPromise(readLakeVersion(lake))
+  return files.length === 0 ? undefined : { view: ordersViewSql(files), files: files.length }
+}
 
 const withDuckDb = async <A>(use: (db: Awaited<ReturnType<DuckDBInstance["connect"]>>) => Promise<A>): Promise<A> => {
   const instance = await DuckDBInstance.create(":memory:")
@@ -59,21 +65,20 @@ const withDuckDb = async <A>(use: (db: Awaited<ReturnType<DuckDBInstance["connec
 }
 
 /**
- * Rows and distinct ids in the lake right now. The consumer may remove an orphaned file while DuckDB
- * lists the directory; the caller polls, so such a read just fails and is asked again.
+ * Rows and distinct ids in the table's current version. Log cleanup may remove a commit file while
+ * it is being read; the caller polls, so such a read just fails and is asked again.
  */
-export const lakeCounts = async (lake: string): Promise<{ rows: number; distinctIds: number }> =>
-  withDuckDb(async (db) => {
-    try {
-      const [row] = (await db.runAndReadAll(
-        `SELECT count(*)::BIGINT AS rows, count(DISTINCT order_id)::BIGINT AS ids FROM ${lakeSource(lake)}`
-      )).getRowObjectsJson()
-      return { rows: Number(row!["rows"]), distinctIds: Number(row!["ids"]) }
-    } catch (error) {
-      if (isEmptyLake(error)) return { rows: 0, distinctIds: 0 }
-      throw error
-    }
+export const lakeCounts = async (lake: string): Promise<{ rows: number; distinctIds: number }> => {
+  const source = await lakeView(lake)
+  if (source === undefined) return { rows: 0, distinctIds: 0 }
+  return withDuckDb(async (db) => {
+    await db.run(source.view)
+    const [row] = (await db.runAndReadAll(
+      `SELECT count(*)::BIGINT AS rows, count(DISTINCT order_id)::BIGINT AS ids FROM orders`
+    )).getRowObjectsJson()
+    return { rows: Number(row!["rows"]), distinctIds: Number(row!["ids"]) }
   })
+}
 
 const sample = <A>(items: Iterable<A>, n = 20): Array<A> => {
   const out: Array<A> = []
@@ -99,29 +104,28 @@ export const compareLake = async (
   const { rows: [sourceTotals] } = await pool.query<{ sum: string | null }>(`SELECT sum(amount)::text AS sum FROM "${table}"`)
   const sourceRows = new Map<number, Row>(source.rows.map((r) => [Number(r[0]), r as unknown as Row]))
 
-  const lakeSide = await withDuckDb(async (db) => {
-    try {
+  const version = await lakeView(lake)
+  const lakeSide = version === undefined
+    ? { rows: [] as Array<Row>, sum: "0", files: 0, wrongPartition: 0 }
+    : await withDuckDb(async (db) => {
+      await db.run(version.view)
       const rows = (await db.runAndReadAll(`
         SELECT order_id::BIGINT AS id, customer_name, restaurant_name, item, amount::VARCHAR AS amount, order_status,
                strftime(created_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ') AS created_at
-        FROM ${lakeSource(lake)}`)).getRows()
+        FROM orders`)).getRows()
       const [totals] = (await db.runAndReadAll(`
-        SELECT sum(amount)::VARCHAR AS sum, count(DISTINCT filename)::BIGINT AS files,
+        SELECT sum(amount)::VARCHAR AS sum,
                count(*) FILTER (WHERE (created_at AT TIME ZONE 'UTC')::DATE <> date)::BIGINT AS wrong_partition
-        FROM ${lakeSource(lake, ", filename = true")}`)).getRowObjectsJson()
+        FROM orders`)).getRowObjectsJson()
       return {
         rows: rows.map((r): Row => [Number(r[0]), ...(r.slice(1).map((v) => (v === null ? null : String(v))) as [
           string | null, string | null, string | null, string | null, string | null, string
         ])]),
         sum: totals!["sum"] === null ? "0" : String(totals!["sum"]),
-        files: Number(totals!["files"]),
+        files: version.files,
         wrongPartition: Number(totals!["wrong_partition"])
       }
-    } catch (error) {
-      if (isEmptyLake(error)) return { rows: [] as Array<Row>, sum: "0", files: 0, wrongPartition: 0 }
-      throw error
-    }
-  })
+    })
 
   const lakeById = new Map<number, Array<Row>>()
   for (const row of lakeSide.rows) {

@@ -1,7 +1,12 @@
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api"
 import { Data, Effect } from "effect"
-import * as Fs from "node:fs"
 import * as Path from "node:path"
+import { fileTableStorage } from "../layers/storage/fileTableStorage.ts"
+import { TableStorage } from "../services/TableStorage.ts"
+import { dateOf, storagePathOf } from "../table/dataPaths.ts"
+import { loadSnapshot, type SnapshotRequest } from "../table/readLog.ts"
+import { statsOf } from "../table/snapshot.ts"
+import { TableError } from "../table/tableErrors.ts"
 
 export class LakeQueryError extends Data.TaggedError("LakeQueryError")<{ readonly sql: string; readonly cause: unknown }> {
   override get message() {
@@ -10,37 +15,160 @@ export class LakeQueryError extends Data.TaggedError("LakeQueryError")<{ readonl
 }
 
 const quoteLiteral = (text: string) => `'${text.replaceAll("'", "''")}'`
+const sqlOrNull = (value: string | number | undefined, cast: string) =>
+  value === undefined ? `NULL::${cast}` : `${typeof value === "number" ? String(value) : quoteLiteral(value)}::${cast}`
 
-/** Whether the lake holds any Parquet file yet (DuckDB's read_parquet fails on an empty glob). */
-export const lakeHasFiles = (lakePath: string): boolean =>
-  Fs.existsSync(lakePath) && Fs.readdirSync(lakePath, { recursive: true }).some((f) => String(f).endsWith(".parquet"))
+/** One live data file of a table version, as the log describes it. */
+export interface LakeDataFile {
+  /** Where DuckDB reads it: an absolute path. */
+  readonly location: string
+  /** The `date` partition value from the log (directory names are not part of the protocol). */
+  readonly date: string
+  readonly bytes: number
+  /** From the file's stats; undefined when its writer left them out. */
+  readonly rows: number | undefined
+  readonly oldest: string | undefined
+  readonly newest: string | undefined
+}
+
+/** A version of the lake as readers see it: exactly the files that version names, never a directory listing. */
+export interface LakeVersion {
+  /** -1 when there is no table yet. */
+  readonly version: number
+  /** When the version was committed (ms since the epoch); 0 without a table. */
+  readonly timestamp: number
+  readonly files: ReadonlyArray<LakeDataFile>
+}
+
+export type LakeRequest = SnapshotRequest
+
+const instantPattern = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?(Z|[+-]\d{2}:?\d{2})?$/i
+
+const isCalendarDate = (ymd: string) => {
+  const [y, m, d] = ymd.split("-").map(Number) as [number, number, number]
+  const date = new Date(Date.UTC(y, m - 1, d))
+  return date.getUTCFullYear() === y && date.getUTCMonth() === m - 1 && date.getUTCDate() === d
+}
 
 /**
- * An in-memory DuckDB with the view `orders` over the lake (hive partitions on, so `date` is a
- * DATE column). An empty or missing lake gives an empty view with the lake's columns.
+ * `--version N` / `--as-of TIME` as a snapshot request, or a message saying what is wrong. A time
+ * without a zone is UTC (the lake's dates are UTC dates).
  */
-export const openLake = (lakePath: string) =>
+export const parseTimeTravel = (flags: { readonly version?: string | undefined; readonly asOf?: string | undefined }): LakeRequest | string => {
+  if (flags.version !== undefined && flags.asOf !== undefined) return "--version and --as-of cannot be used together"
+  if (flags.version !== undefined) {
+    const text = flags.version.trim()
+    if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text))) {
+      return `--version: expected a table version (a whole number, 0 or more), got "${flags.version}"`
+    }
+    return { version: Number(text) }
+  }
+  if (flags.asOf !== undefined) {
+    const text = flags.asOf.trim()
+    const iso = /^\d{4}-\d{2}-\d{2}$/.test(text) ? `${text}T00:00:00Z` : text.replace(" ", "T")
+    const ms = instantPattern.test(text) && isCalendarDate(text.slice(0, 10)) ? Date.parse(/(Z|[+-]\d{2}:?\d{2})$/i.test(iso) ? iso : `${iso}Z`) : NaN
+    if (Number.isNaN(ms)) {
+      return `--as-of: expected an ISO 8601 time such as 2026-11-25T17:00:00Z (no zone means UTC), got "${flags.asOf}"`
+    }
+    return { asOf: ms }
+  }
+  return {}
+}
+
+/**
+ * The table's snapshot (latest, `version` or `asOf` ms) as its data files. A damaged log fails with
+ * TableError naming the file: readers never fall back to globbing the directory, which also holds
+ * compacted-away files and crash leftovers.
+ */
+export const readLakeVersion = (lakePath: string, request: LakeRequest = {}) =>
+  Effect.gen(function*() {
+    const storage = yield* TableStorage
+    const snapshot = yield* loadSnapshot(request)
+    if (snapshot.version < 0 && (request.version !== undefined || request.asOf !== undefined)) {
+      return yield* new TableError({ reason: "missing", path: storage.root, detail: "there is no table here, so no version to travel to" })
+    }
+    const files = yield* Effect.forEach([...snapshot.files.values()], (add) =>
+      Effect.try({
+        try: (): LakeDataFile => {
+          const stats = statsOf(add)
+          const created = (bounds: Readonly<Record<string, unknown>> | undefined) =>
+            typeof bounds?.["created_at"] === "string" ? bounds["created_at"] : undefined
+          return {
+            location: storage.locate(storagePathOf(add.path, storage.root)),
+            date: dateOf(add),
+            bytes: add.size,
+            rows: stats?.numRecords,
+            oldest: created(stats?.minValues),
+            newest: created(stats?.maxValues)
+          }
+        },
+        catch: (error) => new TableError({ reason: "corrupt", path: storage.root, detail: `add ${add.path}: ${String(error)}` })
+      }))
+    files.sort((a, b) => (a.location < b.location ? -1 : a.location > b.location ? 1 : 0))
+    return { version: snapshot.version, timestamp: snapshot.timestamp, files } satisfies LakeVersion
+  }).pipe(Effect.provide(fileTableStorage(Path.resolve(lakePath))))
+
+/** Whether the lake's current version holds any data file (DuckDB's read_parquet fails on an empty list). */
+export const lakeHasFiles = (lakePath: string) => readLakeVersion(lakePath).pipe(Effect.map((lake) => lake.files.length > 0))
+
+const fileList = (files: ReadonlyArray<LakeDataFile>) => `[${files.map((f) => quoteLiteral(f.location)).join(", ")}]`
+
+const isoDate = /^\d{4}-\d{2}-\d{2}$/
+
+/** Every file sits under `date=<its partition value>/`: DuckDB's hive partitioning then gives the log's value. */
+const directoriesAgreeWithLog = (files: ReadonlyArray<LakeDataFile>) =>
+  files.every((f) => isoDate.test(f.date) && f.location.replaceAll("\\", "/").includes(`/date=${f.date}/`))
+
+const emptyOrdersView = `CREATE VIEW orders AS SELECT NULL::BIGINT AS order_id, NULL::VARCHAR AS customer_name,
+  NULL::VARCHAR AS restaurant_name, NULL::VARCHAR AS item, NULL::DECIMAL(10,2) AS amount,
+  NULL::VARCHAR AS order_status, NULL::TIMESTAMPTZ AS created_at, NULL::DATE AS date WHERE false`
+
+/** The `orders` view over exactly these files, `date` a DATE column. */
+export const ordersViewSql = (files: ReadonlyArray<LakeDataFile>): string => {
+  if (files.length === 0) return emptyOrdersView
+  if (directoriesAgreeWithLog(files)) {
+    return `CREATE VIEW orders AS SELECT * FROM read_parquet(${fileList(files)}, hive_partitioning = true, hive_types = {'date': DATE})`
+  }
+  // Some file lies outside date=<value>/ (another writer's layout): take the date from the log.
+  const dates = files.map((f) => `(${quoteLiteral(f.location)}, ${isoDate.test(f.date) ? `DATE ${quoteLiteral(f.date)}` : "NULL::DATE"})`)
+  return `CREATE VIEW orders AS SELECT r.* EXCLUDE (filename), f.date
+  FROM read_parquet(${fileList(files)}, hive_partitioning = false, filename = true) r
+  JOIN (VALUES ${dates.join(", ")}) f(file, date) ON r.filename = f.file`
+}
+
+/** An in-memory DuckDB with the view `orders` over the given version's files. */
+export const openLakeVersion = (lake: LakeVersion) =>
   Effect.acquireRelease(
     Effect.tryPromise({
       try: async () => {
         const instance = await DuckDBInstance.create(":memory:")
         const connection = await instance.connect()
-        const glob = Path.join(lakePath, "**", "*.parquet")
-        await connection.run(lakeHasFiles(lakePath)
-          ? `CREATE VIEW orders AS SELECT * FROM read_parquet(${quoteLiteral(glob)}, hive_partitioning = true)`
-          : `CREATE VIEW orders AS SELECT NULL::BIGINT AS order_id, NULL::VARCHAR AS customer_name,
-               NULL::VARCHAR AS restaurant_name, NULL::VARCHAR AS item, NULL::DECIMAL(10,2) AS amount,
-               NULL::VARCHAR AS order_status, NULL::TIMESTAMPTZ AS created_at, NULL::DATE AS date WHERE false`)
-        await connection.run("SET TimeZone = 'UTC'")
+        try {
+          await connection.run(ordersViewSql(lake.files))
+          await connection.run("SET TimeZone = 'UTC'")
+        } catch (error) {
+          connection.closeSync()
+          instance.closeSync()
+          throw error
+        }
         return { instance, connection }
       },
       catch: (cause) => new LakeQueryError({ sql: "(open lake)", cause })
     }),
-    ({ connection, instance }) => Effect.sync(() => {
-      connection.closeSync()
-      instance.closeSync()
-    })
+    ({ connection, instance }) =>
+      Effect.sync(() => {
+        connection.closeSync()
+        instance.closeSync()
+      })
   ).pipe(Effect.map(({ connection }) => connection))
+
+/**
+ * An in-memory DuckDB with the view `orders` over the table's snapshot (the latest version, or
+ * `version`, or the one current at `asOf` ms): `read_parquet` of its exact files, `date` a DATE
+ * column. No table, or a table without files, gives an empty view with the lake's columns.
+ */
+export const openLake = (lakePath: string, options: LakeRequest = {}) =>
+  readLakeVersion(lakePath, options).pipe(Effect.flatMap(openLakeVersion))
 
 export interface QueryResult {
   readonly columns: ReadonlyArray<string>
@@ -68,19 +196,36 @@ export const formatTable = ({ columns, rows }: QueryResult): string => {
     .join("\n") + `\n(${rows.length} row${rows.length === 1 ? "" : "s"})\n`
 }
 
-/** Partitions, files, rows, bytes, oldest and newest order: the lake at a glance. */
-export const lakeStatsSql = (lakePath: string) => {
-  const glob = quoteLiteral(Path.join(lakePath, "**", "*.parquet"))
+/**
+ * Per date partition of the version: files, rows, bytes (the log's `size`), oldest and newest order;
+ * the total in the row whose date is NULL. Rows and times come from the files' stats (times to the
+ * millisecond, as stats hold them); a file without stats is read instead.
+ */
+export const lakeStatsSql = (lake: LakeVersion): string => {
+  if (lake.files.length === 0) {
+    return `SELECT NULL::VARCHAR AS date, 0::BIGINT AS files, 0::HUGEINT AS rows, 0::HUGEINT AS bytes,
+      NULL::VARCHAR AS oldest_order, NULL::VARCHAR AS newest_order`
+  }
+  const logged = lake.files.map((f) =>
+    `(${quoteLiteral(f.location)}, ${quoteLiteral(f.date)}, ${f.bytes}::BIGINT, ${sqlOrNull(f.rows, "BIGINT")}, ${
+      sqlOrNull(f.oldest, "TIMESTAMPTZ")
+    }, ${sqlOrNull(f.newest, "TIMESTAMPTZ")})`
+  )
+  const unstated = lake.files.filter((f) => f.rows === undefined)
+  const scanned = unstated.length === 0
+    ? `SELECT NULL::VARCHAR AS file, NULL::BIGINT AS n, NULL::TIMESTAMPTZ AS oldest, NULL::TIMESTAMPTZ AS newest WHERE false`
+    : `SELECT filename AS file, count(*) AS n, min(created_at) AS oldest, max(created_at) AS newest
+       FROM read_parquet(${fileList(unstated)}, hive_partitioning = false, filename = true) GROUP BY filename`
   return `
-WITH files AS (
-  SELECT file_name, sum(total_compressed_size) AS bytes FROM parquet_metadata(${glob}) GROUP BY file_name
-), rows AS (
-  SELECT date, filename, count(*) AS n, min(created_at) AS oldest, max(created_at) AS newest
-  FROM read_parquet(${glob}, hive_partitioning = true, filename = true) GROUP BY date, filename
+WITH logged(file, date, bytes, n, oldest, newest) AS (VALUES ${logged.join(",\n  ")}),
+scanned AS (${scanned}),
+files AS (
+  SELECT l.date, l.bytes, coalesce(l.n, s.n) AS n, coalesce(l.oldest, s.oldest) AS oldest, coalesce(l.newest, s.newest) AS newest
+  FROM logged l LEFT JOIN scanned s ON s.file = l.file
 )
-SELECT date::VARCHAR AS date, count(*) AS files, sum(n) AS rows, sum(f.bytes) AS bytes,
+SELECT CASE WHEN grouping(date) = 1 THEN NULL ELSE date END AS date, count(*) AS files, sum(n) AS rows, sum(bytes) AS bytes,
        min(oldest)::VARCHAR AS oldest_order, max(newest)::VARCHAR AS newest_order
-FROM rows JOIN files f ON f.file_name = rows.filename
+FROM files
 GROUP BY ROLLUP (date)
-ORDER BY date NULLS LAST`
+ORDER BY grouping(date), date`
 }

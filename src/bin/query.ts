@@ -1,32 +1,56 @@
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Cause, Effect } from "effect"
 import { parseArgs } from "node:util"
-import { formatTable, openLake, runQuery } from "../analytics/lakeQuery.ts"
+import { formatTable, openLake, parseTimeTravel, runQuery } from "../analytics/lakeQuery.ts"
 import { defaultConfigFile, loadConfig } from "../config/loadConfig.ts"
 
-const usage = `Usage: npm run query -- [--config FILE] [--json] "SQL"
+const usage = `Usage: npm run query -- [--config FILE] [--json] [--version N | --as-of TIME] "SQL"
 
-Runs SQL with DuckDB over the lake at datalake.path. The view \`orders\` is defined (hive
-partitions on: \`date\` is a DATE column), e.g.
+Runs SQL with DuckDB over the lake at datalake.path, a Delta Lake table. The view \`orders\` holds
+exactly the data files of the table's current version (\`date\` is a DATE column), e.g.
   npm run query -- "SELECT date, count(*), sum(amount) FROM orders GROUP BY date ORDER BY date"
+
+Options:
+  --version N     read table version N instead of the latest (time travel)
+  --as-of TIME    read the version that was current at TIME, e.g. 2026-11-25T17:00:00Z
+                  (ISO 8601; a time without a zone is UTC)
+  --json          rows as a JSON array instead of a table
 `
 
-const { values, positionals } = parseArgs({
-  options: {
-    config: { type: "string", default: defaultConfigFile },
-    json: { type: "boolean", default: false },
-    help: { type: "boolean", default: false }
-  },
-  allowPositionals: true
-})
-if (values.help || positionals.length !== 1) {
-  process.stdout.write(usage)
-  process.exit(values.help ? 0 : 2)
+const fail = (message: string): never => {
+  process.stderr.write(`${message}\n\n${usage}`)
+  process.exit(2)
 }
+
+const parsed = (() => {
+  try {
+    return parseArgs({
+      options: {
+        config: { type: "string", default: defaultConfigFile },
+        json: { type: "boolean", default: false },
+        version: { type: "string" },
+        "as-of": { type: "string" },
+        help: { type: "boolean", default: false }
+      },
+      strict: true,
+      allowPositionals: true
+    })
+  } catch (error) {
+    return fail((error as Error).message)
+  }
+})()
+const { values, positionals } = parsed
+if (values.help) {
+  process.stdout.write(usage)
+  process.exit(0)
+}
+if (positionals.length !== 1) fail(positionals.length === 0 ? "no SQL given" : `expected one SQL argument, got ${positionals.length} (quote the SQL)`)
+const travel = parseTimeTravel({ version: values.version, asOf: values["as-of"] })
+const request = typeof travel === "string" ? fail(travel) : travel
 
 const main = Effect.gen(function*() {
   const config = yield* loadConfig(values.config)
-  const connection = yield* openLake(config.datalake.path)
+  const connection = yield* openLake(config.datalake.path, request)
   const result = yield* runQuery(connection, positionals[0]!)
   process.stdout.write(values.json
     ? JSON.stringify(result.rows.map((r) => Object.fromEntries(result.columns.map((c, i) => [c, r[i]])))) + "\n"

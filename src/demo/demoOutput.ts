@@ -4,7 +4,7 @@ import type { DemoLayout } from "./demoLayout.ts"
 import { demoNames } from "./demoLayout.ts"
 import type { PipelineResult, Progress } from "./demoPipeline.ts"
 import type { EmbeddedPostgres } from "./embeddedPostgres.ts"
-import { lakeGlob, type LakeSummary, summaryQueries } from "./summary.ts"
+import { type LakeSummary, summaryQueries } from "./summary.ts"
 
 /** The text a newcomer reads. Paths are shown relative to where they ran the demo when inside it. */
 const show = (path: string) => {
@@ -72,13 +72,15 @@ export const whereText = (layout: DemoLayout, summary: LakeSummary) => {
   return [
     "",
     "Where the files are:",
-    `  lake        ${lake}/date=YYYY-MM-DD/part-*.parquet  (${summary.files} Parquet files)`,
+    `  lake        ${lake}/  a Delta Lake table: version ${summary.version} names ${summary.files} Parquet files`,
+    `              under date=YYYY-MM-DD/ (files it does not name are compacted away or leftovers: read the log, not a glob)`,
     `  cursor      ${show(layout.cursor)}  (the producer's position)`,
-    `  checkpoint  ${show(Path.join(layout.checkpoints, "offsets.json"))}  (the consumer's position)`,
+    `  positions   ${show(Path.join(layout.lake, "_delta_log"))}/  (the consumer's Kafka offsets, as txn actions committed with the files)`,
     "",
     "Query the lake:",
     `  DATALAKE_PATH=${shellWord(lake)} npm run query -- ${shellWord(summaryQueries.statuses.replace(/\s+/g, " "))}`,
-    `  or in any DuckDB: SELECT * FROM read_parquet('${lakeGlob(lake)}', hive_partitioning=true) LIMIT 5`,
+    `  or with DuckDB's delta extension: SELECT * FROM delta_scan('${Path.resolve(layout.lake)}') LIMIT 5`,
+    `  or Spark: spark.read.format("delta").load("${Path.resolve(layout.lake)}")`,
     "",
     "Next: `npm run stack:up` for a real PostgreSQL and Kafka broker, then `npm run producer` and `npm run consumer`.",
     ""
@@ -94,5 +96,6 @@ export const resultLine = (layout: DemoLayout, result: PipelineResult, summary: 
     captured: result.captured,
     lake_rows: summary.rows,
     files: summary.files,
+    table_version: summary.version,
     lake: layout.lake
   })}`

@@ -1,11 +1,5 @@
 import { Effect } from "effect"
-import * as Path from "node:path"
-import { openLake, type QueryResult, runQuery } from "../analytics/lakeQuery.ts"
-
-const quoteLiteral = (text: string) => `'${text.replaceAll("'", "''")}'`
-
-/** DuckDB's reading of the lake, the one every analyst would use: `read_parquet`, hive partitions on. */
-export const lakeGlob = (lakePath: string) => Path.join(lakePath, "**", "*.parquet")
+import { openLakeVersion, type QueryResult, readLakeVersion, runQuery } from "../analytics/lakeQuery.ts"
 
 /** The questions the summary answers, over the view `orders` that `openLake` defines. */
 export const summaryQueries = {
@@ -16,6 +10,8 @@ export const summaryQueries = {
 } as const
 
 export interface LakeSummary {
+  /** The table version read (-1: no table). */
+  readonly version: number
   readonly rows: number
   readonly distinctIds: number
   readonly files: number
@@ -26,15 +22,20 @@ export interface LakeSummary {
 
 const numberAt = (result: QueryResult, column = 0) => Number(result.rows[0]?.[column] ?? 0)
 
-/** Reads the lake back with DuckDB, independently of what the pipeline believes it wrote. */
+/**
+ * Reads the lake back with DuckDB, independently of what the pipeline believes it wrote: the table's
+ * current version, exactly the files it names.
+ */
 export const summariseLake = Effect.fn("Demo.summariseLake")(function*(lakePath: string) {
-  const connection = yield* openLake(lakePath)
+  const lake = yield* readLakeVersion(lakePath)
+  const connection = yield* openLakeVersion(lake)
   const query = (sql: string) => runQuery(connection, sql)
   const totals = yield* query("SELECT count(*), count(DISTINCT order_id) FROM orders")
   return {
+    version: lake.version,
     rows: numberAt(totals, 0),
     distinctIds: numberAt(totals, 1),
-    files: numberAt(yield* query(`SELECT count(*) FROM glob(${quoteLiteral(lakeGlob(lakePath))})`)),
+    files: lake.files.length,
     perDate: yield* query(summaryQueries.perDate),
     topRestaurants: yield* query(summaryQueries.topRestaurants),
     statuses: yield* query(summaryQueries.statuses)

@@ -2,7 +2,7 @@
  * The day-to-day commands as a user runs them: config:check, generate, query and lake:stats.
  */
 import { execFile } from "node:child_process"
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Layer } from "effect"
@@ -13,8 +13,10 @@ import { repoRoot } from "../../scripts/stack/paths.ts"
 import { ordersTableDdl } from "../../scripts/stack/sql.ts"
 import { parseIsoMicros } from "../../src/domain/Timestamp.ts"
 import type { Cents } from "../../src/domain/Amount.ts"
-import { parquetLake } from "../../src/layers/lake/parquetLake.ts"
+import { deltaLake } from "../../src/layers/lake/deltaLake.ts"
+import { fileTableStorage } from "../../src/layers/storage/fileTableStorage.ts"
 import { Lake } from "../../src/services/Lake.ts"
+import { memoryTableSettings } from "../support/memoryTable.ts"
 import { describeIntegration } from "../support/endpoints.ts"
 import { uniqueName } from "../support/names.ts"
 
@@ -76,13 +78,23 @@ describe("query and lake:stats", () => {
       order_id: id, customer_name: "C", restaurant_name: restaurant, item: "I",
       amount: cents as Cents, order_status: "PLACED", created_at: parseIsoMicros(at)!
     })
-    await Effect.runPromise(Effect.gen(function*() {
+    // Two versions through the real table code, then a file no version names (a crash leftover).
+    const [first, second] = await Effect.runPromise(Effect.gen(function*() {
       const writer = yield* Lake
-      yield* writer.writeBatch({ topic: "t", partition: 0, firstOffset: 0n, lastOffset: 2n }, new Map([
-        ["2025-01-01", [order(1, "2025-01-01T10:00:00Z", 1999, "A"), order(2, "2025-01-01T11:00:00Z", 1, "B")]],
-        ["2025-01-02", [order(3, "2025-01-02T09:30:00Z", 50000, "A")]]
-      ]))
-    }).pipe(Effect.provide(Layer.fresh(parquetLake(lake)))))
+      const first = yield* writer.commitBatch({
+        topic: "t", partition: 0, from: 0n, firstOffset: 0n, lastOffset: 1n,
+        position: { nextOffset: 2n, lastCaptureKey: null },
+        ordersByDate: new Map([["2025-01-01", [order(1, "2025-01-01T10:00:00Z", 1999, "A"), order(2, "2025-01-01T11:00:00Z", 1, "B")]]])
+      })
+      const second = yield* writer.commitBatch({
+        topic: "t", partition: 0, from: 2n, firstOffset: 2n, lastOffset: 2n,
+        position: { nextOffset: 3n, lastCaptureKey: null },
+        ordersByDate: new Map([["2025-01-02", [order(3, "2025-01-02T09:30:00Z", 50000, "A")]]])
+      })
+      return [first.version, second.version] as const
+    }).pipe(Effect.provide(deltaLake(memoryTableSettings).pipe(Layer.provide(fileTableStorage(lake)))), Effect.scoped))
+    const partition = join(lake, "date=2025-01-01")
+    copyFileSync(join(partition, readdirSync(partition).find((f) => f.endsWith(".parquet"))!), join(partition, "part-leftover.parquet"))
     const env = { DATALAKE_PATH: lake }
     const query = await run("query", ["--json", "SELECT restaurant_name, sum(amount) AS revenue, count(*) AS n FROM orders GROUP BY 1 ORDER BY 1"], env)
     expect(query.code, query.stderr).toBe(0)
@@ -96,11 +108,29 @@ describe("query and lake:stats", () => {
     expect(bad.code).toBe(1)
     expect(bad.stderr).toContain("nope")
 
+    const older = await run("query", ["--json", "--version", String(first), "SELECT count(*) AS n FROM orders"], env)
+    expect(older.code, older.stderr).toBe(0)
+    expect(JSON.parse(older.stdout)).toEqual([{ n: "2" }])
+    const latest = await run("query", ["--json", "--as-of", new Date(Date.now() + 60_000).toISOString(), "SELECT count(*) AS n FROM orders"], env)
+    expect(JSON.parse(latest.stdout)).toEqual([{ n: "3" }])
+    const badVersion = await run("query", ["--version", "two", "SELECT 1"], env)
+    expect(badVersion.code).toBe(2)
+    expect(badVersion.stderr).toContain(`--version: expected a table version (a whole number, 0 or more), got "two"`)
+    const badTime = await run("query", ["--as-of", "last tuesday", "SELECT 1"], env)
+    expect(badTime.code).toBe(2)
+    expect(badTime.stderr).toContain("--as-of: expected an ISO 8601 time")
+    const future = await run("query", ["--version", "99", "SELECT 1"], env)
+    expect(future.code).toBe(1)
+    expect(future.stderr).toContain("version 99 does not exist")
+
     const stats = await run("lakeStats", [], env)
     expect(stats.code, stats.stderr).toBe(0)
     expect(stats.stdout).toMatch(/2025-01-01\s+\| 1\s+\| 2\s+\|/)
     expect(stats.stdout).toMatch(/2025-01-02\s+\| 1\s+\| 1\s+\|/)
     expect(stats.stdout).toMatch(/\(total\)\s+\| 2\s+\| 3\s+\| \d+\s+\| 2025-01-01 10:00:00\+00\s+\| 2025-01-02 09:30:00\+00/)
+    expect(stats.stdout).toContain(`Table version: ${second}`)
+    const oldStats = await run("lakeStats", ["--version", String(first)], env)
+    expect(oldStats.stdout).toMatch(/\(total\)\s+\| 1\s+\| 2\s+\|/)
   })
 })
 
