@@ -17,12 +17,14 @@ import { runChaos } from "./chaos/runChaos.ts"
 import { ChaosAborted } from "./chaos/timing.ts"
 import { buildPrograms } from "./programs.ts"
 
-const usage = `Usage: npm run chaos -- [--duration S] [--kills N] [--seed N] [--quick]
+const usage = `Usage: npm run chaos -- [--duration S] [--kills N] [--seed N] [--quick] [--spark]
 
   --duration S   seconds of order generation (default 60; --quick: 20)
   --kills N      SIGKILLs of each program at random moments (default 6; --quick: 2); crash points add more
   --seed N       replay a run's plan (kill moments, crash points, transactions, garbage); default: random
   --quick        a short run (the one \`npm test\` runs)
+  --spark        at the end, read the table with Spark + delta-spark (jars: npx tsx scripts/stack.ts fetch)
+                 and fail unless its count and sum equal PostgreSQL's
 
 PostgreSQL: PG_URL if set, else the local server through its superuser (database food_delivery_test).
 Kafka: a broker of its own, started and removed by the run.`
@@ -45,6 +47,7 @@ const parse = () => {
         kills: { type: "string" },
         seed: { type: "string" },
         quick: { type: "boolean", default: false },
+        spark: { type: "boolean", default: false },
         help: { type: "boolean", default: false }
       },
       strict: true,
@@ -70,7 +73,8 @@ const main = async (): Promise<number> => {
   const options = {
     ...preset,
     ...(durationS === undefined ? {} : { durationS }),
-    ...(kills === undefined ? {} : { kills })
+    ...(kills === undefined ? {} : { kills }),
+    ...(args.spark ? { checkTable: (await import("../test/support/sparkTableCheck.ts")).sparkAgrees } : {})
   }
 
   // Ctrl-C: stop everything the run started (in its finally blocks), keep the state, exit 130.

@@ -26,6 +26,11 @@ export interface ChaosOptions {
   readonly log?: (line: string) => void
   /** Cancels the run (Ctrl-C); everything started is stopped, the state directory kept. */
   readonly signal?: AbortSignal
+  /**
+   * Reads the final table with another engine (the test and `--spark` use Spark) and returns what
+   * disagrees with PostgreSQL's committed rows and sum; empty when it agrees.
+   */
+  readonly checkTable?: (lake: string, expected: { readonly rows: number; readonly sum: string }) => Promise<ReadonlyArray<string>>
 }
 
 const base = {

@@ -231,6 +231,15 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
     }
     const failures = failuresOf(partial, options.kills, options.brokerRestarts)
     if (diagnosis !== null) failures.push(diagnosis)
+    if (options.checkTable !== undefined) {
+      // Another engine's reading of the final table (Spark): the same rows and sum as PostgreSQL.
+      const problems = await options.checkTable(lake, { rows: comparison.sourceRows, sum: comparison.sourceSum })
+        .catch((error: unknown) => [`the table check failed: ${error instanceof Error ? error.message : String(error)}`])
+      for (const problem of problems) {
+        log(problem)
+        failures.push(problem)
+      }
+    }
     if (committed !== generated.committedRows) {
       log(`note: the generator counted ${generated.committedRows} committed orders, PostgreSQL has ${committed}`)
     }

@@ -4,18 +4,30 @@
  * (and hit crash points), the broker is SIGKILLed and restarted, and garbage lands in the raw topic.
  * The run uses the suite's PostgreSQL but starts its own broker, since it must restart it.
  * The seed is random per run (CHAOS_SEED fixes it); a failure prints it for `--seed` replays.
+ * At the end Spark (delta-spark) reads the final table and must agree with PostgreSQL.
  */
 import { expect, it } from "vitest"
 import { quickChaos } from "../../scripts/chaos/options.ts"
 import { formatSummary, reportLine } from "../../scripts/chaos/report.ts"
 import { runChaos } from "../../scripts/chaos/runChaos.ts"
 import { describeIntegration } from "../support/endpoints.ts"
+import { compactionCommits, sparkAgrees } from "../support/sparkTableCheck.ts"
 
 const seed = process.env["CHAOS_SEED"] !== undefined ? Number(process.env["CHAOS_SEED"]) : Math.floor(Math.random() * 2 ** 31)
 
 describeIntegration("chaos (short run)", (endpoints) => {
   it("loses, duplicates and invents nothing while programs and the broker are killed", async () => {
-    const options = { ...quickChaos(seed), pgUrl: endpoints.pgUrl, log: (line: string) => console.info(`[chaos] ${line}`) }
+    // The consumer compacts as it streams (the default), so its crash points include the compactor's.
+    const options = {
+      ...quickChaos(seed),
+      pgUrl: endpoints.pgUrl,
+      log: (line: string) => console.info(`[chaos] ${line}`),
+      checkTable: async (lake: string, expected: { readonly rows: number; readonly sum: string }) => {
+        compactions = compactionCommits(lake)
+        return sparkAgrees(lake, expected)
+      }
+    }
+    let compactions = 0
     const report = await runChaos(options)
     console.info(`${formatSummary(report)}\n${reportLine(report)}`)
 
@@ -44,5 +56,6 @@ describeIntegration("chaos (short run)", (endpoints) => {
     expect(report.stop.producer?.clean).toBe(true)
     expect(report.stop.consumer?.clean).toBe(true)
     expect(report.failures).toEqual([])
+    expect(compactions, "the consumer compacted the table during the run").toBeGreaterThan(0)
   }, 240_000)
 })
