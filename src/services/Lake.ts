@@ -50,4 +50,9 @@ export class Lake extends Context.Tag("Lake")<Lake, {
    * batch is in the table, and the caller must re-read its position.
    */
   readonly commitBatch: (batch: LakeBatch) => Effect.Effect<Committed, LakeError | CommitConflict>
+  /**
+   * Which of these orders the table's current version holds already, as identical rows (given as
+   * `orderToJson` text). Reads only the files whose statistics admit one of them.
+   */
+  readonly existing: (orders: ReadonlyArray<Order>) => Effect.Effect<ReadonlySet<string>, LakeError>
 }>() {}

@@ -9,6 +9,7 @@ import type { Action } from "../../table/actions.ts"
 import { commit } from "../../table/commit.ts"
 import type { CompactionSettings } from "../../table/compaction.ts"
 import { streamFilePath } from "../../table/dataPaths.ts"
+import { existingRows } from "../../table/existingRows.ts"
 import { checkpointAndCleanLog, compactUntilDone, vacuumTable } from "../../table/maintenance.ts"
 import { checkWritable, openTable } from "../../table/openTable.ts"
 import { ordersFileBytes } from "../../table/ordersFile.ts"
@@ -141,6 +142,14 @@ export const deltaLake = (settings: TableSettings) =>
             yield* checkWritable(fresh)
             yield* keepNewest(current, fresh)
             return tablePositions(fresh, topic)
+          }).pipe(Effect.provideService(TableStorage, storage)),
+
+        existing: (orders) =>
+          Effect.gen(function*() {
+            // Other writers' versions too: the question is what the table holds now.
+            const fresh = yield* refreshSnapshot(yield* Ref.get(current))
+            yield* keepNewest(current, fresh)
+            return yield* existingRows(fresh, orders)
           }).pipe(Effect.provideService(TableStorage, storage)),
 
         commitBatch: (batch) =>

@@ -14,7 +14,7 @@ import { crashPoint } from "../../runtime/crashPoints.ts"
 import { DeadLetters } from "../../services/DeadLetters.ts"
 import { Lake, type PartitionPosition } from "../../services/Lake.ts"
 import { stepRetry } from "../../runtime/schedules.ts"
-import type { Split } from "./split.ts"
+import { settleForeign, type Split } from "./split.ts"
 
 export interface BatchOutcome {
   readonly position: PartitionPosition
@@ -35,6 +35,7 @@ export interface BatchOutcome {
 export const commitBatch = Effect.fn("Consumer.commitBatch")(function*(split: Split) {
   const lake = yield* Lake
   const deadLetters = yield* DeadLetters
+  if (split.foreign.length > 0) settleForeign(split, yield* lake.existing(split.foreign))
   const position: PartitionPosition = { nextOffset: split.nextOffset, lastCaptureKey: split.lastCaptureKey }
   if (split.dead.length > 0) {
     yield* deadLetters.publish(split.dead).pipe(

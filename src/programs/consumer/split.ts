@@ -1,7 +1,7 @@
 import { Either } from "effect"
 import { type CaptureKey, compareKeys } from "../../domain/CaptureKey.ts"
 import { decodeAndClean } from "../../domain/Cleaning.ts"
-import type { Order } from "../../domain/Order.ts"
+import { type Order, orderToJson } from "../../domain/Order.ts"
 import { parseIsoMicros, utcDate } from "../../domain/Timestamp.ts"
 import type { DeadLetter } from "../../services/DeadLetters.ts"
 import type { PartitionPosition } from "../../services/Lake.ts"
@@ -45,6 +45,11 @@ export interface Split {
   bytes: number
   readonly byDate: Map<string, Array<Order>>
   readonly dead: Array<DeadLetter>
+  /**
+   * Valid orders from other clients (no capture-key header of ours): written unless the very same
+   * row is in the table already, which only the table can tell (looked up before the commit).
+   */
+  readonly foreign: Array<Order>
   lastCaptureKey: CaptureKey | null
   duplicates: number
   written: number
@@ -61,10 +66,41 @@ export const openSplit = (topic: string, partition: number, position: PartitionP
   bytes: 0,
   byDate: new Map(),
   dead: [],
+  foreign: [],
   lastCaptureKey: position.lastCaptureKey,
   duplicates: 0,
   written: 0
 })
+
+export const addOrder = (split: Split, order: Order) => {
+  split.written += 1
+  const date = utcDate(order.created_at)
+  const group = split.byDate.get(date)
+  if (group === undefined) split.byDate.set(date, [order])
+  else group.push(order)
+}
+
+/**
+ * Adds the other clients' orders that are not in the table already (`inTable`: their rows as
+ * `orderToJson` gives them, found by the Lake), nor earlier in this batch. Runs once, before the commit.
+ */
+export const settleForeign = (split: Split, inTable: ReadonlySet<string>) => {
+  if (split.foreign.length === 0) return split
+  const seen = new Set(inTable)
+  const dates = new Set(split.foreign.map((o) => utcDate(o.created_at)))
+  for (const date of dates) for (const order of split.byDate.get(date) ?? []) seen.add(orderToJson(order))
+  for (const order of split.foreign) {
+    const row = orderToJson(order)
+    if (seen.has(row)) {
+      split.duplicates += 1
+      continue
+    }
+    seen.add(row)
+    addOrder(split, order)
+  }
+  split.foreign.length = 0
+  return split
+}
 
 /**
  * Adds the next messages of the split's partition. Deterministic: the same messages from the same
@@ -75,7 +111,8 @@ export const openSplit = (topic: string, partition: number, position: PartitionP
  * (from its last saved cursor); an order always goes to the same partition. So a producer message
  * whose capture key is at or below the highest one already taken from this partition (kept in the
  * table with the offsets) is a copy of one handled before. Messages without our header (other
- * clients, tools) are never skipped, whatever their order's age; nor are dead letters.
+ * clients, tools) are skipped only when the table (or this batch) already holds the very same row,
+ * which `settleForeign` decides with the table's answer; dead letters are never skipped.
  */
 export const addToSplit = (split: Split, batch: MessageBatch): Split => {
   for (const message of batch.messages) {
@@ -91,18 +128,16 @@ export const addToSplit = (split: Split, batch: MessageBatch): Split => {
     }
     const order = decoded.right
     const captured = producerKeyOf(message, order)
-    if (captured !== undefined) {
-      if (split.lastCaptureKey !== null && compareKeys(captured, split.lastCaptureKey) <= 0) {
-        split.duplicates += 1
-        continue
-      }
-      split.lastCaptureKey = captured
+    if (captured === undefined) {
+      split.foreign.push(order)
+      continue
     }
-    split.written += 1
-    const date = utcDate(order.created_at)
-    const group = split.byDate.get(date)
-    if (group === undefined) split.byDate.set(date, [order])
-    else group.push(order)
+    if (split.lastCaptureKey !== null && compareKeys(captured, split.lastCaptureKey) <= 0) {
+      split.duplicates += 1
+      continue
+    }
+    split.lastCaptureKey = captured
+    addOrder(split, order)
   }
   if (batch.nextOffset > split.nextOffset) split.nextOffset = batch.nextOffset
   return split
