@@ -22,6 +22,7 @@ import { type BackfillRun, prepareBackfillTable, runBackfill } from "./scenarios
 import { runCeiling } from "./scenarios/ceiling.ts"
 import { analyseSteps, type LatencyStepOptions, readKafkaTimestamps, runLatencyStep } from "./scenarios/latency.ts"
 import { runNative } from "./scenarios/native.ts"
+import { runTrickle } from "./scenarios/trickle.ts"
 import { codeVersion, kcatVersion, machineFacts, redactUrl, resolveStack, type Stack } from "./stack.ts"
 import { median, waitUntil } from "./stats.ts"
 
@@ -178,6 +179,16 @@ const referenceScenario = async (stack: Stack, options: BenchOptions, scenarios:
   duck.close()
 }
 
+const trickleScenario = async (stack: Stack, options: BenchOptions, scenarios: Scenarios) => {
+  const t = options.trickle
+  say(`trickle: ${t.rate} orders/s for ${t.durationMs / 1000} s, table retention ${t.retentionMinutes} min, vacuum every ${t.vacuumIntervalMinutes} min`)
+  const result = await runTrickle(stack, t, options.interval)
+  const v = result.verdict
+  say(`trickle: max ${v.maxFilesPerDate} live files per date; _delta_log/ ${v.logMiddleThirdMax} -> ${v.logLastThirdMax} files (middle -> last third); ` +
+    `p99 ${result.latencyMs.p99} ms, worst window ${v.worstWindowP99Ms} ms; count(*) ${result.count?.tableMs ?? "?"} ms vs ${result.count?.oneFileMs ?? "?"} ms in one file (${result.count?.ratio ?? "?"}x); missing ${result.missing}`)
+  scenarios.trickle = result
+}
+
 const main = async (): Promise<number> => {
   let options: ReturnType<typeof parseOptions>
   try {
@@ -225,6 +236,10 @@ const main = async (): Promise<number> => {
       codeVersions["reference"] = codeVersion()
       await referenceScenario(stack, options, scenarios)
     }
+    if (options.only.has("trickle")) {
+      codeVersions["trickle"] = codeVersion()
+      await trickleScenario(stack, options, scenarios)
+    }
   } catch (e) {
     error = e instanceof Error ? (e.stack ?? e.message) : String(e)
     say(`FAILED: ${error}`)
@@ -256,6 +271,7 @@ const main = async (): Promise<number> => {
       steady: options.steady,
       ceiling: options.ceiling,
       reference: options.reference,
+      trickle: options.trickle,
       growthTolerance: options.ceiling.growthTolerance,
       profile: options.profile
     },

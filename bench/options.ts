@@ -1,8 +1,9 @@
 /** Command line and the three sizes of a run: smoke (CI, tens of seconds), quick (< 2 min), full. */
 import { parseArgs } from "node:util"
+import type { TrickleOptions } from "./scenarios/trickle.ts"
 
 export type Mode = "smoke" | "quick" | "full"
-export const scenarioNames = ["backfill", "native", "steady", "ceiling", "reference"] as const
+export const scenarioNames = ["backfill", "native", "steady", "ceiling", "reference", "trickle"] as const
 export type ScenarioName = (typeof scenarioNames)[number]
 
 export interface BenchOptions {
@@ -30,6 +31,8 @@ export interface BenchOptions {
     readonly tickMs: number
     readonly drainTimeoutMs: number
   }
+  /** 50 orders/s for minutes: bounded live files and log, latency throughout (bench/scenarios/trickle.ts). */
+  readonly trickle: TrickleOptions
 }
 
 export const usage = `Usage: npm run bench -- [--quick | --smoke] [--profile] [--only LIST] [--rows N] [--repetitions N] [--interval S] [--out DIR] | --render FILE.json
@@ -38,10 +41,13 @@ Benchmarks the pipeline against a real PostgreSQL and Kafka (PG_URL + KAFKA_BROK
 set; otherwise the local PostgreSQL, database food_delivery_bench, and a throw-away Kafka broker).
 Writes bench/results/<mode>-<time>.json and bench/results/<mode>.md.
 
-  (default)    full run, about 15 minutes: 1,000,000-order backfill (x3), steady 200/1,000/5,000
-               orders/s for 60 s each, ceiling steps of 20 s, the reference poller, native tools (x3)
-  --quick      about two minutes: 100,000-order backfill, 8 s steady steps, 4 s ceiling steps
-  --smoke      tens of seconds, for CI: 10,000-order backfill, 3 s steps (--quick --smoke = --smoke)
+  (default)    full run, about 25 minutes: 1,000,000-order backfill (x3), steady 200/1,000/5,000
+               orders/s for 60 s each, ceiling steps of 20 s, the reference poller, native tools (x3),
+               trickle 50 orders/s for 10 minutes (table retention 2 min)
+  --quick      about five minutes: 100,000-order backfill, 8 s steady steps, 4 s ceiling steps,
+               trickle for 2 minutes (table retention 15 s)
+  --smoke      about a minute, for CI: 10,000-order backfill, 3 s steps, trickle for 20 s
+               (--quick --smoke = --smoke)
   --profile    CPU-profile the producer and consumer (node --cpu-prof); summaries go in the results,
                the profiles under bench/results/profiles/
   --only LIST  comma-separated subset of: ${scenarioNames.join(", ")}
@@ -62,7 +68,8 @@ const sizes = (mode: Mode) => {
         native: { repetitions: 1, kafkajsRows: 10_000 },
         steady: { rates: [200, 1000], stepMs: 3_000, tickMs: 20, drainTimeoutMs: 20_000 },
         ceiling: { rates: [2_000, 5_000], stepMs: 3_000, tickMs: 50, drainTimeoutMs: 30_000, growthTolerance: 0.05 },
-        reference: { pollSeconds: 5, rates: [1000], stepMs: 6_000, tickMs: 20, drainTimeoutMs: 20_000 }
+        reference: { pollSeconds: 5, rates: [1000], stepMs: 6_000, tickMs: 20, drainTimeoutMs: 20_000 },
+        trickle: { rate: 50, durationMs: 20_000, sampleMs: 2_000, tickMs: 20, retentionMinutes: 0.1, vacuumIntervalMinutes: 0.05, drainTimeoutMs: 20_000, countRuns: 5 }
       }
     case "quick":
       return {
@@ -70,7 +77,10 @@ const sizes = (mode: Mode) => {
         native: { repetitions: 1, kafkajsRows: 50_000 },
         steady: { rates: [200, 1000, 5000], stepMs: 8_000, tickMs: 20, drainTimeoutMs: 30_000 },
         ceiling: { rates: [5_000, 10_000, 20_000, 40_000], stepMs: 4_000, tickMs: 50, drainTimeoutMs: 30_000, growthTolerance: 0.05 },
-        reference: { pollSeconds: 5, rates: [1000], stepMs: 8_000, tickMs: 20, drainTimeoutMs: 20_000 }
+        reference: { pollSeconds: 5, rates: [1000], stepMs: 8_000, tickMs: 20, drainTimeoutMs: 20_000 },
+        // 15 s of retention: log cleanup waits for a checkpoint (every 100 versions, ~20 s here) older
+        // than the retention, so the log's steady state shows from ~55 s on, before the last third.
+        trickle: { rate: 50, durationMs: 120_000, sampleMs: 5_000, tickMs: 20, retentionMinutes: 0.25, vacuumIntervalMinutes: 0.25, drainTimeoutMs: 30_000, countRuns: 5 }
       }
     case "full":
       return {
@@ -84,7 +94,9 @@ const sizes = (mode: Mode) => {
           drainTimeoutMs: 120_000,
           growthTolerance: 0.05
         },
-        reference: { pollSeconds: 5, rates: [200, 1000, 5000], stepMs: 60_000, tickMs: 20, drainTimeoutMs: 30_000 }
+        reference: { pollSeconds: 5, rates: [200, 1000, 5000], stepMs: 60_000, tickMs: 20, drainTimeoutMs: 30_000 },
+        // 2 minutes of retention (default 60: the log would hold an hour of versions): steady from ~3 minutes on.
+        trickle: { rate: 50, durationMs: 600_000, sampleMs: 5_000, tickMs: 20, retentionMinutes: 2, vacuumIntervalMinutes: 1, drainTimeoutMs: 60_000, countRuns: 5 }
       }
   }
 }

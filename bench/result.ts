@@ -4,6 +4,7 @@ import type { BackfillRun } from "./scenarios/backfill.ts"
 import type { CeilingResult } from "./scenarios/ceiling.ts"
 import type { LatencyStep } from "./scenarios/latency.ts"
 import type { NativeResult } from "./scenarios/native.ts"
+import type { TrickleResult } from "./scenarios/trickle.ts"
 import type { MachineFacts } from "./stack.ts"
 
 export const RESULT_SCHEMA = "food-orders-bench/1"
@@ -70,6 +71,7 @@ export interface BenchResult {
     steady?: SteadyResult
     ceiling?: CeilingResult
     reference?: SteadyResult
+    trickle?: TrickleResult
   }
   readonly ratios: ReadonlyArray<Ratio>
   readonly targets: ReadonlyArray<Target>
@@ -89,7 +91,7 @@ export const resultProblems = (result: BenchResult, expected: ReadonlyArray<keyo
   if (result.error !== undefined) problems.push(`the run failed: ${result.error}`)
   if (!(result.machine.cores > 0) || !result.machine.node) problems.push("machine facts are missing")
   for (const name of expected) if (result.scenarios[name] === undefined) problems.push(`scenario ${name} is missing`)
-  const { backfill, native, steady, ceiling, reference } = result.scenarios
+  const { backfill, native, steady, ceiling, reference, trickle } = result.scenarios
   if (backfill !== undefined) {
     if (backfill.runs.length === 0) problems.push("backfill: no runs")
     for (const [i, run] of backfill.runs.entries()) {
@@ -128,6 +130,18 @@ export const resultProblems = (result: BenchResult, expected: ReadonlyArray<keyo
     for (const step of ceiling.steps) {
       if (!(step.achievedInsertRate > 0)) problems.push(`ceiling ${step.rate}/s: nothing inserted`)
       if (step.drainS === null) problems.push(`ceiling ${step.rate}/s: the backlog did not drain`)
+    }
+  }
+  if (trickle !== undefined) {
+    if (!(trickle.inserted > 0)) problems.push("trickle: nothing inserted")
+    if (trickle.missing !== 0) problems.push(`trickle: ${trickle.missing} orders never reached a table version`)
+    if (trickle.latencyMs.count !== trickle.inserted) problems.push(`trickle: latency for ${trickle.latencyMs.count} of ${trickle.inserted} orders`)
+    if (trickle.samples.length === 0) problems.push("trickle: no samples")
+    if (trickle.count === null) problems.push("trickle: no DuckDB count")
+    else if (trickle.count.tableRows !== trickle.count.oneFileRows) {
+      problems.push(`trickle: count(*) ${trickle.count.tableRows} over the table's files, ${trickle.count.oneFileRows} over the one file`)
+    } else if (trickle.count.tableRows !== trickle.allInserted) {
+      problems.push(`trickle: the table counts ${trickle.count.tableRows} rows, ${trickle.allInserted} were inserted (warm-up included)`)
     }
   }
   if (result.targets.length === 0) problems.push("no targets evaluated")

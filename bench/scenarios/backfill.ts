@@ -58,6 +58,19 @@ export interface BackfillRun {
     readonly busyRowsPerS: number
     readonly meanBatchMessages: number
   }
+  /**
+   * The cost of the table's commits, from the consumer's logs: versions made by batches (`batch
+   * written` with a version) and the time inside them (`ms`: Parquet, files, commit), and by
+   * compaction (`compacted`). Absent in results from before the lake was a table.
+   */
+  readonly commits?: {
+    readonly batchCommits: number
+    readonly batchWriteMs: number
+    readonly msPerCommit: number
+    readonly compactionCommits: number
+    readonly compactedInputFiles: number
+    readonly finalVersion: number | null
+  }
   readonly files: {
     readonly count: number
     readonly dates: number
@@ -141,6 +154,19 @@ export const runBackfill = async (
   const busyMs = batches.reduce((s, l) => s + Number(l.annotations["ms"]) + Number(l.annotations["decode_ms"] ?? 0), 0)
   const batchMessages = batches.reduce((s, l) => s + Number(l.annotations["messages"]), 0)
 
+  const committedBatches = batches.filter((l) => l.annotations["version"] !== undefined && l.annotations["version"] !== "none")
+  const compactions = pipeline.consumer.logs.filter((l) => l.message === "compacted")
+  const batchWriteMs = committedBatches.reduce((s, l) => s + Number(l.annotations["ms"] ?? 0), 0)
+  const versions = [...committedBatches, ...compactions].map((l) => Number(l.annotations["version"])).filter(Number.isFinite)
+  const commits = {
+    batchCommits: committedBatches.length,
+    batchWriteMs: Math.round(batchWriteMs),
+    msPerCommit: committedBatches.length > 0 ? round(batchWriteMs / committedBatches.length, 1) : 0,
+    compactionCommits: compactions.length,
+    compactedInputFiles: compactions.reduce((s, l) => s + Number(l.annotations["files"] ?? 0), 0),
+    finalVersion: versions.length > 0 ? Math.max(...versions) : null
+  }
+
   const summary = await duck.summary(files.map((f) => f.path))
   const rowsPerFile = files.map((f) => summary.perFile.get(f.path) ?? 0)
   if (process.env["BENCH_DEBUG"]) for (const [i, f] of files.entries()) say(`  ${f.date} ${f.name} ${rowsPerFile[i]} rows, ${f.bytes} bytes, seen ${f.firstSeen - t0} ms`)
@@ -179,6 +205,7 @@ export const runBackfill = async (
       busyRowsPerS: perSecond(batchMessages, busyMs),
       meanBatchMessages: batches.length > 0 ? Math.round(batchMessages / batches.length) : 0
     },
+    commits,
     files: {
       count: files.length,
       dates: new Set(files.map((f) => f.date)).size,

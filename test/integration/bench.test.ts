@@ -12,7 +12,7 @@ import { type BenchResult, resultProblems } from "../../bench/result.ts"
 import { repoRoot } from "../../scripts/stack/paths.ts"
 import { describeIntegration } from "../support/endpoints.ts"
 
-const allScenarios = ["backfill", "native", "steady", "ceiling", "reference"] as const
+const allScenarios = ["backfill", "native", "steady", "ceiling", "reference", "trickle"] as const
 
 describeIntegration("npm run bench -- --smoke", (endpoints) => {
   const out = mkdtempSync(join(tmpdir(), "fop-bench-test-"))
@@ -67,10 +67,14 @@ describeIntegration("npm run bench -- --smoke", (endpoints) => {
       }
     }
     expect(ceiling!.steps.length).toBeGreaterThan(0)
-    expect(result.targets.map((t) => t.name)).toHaveLength(5)
+    const trickle = result.scenarios.trickle!
+    expect({ missing: trickle.missing, measured: trickle.latencyMs.count, counted: trickle.count?.tableRows, oneFile: trickle.count?.oneFileRows })
+      .toEqual({ missing: 0, measured: trickle.inserted, counted: trickle.allInserted, oneFile: trickle.allInserted })
+    expect(trickle.samples.length).toBeGreaterThan(0)
+    expect(result.targets.map((t) => t.name)).toHaveLength(9)
 
     const markdown = readFileSync(join(out, "smoke.md"), "utf8")
-    for (const heading of ["## Targets", "## Backfill", "## Native tools", "## Steady inserts", "## Reference-like poller", "## Ceiling"]) {
+    for (const heading of ["## Targets", "## Backfill", "## Native tools", "## Steady inserts", "## Reference-like poller", "## Ceiling", "## Trickle"]) {
       expect(markdown).toContain(heading)
     }
     // Nothing of the run is left behind: its temporary state directories are gone.
