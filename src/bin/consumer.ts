@@ -1,4 +1,4 @@
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { NodeContext } from "@effect/platform-node"
 import { Cause, Effect, Layer } from "effect"
 import { loadConfig } from "../config/loadConfig.ts"
 import { dlqTopicOf } from "../config/PipelineConfig.ts"
@@ -8,6 +8,7 @@ import { observabilityLayer } from "../observability/observabilityLayer.ts"
 import { consume } from "../programs/consumer/consume.ts"
 import { parseCli } from "../runtime/cli.ts"
 import { loggerLayer } from "../runtime/logging.ts"
+import { runProgramMain } from "../runtime/runMain.ts"
 
 const cli = parseCli("consumer", "Reads orders from Kafka, cleans them and writes the date-partitioned Parquet lake.")
 
@@ -44,5 +45,5 @@ const main = Effect.gen(function*() {
 main.pipe(
   Effect.tapErrorCause((cause) => Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError(cause)),
   Effect.provide(Layer.merge(NodeContext.layer, loggerLayer)),
-  NodeRuntime.runMain({ disableErrorReporting: true })
+  runProgramMain
 )

@@ -1,4 +1,4 @@
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { NodeContext } from "@effect/platform-node"
 import { Cause, Effect, Layer } from "effect"
 import { loadConfig } from "../config/loadConfig.ts"
 import { producerLayer } from "../layers/live.ts"
@@ -7,6 +7,7 @@ import { observabilityLayer } from "../observability/observabilityLayer.ts"
 import { produceForever, produceOnce } from "../programs/producer.ts"
 import { parseCli } from "../runtime/cli.ts"
 import { loggerLayer } from "../runtime/logging.ts"
+import { runProgramMain } from "../runtime/runMain.ts"
 
 const cli = parseCli("producer", "Captures new orders from PostgreSQL and publishes them to Kafka as JSON.")
 
@@ -34,5 +35,5 @@ const main = Effect.gen(function*() {
 main.pipe(
   Effect.tapErrorCause((cause) => Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError(cause)),
   Effect.provide(Layer.merge(NodeContext.layer, loggerLayer)),
-  NodeRuntime.runMain({ disableErrorReporting: true })
+  runProgramMain
 )

@@ -1,6 +1,7 @@
 /**
  * Programs start with the same Node options however they are started: `npm run` (package.json),
- * Docker Compose, and the tests, benchmark and chaos run (scripts/programs.ts).
+ * Docker Compose, and the tests, benchmark and chaos run (scripts/programs.ts). Stopping `npm run`
+ * with a signal is tested in test/integration/npmRunSignals.test.ts.
  */
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
@@ -17,8 +18,10 @@ const compose = parse(readFileSync(join(repoRoot, "docker-compose.yml"), "utf8")
 describe("program launch options", () => {
   it("npm run starts each program's bundle with its Node options", () => {
     for (const [npmName, program] of [["producer", "producer"], ["consumer", "consumer"], ["generate", "generate"], ["query", "query"], ["lake:stats", "lakeStats"], ["demo", "demo"], ["config:check", "configCheck"]] as const) {
+      // `exec`: the shell npm runs the script in becomes the program, so a signal to npm's child
+      // reaches the program itself (sh would neither forward it nor exit).
       const command = scripts[npmName]!.split("&&").pop()!.trim().split(/\s+/)
-      expect(command, npmName).toEqual(["node", ...programNodeOptions[program], `dist/bin/${program}.mjs`])
+      expect(command, npmName).toEqual(["exec", "node", ...programNodeOptions[program], `dist/bin/${program}.mjs`])
     }
     expect(programNodeOptions.consumer).toContain("--max-old-space-size=512")
   })
