@@ -10,7 +10,7 @@ import { describeIntegration } from "../support/endpoints.ts"
 import { summariseLake } from "../support/lakeSummary.ts"
 import { tablePosition } from "../support/tablePosition.ts"
 import { insertOrdersSql } from "../support/orderRows.ts"
-import { produceRaw, readAllRaw } from "../support/rawKafka.ts"
+import { produceRaw, produceRecords, readAllRaw } from "../support/rawKafka.ts"
 import { makeTestPipeline, type TestPipeline } from "../support/testPipeline.ts"
 import type { SqlIdentifier } from "../../src/config/Identifiers.ts"
 import { type CaptureKey, keyOf } from "../../src/domain/CaptureKey.ts"
@@ -133,6 +133,37 @@ describeIntegration("delivery guarantees", (endpoints) => {
       const lake = await summariseLake(p.lake)
       expect(lake.rows).toBe(7)
       expect(lake.distinctIds).toBe(7)
+    })
+  })
+
+  describe("the skip rule", () => {
+    it("drops no valid order from another client, and skips only copies of what the table holds", async () => {
+      const p = await pipeline()
+      await p.pool.query(insertOrdersSql(p.table, 1, 5, "2025-06-01 10:00:00", 60))
+      p.ok(await p.run("producer"))
+      const published = await readAllRaw(endpoints.kafkaBrokers, p.topic)
+      expect(published).toHaveLength(5)
+      const first = JSON.parse(published[0]!.value!.toString()) as Record<string, unknown>
+      await produceRecords(endpoints.kafkaBrokers, p.topic, [
+        // kcat after newer orders: a valid order with an older key than anything published.
+        { key: "9001", value: JSON.stringify({ ...first, order_id: 9001, created_at: "2025-06-01T09:00:00Z" }) },
+        // Another client re-producing a published order's bytes, without our header.
+        { key: published[2]!.key, value: published[2]!.value },
+        // A replay of our producer's message, headers and all.
+        { key: published[1]!.key, value: published[1]!.value, headers: published[1]!.headers }
+      ])
+      const drained = p.annotation(p.ok(await p.run("consumer")), "drained")
+      expect(drained).toMatchObject({ messages: 8, written: 6, duplicates: 2, deadLettered: 0 })
+      const lake = await summariseLake(p.lake)
+      expect(lake.rows).toBe(6)
+      expect(lake.distinctIds).toBe(6)
+      // Later, the same old order once more, now that it is in the table: skipped; a new one lands.
+      await produceRecords(endpoints.kafkaBrokers, p.topic, [
+        { key: "9001", value: JSON.stringify({ ...first, order_id: 9001, created_at: "2025-06-01T09:00:00Z" }) },
+        { key: "9002", value: JSON.stringify({ ...first, order_id: 9002, created_at: "2025-06-01T08:00:00Z" }) }
+      ])
+      expect(p.annotation(p.ok(await p.run("consumer")), "drained")).toMatchObject({ messages: 2, written: 1, duplicates: 1 })
+      expect((await summariseLake(p.lake)).distinctIds).toBe(7)
     })
   })
 

@@ -20,6 +20,21 @@ export const produceRaw = async (brokers: string, topic: string, values: Readonl
   }
 }
 
+/** Produces records with keys and headers as given, as another client (or a replay tool) would. */
+export const produceRecords = async (
+  brokers: string,
+  topic: string,
+  records: ReadonlyArray<{ readonly key: Buffer | string | null; readonly value: Buffer | string | null; readonly headers?: Record<string, string> }>
+) => {
+  const producer = testKafka(brokers, "foreign-producer").producer({ createPartitioner: Partitioners.DefaultPartitioner })
+  await producer.connect()
+  try {
+    await producer.send({ topic, acks: -1, messages: records.map((r) => ({ key: r.key, value: r.value, ...(r.headers ? { headers: r.headers } : {}) })) })
+  } finally {
+    await producer.disconnect()
+  }
+}
+
 /** Every record of a one-partition topic up to its high watermark, bytes untouched. */
 export const readAllRaw = async (brokers: string, topic: string, timeoutMs = 30_000): Promise<RawRecord[]> => {
   const kafka = testKafka(brokers, "raw-reader")
