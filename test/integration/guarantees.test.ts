@@ -167,6 +167,27 @@ describeIntegration("delivery guarantees", (endpoints) => {
     })
   })
 
+  describe("two consumers on one table", () => {
+    it("cannot both commit a partition: every order lands once", async () => {
+      const p = await pipeline({ CONSUMER_MAX_BATCH_MESSAGES: "50" })
+      await p.pool.query(insertOrdersSql(p.table, 1, 600, "2025-06-02 10:00:00", 5))
+      p.ok(await p.run("producer"))
+      // Different consumer groups, so Kafka hands both the whole partition: only the table stops them.
+      const [a, b] = await Promise.all([
+        p.run("consumer", { KAFKA_CONSUMER_GROUP: `${p.topic}_a` }),
+        p.run("consumer", { KAFKA_CONSUMER_GROUP: `${p.topic}_b` })
+      ])
+      p.ok(a)
+      p.ok(b)
+      const written = [a, b].map((r) => Number(p.annotation(r, "drained")?.["written"] ?? 0))
+      expect(written[0]! + written[1]!).toBe(600)
+      const lake = await summariseLake(p.lake)
+      expect(lake.rows).toBe(600)
+      expect(lake.distinctIds).toBe(600)
+      expect(await tablePosition(p.lake, p.topic)).toBe(600n)
+    })
+  })
+
   describe("crashes", () => {
     it("a consumer killed between writing lake files and committing them leaves no duplicate", async () => {
       const p = await pipeline({ CONSUMER_MAX_BATCH_MESSAGES: "100" })
