@@ -163,9 +163,15 @@ export const commitTimes = (listing: LogListing): ReadonlyArray<readonly [number
 export const loadSnapshot = (request: SnapshotRequest = {}) =>
   Effect.gen(function*() {
     const storage = yield* TableStorage
-    const listing = yield* listLog
+    // The hint before the listing: a writer writes a checkpoint, then the hint, so a listing taken
+    // after the hint shows the checkpoint it names (the other order failed under live checkpoints).
+    // A newer complete checkpoint in the listing means cleanup removed the hinted one meanwhile.
     const hint = yield* readLastCheckpoint
-    if (hint !== undefined && !listing.checkpoints.has(hint.version) && (listing.commits.size > 0 || hint.version >= 0)) {
+    const listing = yield* listLog
+    if (
+      hint !== undefined && !listing.checkpoints.has(hint.version) && ![...listing.checkpoints.keys()].some((v) => v > hint.version) &&
+      (listing.commits.size > 0 || hint.version >= 0)
+    ) {
       const incomplete = listing.incompleteCheckpoints.get(hint.version)
       return yield* new TableError({
         reason: "missing",
