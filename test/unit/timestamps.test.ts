@@ -44,7 +44,7 @@ describe("timestamp fast paths", () => {
       expect(formatIsoMicros(m as Micros)).toBe(formatIsoMicrosGeneral(m))
       expect(utcDate(m as Micros)).toBe(utcDateGeneral(m as Micros))
     }
-  })
+  }, 30_000)
 
   it("parse exactly like the general parser, valid or not", () => {
     const variants = (text: string): Array<string> => {
@@ -82,5 +82,5 @@ describe("timestamp fast paths", () => {
       expect(parseIsoMicros(text), text).toBe(parseIsoMicrosGeneral(text))
     }
     expect(compared).toBe(320_000)
-  })
+  }, 30_000)
 })

@@ -22,17 +22,18 @@ export const writeFileAtomic = (target: string, data: Uint8Array | string) =>
       const dir = Path.dirname(target)
       await Fs.mkdir(dir, { recursive: true })
       const temporary = temporaryPathFor(target)
-      const handle = await Fs.open(temporary, "w")
       try {
-        await handle.writeFile(data)
-        await handle.sync()
-      } finally {
-        await handle.close()
-      }
-      try {
+        const handle = await Fs.open(temporary, "w")
+        try {
+          await handle.writeFile(data)
+          await handle.sync()
+        } finally {
+          await handle.close()
+        }
         await Fs.rename(temporary, target)
       } catch (error) {
-        await Fs.rm(temporary, { force: true })
+        // A full disk must not also fill up with half-written temporaries, one per retry.
+        await Fs.rm(temporary, { force: true }).catch(() => undefined)
         throw error
       }
       const dirHandle = await Fs.open(dir, "r")

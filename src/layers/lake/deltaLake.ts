@@ -114,10 +114,13 @@ export const deltaLake = (settings: TableSettings) =>
         )
       }
 
-      const writeFiles = (topic: string, partition: number, first: bigint, last: bigint, ordersByDate: ReadonlyMap<string, ReadonlyArray<Order>>) =>
-        Effect.forEach([...ordersByDate], ([date, orders]) =>
+      /** One file per date; if one fails (a full disk), the ones already written are removed again. */
+      const writeFiles = (topic: string, partition: number, first: bigint, last: bigint, ordersByDate: ReadonlyMap<string, ReadonlyArray<Order>>) => {
+        const attempted: Array<string> = []
+        return Effect.forEach([...ordersByDate], ([date, orders]) =>
           Effect.suspend(() => {
             const path = streamFilePath(date, topic, partition, first, last)
+            attempted.push(path)
             const bytes = ordersFileBytes(orders)
             const now = Date.now()
             const add: Action = {
@@ -133,7 +136,10 @@ export const deltaLake = (settings: TableSettings) =>
             return storage.write(path, bytes).pipe(
               Effect.as({ add, written: { path: storage.locate(path), date, rows: orders.length, bytes: bytes.byteLength } satisfies WrittenFile })
             )
-          }))
+          })).pipe(
+          Effect.tapError(() => Effect.forEach(attempted, (path) => storage.remove(path).pipe(Effect.ignore), { discard: true }))
+        )
+      }
 
       return Lake.of({
         positions: (topic) =>

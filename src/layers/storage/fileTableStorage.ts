@@ -69,20 +69,20 @@ export const fileTableStorage = (root: string) => {
           const dir = Path.dirname(target)
           await Fs.mkdir(dir, { recursive: true })
           const temporary = temporaryPathFor(target)
-          const handle = await Fs.open(temporary, "w")
           try {
-            await handle.writeFile(bytes)
-            await handle.sync()
-          } finally {
-            await handle.close()
-          }
-          try {
+            const handle = await Fs.open(temporary, "w")
+            try {
+              await handle.writeFile(bytes)
+              await handle.sync()
+            } finally {
+              await handle.close()
+            }
             await Fs.link(temporary, target)
           } catch (error) {
             if ((error as NodeJS.ErrnoException).code === "EEXIST") return false
             throw error
           } finally {
-            await Fs.rm(temporary, { force: true })
+            await Fs.rm(temporary, { force: true }).catch(() => undefined)
           }
           await syncDirectory(dir)
           return true
