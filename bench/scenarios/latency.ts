@@ -154,7 +154,9 @@ export const analyseSteps = async (
     // A step's files are those first seen before the next step started: the consumer's checkpoint
     // (which ends the drain) can be read a moment before this process handles the last rename event.
     const windowEnd = raw[index + 1]?.startedAt ?? analysedAt
-    const files = [...pipeline.lake.files.values()].filter((f) => f.firstSeen >= step.startedAt && f.firstSeen < windowEnd)
+    // Streamed files only: a compacted file (no offset range in its name) holds rows an earlier
+    // version already named in the files it replaced, so it would count them twice.
+    const files = [...pipeline.lake.files.values()].filter((f) => f.firstOffset !== null && f.firstSeen >= step.startedAt && f.firstSeen < windowEnd)
     const byPath = new Map(files.map((f) => [f.path, f]))
     const { ids, files: fileOfRow } = await duck.orderIds(files.map((f) => f.path))
     let minId = Infinity
