@@ -1,4 +1,5 @@
-import { Context, Effect, Layer, Ref } from "effect"
+import { Context, Effect, Layer, Metric, Ref } from "effect"
+import { healthCheckOk, healthReady } from "./metrics.ts"
 
 export type Dependency = "database" | "broker" | "lake"
 
@@ -17,26 +18,37 @@ export class Health extends Context.Tag("Health")<Health, {
   readonly snapshot: Effect.Effect<{ ready: boolean; checks: Readonly<Partial<Record<Dependency, CheckState>>> }>
 }>() {}
 
-/** `watched` are the dependencies readiness needs; until each has reported success, not ready. */
+const checkGauge = (dependency: Dependency) => healthCheckOk.pipe(Metric.tagged("dependency", dependency))
+
+/**
+ * `watched` are the dependencies readiness needs; until each has reported success, not ready.
+ * The same state is exported as the `health_ready` and `health_check_ok` gauges, for alerts.
+ */
 export const healthLayer = (watched: ReadonlyArray<Dependency>) =>
   Layer.effect(
     Health,
-    Effect.map(Ref.make<Partial<Record<Dependency, CheckState>>>({}), (state) =>
-      Health.of({
+    Effect.gen(function*() {
+      const state = yield* Ref.make<Partial<Record<Dependency, CheckState>>>({})
+      const isReady = (checks: Partial<Record<Dependency, CheckState>>) => watched.every((d) => checks[d]?.ok === true)
+      yield* Metric.set(healthReady, 0)
+      yield* Effect.forEach(watched, (d) => Metric.set(checkGauge(d), 0), { discard: true })
+      return Health.of({
         report: (dependency, outcome) =>
-          Ref.update(state, (checks) => {
+          Ref.updateAndGet(state, (checks) => {
             const previous = checks[dependency]
             if (previous !== undefined && previous.ok === outcome.ok && previous.error === (outcome.ok ? undefined : outcome.error)) {
               return checks
             }
             const since = new Date().toISOString()
             return { ...checks, [dependency]: outcome.ok ? { ok: true, since } : { ok: false, since, error: outcome.error } }
-          }),
-        snapshot: Effect.map(Ref.get(state), (checks) => ({
-          ready: watched.every((d) => checks[d]?.ok === true),
-          checks
-        }))
-      }))
+          }).pipe(
+            Effect.flatMap((checks) =>
+              Effect.zipRight(Metric.set(checkGauge(dependency), outcome.ok ? 1 : 0), Metric.set(healthReady, isReady(checks) ? 1 : 0))
+            )
+          ),
+        snapshot: Effect.map(Ref.get(state), (checks) => ({ ready: isReady(checks), checks }))
+      })
+    })
   )
 
 /** Programs call this without caring whether health is being served (tests, --once). */

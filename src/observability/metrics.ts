@@ -1,4 +1,5 @@
-import { Duration, Metric, MetricBoundaries } from "effect"
+import { Duration, Effect, Metric, MetricBoundaries } from "effect"
+import type { RejectReason } from "../domain/Rejection.ts"
 
 /** Seconds buckets from 5 ms to ~40 s: commit-to-lake latency spans the sub-second goal and the 5 s polls of old. */
 const latencyBuckets = MetricBoundaries.exponential({ start: 0.005, factor: 2, count: 14 })
@@ -14,6 +15,14 @@ export const ordersPublished = Metric.counter("orders_published_total", {
 })
 export const producerCursorSeconds = Metric.gauge("producer_cursor_created_at_seconds", {
   description: "created_at of the producer's cursor, as Unix seconds"
+})
+/** Alerts compare it with the cursor: orders committed but not captured. */
+export const sourceNewestSeconds = Metric.gauge("producer_source_newest_created_at_seconds", {
+  description: "created_at of the newest order in the source table, as Unix seconds, at the last read"
+})
+/** The capture horizon waits for the oldest open transaction; this is how long it has waited. */
+export const captureHeldBackSeconds = Metric.gauge("producer_capture_held_back_seconds", {
+  description: "Age of the oldest open transaction in the source database, which capture waits for (0: none), at the last read"
 })
 export const captureCycleSeconds = Metric.histogram("producer_cycle_duration_seconds", durationBuckets, "Duration of a capture cycle")
 export const publishBatchSeconds = Metric.histogram("producer_publish_duration_seconds", durationBuckets, "Duration of one publish to Kafka")
@@ -35,6 +44,22 @@ export const ordersDeadLettered = Metric.counter("orders_dead_lettered_total", {
   description: "Messages sent to the dead-letter topic, by reason",
   incremental: true
 })
+/** Every reason, so each series exists (at 0) before its first dead letter: `increase()` then sees that one too. */
+const rejectReasons: Readonly<Record<RejectReason, null>> = {
+  empty_value: null,
+  value_too_large: null,
+  invalid_utf8: null,
+  invalid_json: null,
+  invalid_schema: null,
+  null_order_id: null,
+  null_created_at: null,
+  negative_amount: null
+}
+export const registerDeadLetterReasons = Effect.forEach(
+  Object.keys(rejectReasons),
+  (reason) => Metric.incrementBy(ordersDeadLettered.pipe(Metric.tagged("reason", reason)), 0),
+  { discard: true }
+)
 export const lakeFilesWritten = Metric.counter("lake_files_written_total", {
   description: "Parquet files renamed into place",
   incremental: true
@@ -53,6 +78,15 @@ export const commitToLakeSeconds = Metric.histogram(
   latencyBuckets,
   "From an order's created_at (its transaction's start) to its lake file being in place"
 )
+
+/** 1 while /health answers 200 (every check readiness needs is ok), else 0. */
+export const healthReady = Metric.gauge("health_ready", {
+  description: "1 when the program is ready (/health answers 200), 0 when not"
+})
+/** Tagged with `dependency` (database, broker, lake). */
+export const healthCheckOk = Metric.gauge("health_check_ok", {
+  description: "1 when the last operation on the dependency succeeded, 0 when it failed or none has succeeded yet"
+})
 
 /** Records how long an effect took, in seconds, into a histogram. */
 export const timedSeconds = (histogram: Metric.Metric.Histogram<number>) =>

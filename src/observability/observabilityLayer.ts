@@ -1,6 +1,7 @@
 import { Layer, type Metric } from "effect"
 import { type Dependency, healthLayer } from "./Health.ts"
 import { observabilityServer } from "./httpServer.ts"
+import { registerDeadLetterReasons } from "./metrics.ts"
 import { progressLogger } from "./progress.ts"
 
 export interface ObservabilityOptions {
@@ -16,9 +17,14 @@ export interface ObservabilityOptions {
   readonly once: boolean
 }
 
-/** Health tracking always; with a port, `/metrics` + `/health` and the periodic progress line. */
+/**
+ * Health tracking always (for the consumer also a dead-letter series per reason, at 0); with a port,
+ * `/metrics` + `/health` and the periodic progress line.
+ */
 export const observabilityLayer = (options: ObservabilityOptions) => {
-  const health = healthLayer(options.watched)
+  const health = options.program === "consumer"
+    ? Layer.merge(healthLayer(options.watched), Layer.effectDiscard(registerDeadLetterReasons))
+    : healthLayer(options.watched)
   if (options.once || options.port < 0) return health
   return Layer.mergeAll(
     observabilityServer(options.program, options.port, `observability.${options.program}_port`),

@@ -49,6 +49,8 @@ export const captureAvailable = Effect.fn("Producer.captureAvailable")(function*
       })
     )
   let cursor = Option.getOrNull(yield* cursors.load)
+  // Exported from the start, not only after a publish: a producer stuck since it started shows it.
+  if (cursor !== null) yield* Metric.set(producerCursorSeconds, Number(cursor.created_at / 1000n) / 1000)
   let published = 0
   let batches = 0
   let orders = yield* read(cursor)

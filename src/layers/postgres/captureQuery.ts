@@ -12,13 +12,20 @@ import { quoteIdentifier, type SqlIdentifier } from "../../config/Identifiers.ts
  * and the cursor would pass it (found by `npm run chaos`). Taken first, anything older than the
  * horizon has committed before the read's snapshot is taken. `now()` (this statement's start, before
  * pg_stat_activity is read) rather than clock_timestamp(), for the same reason.
+ *
+ * Two figures for monitoring ride along: how long the horizon has been held back (now - horizon) and
+ * the newest order's created_at (an index-only look at the capture index), both in seconds.
  */
-export const captureHorizonSql = `SELECT to_char(least(
+export const captureHorizonSql = (table: SqlIdentifier) =>
+  `SELECT to_char(h.horizon, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS horizon,
+    extract(epoch FROM (now() AT TIME ZONE 'utc') - h.horizon)::float8 AS held_back_seconds,
+    extract(epoch FROM (SELECT max(o.created_at) FROM ${quoteIdentifier(table)} AS o))::float8 AS newest_seconds
+  FROM (SELECT least(
     now() AT TIME ZONE 'utc',
     (SELECT min(xact_start) AT TIME ZONE 'utc' FROM pg_stat_activity
       WHERE datname = current_database() AND pid <> pg_backend_pid()
         AND backend_type = 'client backend' AND xact_start IS NOT NULL)
-  ), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS horizon`
+  ) AS horizon) AS h`
 
 /**
  * Columns qualified with the table alias everywhere: a bare `created_at` in ORDER BY would name the

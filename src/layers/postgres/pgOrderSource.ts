@@ -1,8 +1,9 @@
 import { PgClient } from "@effect/sql-pg"
-import { Effect, Either, Layer, ParseResult, Stream } from "effect"
+import { Effect, Either, Layer, Metric, ParseResult, Stream } from "effect"
 import type { SqlIdentifier } from "../../config/Identifiers.ts"
 import { formatIsoMicros } from "../../domain/Timestamp.ts"
 import { decodeOrderRows } from "../../domain/Order.ts"
+import { captureHeldBackSeconds, sourceNewestSeconds } from "../../observability/metrics.ts"
 import { SourceError } from "../../services/errors.ts"
 import { OrderSource } from "../../services/OrderSource.ts"
 import {
@@ -26,6 +27,7 @@ export const pgOrderSource = (table: SqlIdentifier) =>
     OrderSource,
     Effect.gen(function*() {
       const sql = yield* PgClient.PgClient
+      const horizonSql = captureHorizonSql(table)
       const afterSql = captureAfterSql(table)
       const firstSql = captureFirstSql(table)
       const [check] = yield* sql.unsafe<{ ok: boolean }>(canSeeOtherTransactionsSql).pipe(
@@ -69,8 +71,12 @@ export const pgOrderSource = (table: SqlIdentifier) =>
         changes,
         readAfter: Effect.fn("OrderSource.readAfter")(function*(after, limit) {
           const unavailable = (cause: unknown) => new SourceError({ reason: "unavailable", cause })
-          const [bound] = yield* sql.unsafe<{ horizon: string }>(captureHorizonSql).pipe(Effect.mapError(unavailable))
+          const [bound] = yield* sql.unsafe<{ horizon: string; held_back_seconds: number; newest_seconds: number | null }>(
+            horizonSql
+          ).pipe(Effect.mapError(unavailable))
           const horizon = bound!.horizon
+          yield* Metric.set(captureHeldBackSeconds, Math.max(0, bound!.held_back_seconds))
+          if (bound!.newest_seconds !== null) yield* Metric.set(sourceNewestSeconds, bound!.newest_seconds)
           const rows = yield* (after === null
             ? sql.unsafe(firstSql, [horizon, limit])
             : sql.unsafe(afterSql, [formatIsoMicros(after.created_at), after.order_id, horizon, limit])).pipe(
