@@ -22,7 +22,8 @@ const checkGauge = (dependency: Dependency) => healthCheckOk.pipe(Metric.tagged(
 
 /**
  * `watched` are the dependencies readiness needs; until each has reported success, not ready.
- * The same state is exported as the `health_ready` and `health_check_ok` gauges, for alerts.
+ * The same state is exported as gauges, for alerts: `health_ready`, and `health_check_ok` per
+ * dependency from its first report on (absent: not used yet, e.g. no lake write by an idle consumer).
  */
 export const healthLayer = (watched: ReadonlyArray<Dependency>) =>
   Layer.effect(
@@ -31,7 +32,6 @@ export const healthLayer = (watched: ReadonlyArray<Dependency>) =>
       const state = yield* Ref.make<Partial<Record<Dependency, CheckState>>>({})
       const isReady = (checks: Partial<Record<Dependency, CheckState>>) => watched.every((d) => checks[d]?.ok === true)
       yield* Metric.set(healthReady, 0)
-      yield* Effect.forEach(watched, (d) => Metric.set(checkGauge(d), 0), { discard: true })
       return Health.of({
         report: (dependency, outcome) =>
           Ref.updateAndGet(state, (checks) => {

@@ -85,7 +85,7 @@ export const healthReady = Metric.gauge("health_ready", {
 })
 /** Tagged with `dependency` (database, broker, lake). */
 export const healthCheckOk = Metric.gauge("health_check_ok", {
-  description: "1 when the last operation on the dependency succeeded, 0 when it failed or none has succeeded yet"
+  description: "1 when the last operation on the dependency succeeded, 0 when it failed; absent until the program first used it"
 })
 
 /** Records how long an effect took, in seconds, into a histogram. */
