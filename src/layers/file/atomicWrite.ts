@@ -11,38 +11,49 @@ export const temporaryPathFor = (target: string) =>
 
 export const isTemporaryName = (name: string) => name.startsWith(".") && name.endsWith(".tmp")
 
+export const syncDirectory = async (dir: string) => {
+  const handle = await Fs.open(dir, "r")
+  try {
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+}
+
+/**
+ * Writes `data` fully and durably under a temporary name next to `target`, then lets `place` put it
+ * at the target (rename, or link for put-if-absent) and fsyncs the directory so that survives a power
+ * cut. The temporary file never outlives the call: a full disk must not also fill up with
+ * half-written temporaries, one per retry. Returns what `place` returns.
+ */
+export const placeDurably = async <A>(target: string, data: Uint8Array | string, place: (temporary: string) => Promise<A>): Promise<A> => {
+  const dir = Path.dirname(target)
+  await Fs.mkdir(dir, { recursive: true })
+  const temporary = temporaryPathFor(target)
+  let placed: A
+  try {
+    const handle = await Fs.open(temporary, "w")
+    try {
+      await handle.writeFile(data)
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+    placed = await place(temporary)
+  } finally {
+    await Fs.rm(temporary, { force: true }).catch(() => undefined)
+  }
+  await syncDirectory(dir)
+  return placed
+}
+
 /**
  * Writes `data` to `target` so that readers see the old file or the whole new one, never a part:
- * write a temporary file, fsync it, rename it over the target, fsync the directory so the rename
- * survives a power cut.
+ * a temporary file, fsynced, renamed over the target.
  */
 export const writeFileAtomic = (target: string, data: Uint8Array | string) =>
   Effect.tryPromise({
-    try: async () => {
-      const dir = Path.dirname(target)
-      await Fs.mkdir(dir, { recursive: true })
-      const temporary = temporaryPathFor(target)
-      try {
-        const handle = await Fs.open(temporary, "w")
-        try {
-          await handle.writeFile(data)
-          await handle.sync()
-        } finally {
-          await handle.close()
-        }
-        await Fs.rename(temporary, target)
-      } catch (error) {
-        // A full disk must not also fill up with half-written temporaries, one per retry.
-        await Fs.rm(temporary, { force: true }).catch(() => undefined)
-        throw error
-      }
-      const dirHandle = await Fs.open(dir, "r")
-      try {
-        await dirHandle.sync()
-      } finally {
-        await dirHandle.close()
-      }
-    },
+    try: () => placeDurably(target, data, (temporary) => Fs.rename(temporary, target)),
     catch: (cause) => new StorageError({ path: target, operation: "write", cause })
   })
 

@@ -3,16 +3,7 @@ import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import { StorageError } from "../../services/errors.ts"
 import { type StoredObject, TableStorage } from "../../services/TableStorage.ts"
-import { temporaryPathFor, writeFileAtomic } from "../file/atomicWrite.ts"
-
-const syncDirectory = async (dir: string) => {
-  const handle = await Fs.open(dir, "r")
-  try {
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
-}
+import { placeDurably, writeFileAtomic } from "../file/atomicWrite.ts"
 
 const walk = async (root: string, dir: string, out: Array<StoredObject>) => {
   let entries: Array<import("node:fs").Dirent>
@@ -64,29 +55,15 @@ export const fileTableStorage = (root: string) => {
     write: (path, bytes) => writeFileAtomic(full(path), bytes),
     writeIfAbsent: (path, bytes) =>
       Effect.tryPromise({
-        try: async () => {
-          const target = full(path)
-          const dir = Path.dirname(target)
-          await Fs.mkdir(dir, { recursive: true })
-          const temporary = temporaryPathFor(target)
-          try {
-            const handle = await Fs.open(temporary, "w")
-            try {
-              await handle.writeFile(bytes)
-              await handle.sync()
-            } finally {
-              await handle.close()
-            }
-            await Fs.link(temporary, target)
-          } catch (error) {
-            if ((error as NodeJS.ErrnoException).code === "EEXIST") return false
-            throw error
-          } finally {
-            await Fs.rm(temporary, { force: true }).catch(() => undefined)
-          }
-          await syncDirectory(dir)
-          return true
-        },
+        try: () =>
+          placeDurably(full(path), bytes, (temporary) =>
+            Fs.link(temporary, full(path)).then(
+              () => true,
+              (error: NodeJS.ErrnoException) => {
+                if (error.code === "EEXIST") return false
+                throw error
+              }
+            )),
         catch: (cause) => new StorageError({ path: full(path), operation: "write", cause })
       }),
     list: (prefix) =>
