@@ -203,7 +203,7 @@ const trickleSection = (t: NonNullable<BenchResult["scenarios"]["trickle"]>): Ar
   lines.push("")
   const every = Math.max(1, Math.ceil(t.samples.length / 40))
   const shown = t.samples.filter((_, i) => i % every === every - 1 || i === t.samples.length - 1)
-  lines.push(`Samples${every > 1 ? ` (every ${every}th of ${t.samples.length}; the bounds are judged on all)` : ""}: live files and \`_delta_log/\` at the sample; latency of the orders committed in the window before it.`)
+  lines.push(`Samples${every > 1 ? ` (one in ${every} of ${t.samples.length} shown; the bounds are judged on all)` : ""}: live files and \`_delta_log/\` at the sample; latency of the orders committed in the window before it.`)
   lines.push("")
   lines.push(table(["at s", "version", "live files", "max per date", "data files on disk", "_delta_log/ files (commits / checkpoints)", "orders", "p99 ms", "max ms"], shown.map((s) => [
     num(s.atS, 0), num(s.version), num(s.liveFiles), num(s.maxFilesPerDate), num(s.dataFilesOnDisk), `${num(s.logFiles)} (${num(s.logCommits)} / ${num(s.logCheckpoints)})`,
