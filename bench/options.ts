@@ -69,7 +69,7 @@ const sizes = (mode: Mode) => {
         steady: { rates: [200, 1000], stepMs: 3_000, tickMs: 20, drainTimeoutMs: 20_000 },
         ceiling: { rates: [2_000, 5_000], stepMs: 3_000, tickMs: 50, drainTimeoutMs: 30_000, growthTolerance: 0.05 },
         reference: { pollSeconds: 5, rates: [1000], stepMs: 6_000, tickMs: 20, drainTimeoutMs: 20_000 },
-        trickle: { rate: 50, durationMs: 20_000, sampleMs: 2_000, tickMs: 20, retentionMinutes: 0.1, vacuumIntervalMinutes: 0.05, drainTimeoutMs: 20_000, countRuns: 5 }
+        trickle: { rate: 50, durationMs: 20_000, sampleMs: 2_000, tickMs: 20, retentionMinutes: 0.1, vacuumIntervalMinutes: 0.05, idleCompactionS: 3, drainTimeoutMs: 20_000, countRuns: 5 }
       }
     case "quick":
       return {
@@ -80,7 +80,7 @@ const sizes = (mode: Mode) => {
         reference: { pollSeconds: 5, rates: [1000], stepMs: 8_000, tickMs: 20, drainTimeoutMs: 20_000 },
         // 15 s of retention: log cleanup waits for a checkpoint (every 100 versions, ~20 s here) older
         // than the retention, so the log's steady state shows from ~55 s on, before the last third.
-        trickle: { rate: 50, durationMs: 120_000, sampleMs: 5_000, tickMs: 20, retentionMinutes: 0.25, vacuumIntervalMinutes: 0.25, drainTimeoutMs: 30_000, countRuns: 5 }
+        trickle: { rate: 50, durationMs: 120_000, sampleMs: 5_000, tickMs: 20, retentionMinutes: 0.25, vacuumIntervalMinutes: 0.25, idleCompactionS: 10, drainTimeoutMs: 30_000, countRuns: 5 }
       }
     case "full":
       return {
@@ -96,7 +96,7 @@ const sizes = (mode: Mode) => {
         },
         reference: { pollSeconds: 5, rates: [200, 1000, 5000], stepMs: 60_000, tickMs: 20, drainTimeoutMs: 30_000 },
         // 2 minutes of retention (default 60: the log would hold an hour of versions): steady from ~3 minutes on.
-        trickle: { rate: 50, durationMs: 600_000, sampleMs: 5_000, tickMs: 20, retentionMinutes: 2, vacuumIntervalMinutes: 1, drainTimeoutMs: 60_000, countRuns: 5 }
+        trickle: { rate: 50, durationMs: 600_000, sampleMs: 5_000, tickMs: 20, retentionMinutes: 2, vacuumIntervalMinutes: 1, idleCompactionS: 10, drainTimeoutMs: 60_000, countRuns: 5 }
       }
   }
 }

@@ -194,9 +194,12 @@ const trickleSection = (t: NonNullable<BenchResult["scenarios"]["trickle"]>): Ar
     `${num(c.batchCommits > 0 ? c.batchWriteMs / c.batchCommits : NaN, 1)} ms each), ${num(c.compactionCommits)} compactions of ${num(c.compactedInputFiles)} files, ` +
     `${num(c.vacuums)} vacuums that removed files; table version ${num(c.finalVersion)} at the end, ` +
     `${num(t.dataFilesOnDiskAtEnd)} data files on disk for ${num(t.samples[t.samples.length - 1]?.liveFiles)} live ones (vacuum may remove a file once no version within the retention names it).`)
+  lines.push("")
+  lines.push(`When the table had every order, the busiest date partition held ${num(t.maxFilesPerDateAtDrain)} live files (tiered compaction under traffic); ` +
+    `after ${num(t.idleCompactionS)} s without new files (table.idle_compaction_seconds for this run; default 60) the consumer merged it whole: ${num(t.maxFilesPerDateAtEnd)}.`)
   if (t.count !== null) {
     lines.push("")
-    lines.push(`DuckDB count(*) (${t.count.threads} threads, pipeline stopped, median of ${t.count.runs} after one untimed run): ` +
+    lines.push(`DuckDB count(*) at the end (${t.count.threads} threads, pipeline stopped, median of ${t.count.runs} after one untimed run): ` +
       `${num(t.count.tableMs, 2)} ms over the table's ${num(t.count.tableFiles)} live files, ${num(t.count.oneFileMs, 2)} ms over the same ${num(t.count.oneFileRows)} rows ` +
       `copied into one file: ${num(t.count.ratio, 2)}× (bound ${t.bounds.countRatio}×).`)
   }

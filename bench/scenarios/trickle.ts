@@ -39,6 +39,11 @@ export interface TrickleOptions {
   readonly tickMs: number
   /** TABLE_RETENTION_MINUTES for this run: short, so that the log's steady state shows within it. */
   readonly retentionMinutes: number
+  /**
+   * TABLE_IDLE_COMPACTION_SECONDS for this run: once the inserts stop and the table has drained,
+   * the consumer merges the quiet partition whole after this long; the count comparison waits for it.
+   */
+  readonly idleCompactionS: number
   /** TABLE_VACUUM_INTERVAL_MINUTES for this run. */
   readonly vacuumIntervalMinutes: number
   readonly drainTimeoutMs: number
@@ -84,6 +89,10 @@ export interface TrickleResult {
   readonly achievedRate: number
   readonly retentionMinutes: number
   readonly vacuumIntervalMinutes: number
+  readonly idleCompactionS: number
+  /** Live files in the busiest date partition when the table had every order, and after the idle merge. */
+  readonly maxFilesPerDateAtDrain: number
+  readonly maxFilesPerDateAtEnd: number
   readonly followMs: number
   readonly inserted: number
   /** Warm-up included: what the table must count at the end. */
@@ -369,7 +378,8 @@ export const runTrickle = async (stack: Stack, options: TrickleOptions, interval
     producer: "ours",
     extraEnv: {
       TABLE_RETENTION_MINUTES: String(options.retentionMinutes),
-      TABLE_VACUUM_INTERVAL_MINUTES: String(options.vacuumIntervalMinutes)
+      TABLE_VACUUM_INTERVAL_MINUTES: String(options.vacuumIntervalMinutes),
+      TABLE_IDLE_COMPACTION_SECONDS: String(options.idleCompactionS)
     }
   })
   const follower = followTable(roll.lake, 20)
@@ -426,6 +436,11 @@ export const runTrickle = async (stack: Stack, options: TrickleOptions, interval
     }, options.drainTimeoutMs, 20)
     if (!drained) say(`trickle: ${target - follower.rows()} orders still missing from the table after ${options.drainTimeoutMs / 1000} s`)
     const drainedAt = Date.now()
+    const liveAtDrain = follower.liveFiles()
+    // The stream is quiet now: the consumer merges the partition whole once it has been idle.
+    await waitUntil(() => follower.liveFiles().max <= 2, (options.idleCompactionS + 30) * 1000, 200)
+    const liveAtEnd = follower.liveFiles()
+    say(`trickle: ${liveAtDrain.max} live files per date when drained; ${liveAtEnd.max} after ${options.idleCompactionS} s idle (idle compaction)`)
     const machineAfter = readMachineCpu()
     const producer = { cpuCores: pipeline.producer.usage.between(startedAt, drainedAt).cpuCores, peakRssMiB: pipeline.producer.peakRssMiB() }
     const consumer = { cpuCores: pipeline.consumer.usage.between(startedAt, drainedAt).cpuCores, peakRssMiB: pipeline.consumer.peakRssMiB() }
@@ -457,6 +472,9 @@ export const runTrickle = async (stack: Stack, options: TrickleOptions, interval
       achievedRate: done.achievedRate,
       retentionMinutes: options.retentionMinutes,
       vacuumIntervalMinutes: options.vacuumIntervalMinutes,
+      idleCompactionS: options.idleCompactionS,
+      maxFilesPerDateAtDrain: liveAtDrain.max,
+      maxFilesPerDateAtEnd: liveAtEnd.max,
       followMs: follower.followMs,
       inserted: measured.inserted,
       allInserted: target,

@@ -13,7 +13,7 @@ import { openTable } from "../table/openTable.ts"
 const usage = `Usage: npm run lake:compact -- [--config FILE]
        npm run lake:convert -- [--config FILE]
 
-lake:compact   merges the small files of every date partition (size-tiered, table.* settings),
+lake:compact   merges the small files of every date partition into as few as table.target_file_mb allows,
                then writes a checkpoint, cleans the log and vacuums files older than the retention.
                Safe while the consumer runs: a conflicting commit is re-planned, never forced.
 lake:convert   turns a Parquet lake written by the previous release into a Delta table (one commit
@@ -43,7 +43,9 @@ const run = (config: PipelineConfig) => Effect.gen(function*() {
   if (command === "convert") return
   const compacted = yield* compactUntilDone(opened, {
     targetFileBytes: Math.round(config.table.target_file_mb * 1024 * 1024),
-    fanIn: config.table.compaction_fan_in
+    fanIn: config.table.compaction_fan_in,
+    // A one-off run merges every partition as far as the target size allows, the live one too.
+    idleMs: 0
   }, Number.MAX_SAFE_INTEGER)
   const retentionMs = Duration.toMillis(retention)
   const checkpoint = yield* checkpointAndCleanLog(compacted.snapshot, retentionMs)

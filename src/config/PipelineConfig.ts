@@ -20,7 +20,8 @@ const consumerDefaults = { max_batch_messages: 100_000, max_batch_bytes: 64 * 10
 /**
  * The lake table's upkeep. A checkpoint every 100 versions (~10 s of trickle traffic); 60 minutes of
  * history (time travel, and what a long query may still read) before log entries and removed files
- * go; compaction in the consumer, merging 8 files of a size tier into one, up to 32 MiB files.
+ * go; compaction in the consumer, merging 8 files of a size tier into one, up to 32 MiB files, and
+ * a date partition whole once it has had no new file for a minute.
  */
 const tableDefaults = {
   checkpoint_interval: 100,
@@ -28,7 +29,8 @@ const tableDefaults = {
   compaction: true,
   target_file_mb: 32,
   compaction_fan_in: 8,
-  vacuum_interval_minutes: 10
+  vacuum_interval_minutes: 10,
+  idle_compaction_seconds: 60
 }
 
 const FanIn = Schema.Int.pipe(Schema.between(2, 1000, { message: () => "Expected an integer between 2 and 1000" }))
@@ -99,7 +101,8 @@ export const PipelineConfig = Schema.Struct({
       compaction: Schema.optionalWith(BooleanLike, { default: () => tableDefaults.compaction }),
       target_file_mb: Schema.optionalWith(NumberLike(Positive), { default: () => tableDefaults.target_file_mb }),
       compaction_fan_in: Schema.optionalWith(NumberLike(FanIn), { default: () => tableDefaults.compaction_fan_in }),
-      vacuum_interval_minutes: Schema.optionalWith(NumberLike(Positive), { default: () => tableDefaults.vacuum_interval_minutes })
+      vacuum_interval_minutes: Schema.optionalWith(NumberLike(Positive), { default: () => tableDefaults.vacuum_interval_minutes }),
+      idle_compaction_seconds: Schema.optionalWith(NumberLike(Positive), { default: () => tableDefaults.idle_compaction_seconds })
     }),
     { default: () => tableDefaults }
   ),

@@ -117,7 +117,7 @@ const demoTable = (root: string) =>
   deltaLake({
     checkpointInterval: 100,
     retention: "60 minutes",
-    maintenance: { targetFileBytes: 32 * 1024 * 1024, fanIn: 8, vacuumInterval: "10 minutes" },
+    maintenance: { targetFileBytes: 32 * 1024 * 1024, fanIn: 8, idleMs: 60_000, vacuumInterval: "10 minutes" },
     legacy: { topic: demoNames.topic, checkpoint: Effect.succeed(undefined) }
   }).pipe(Layer.provide(fileTableStorage(root)))
 

@@ -110,6 +110,7 @@ export const tableSettingsOf = (config: PipelineConfig, options: { readonly main
     ? {
       targetFileBytes: Math.round(config.table.target_file_mb * 1024 * 1024),
       fanIn: config.table.compaction_fan_in,
+      idleMs: config.table.idle_compaction_seconds * 1000,
       vacuumInterval: Duration.minutes(config.table.vacuum_interval_minutes)
     }
     : false,

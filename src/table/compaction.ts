@@ -14,6 +14,11 @@ export interface CompactionSettings {
   readonly targetFileBytes: number
   /** A size tier of a date partition is merged once it holds this many files. */
   readonly fanIn: number
+  /**
+   * A date partition that has had no new file for this long (yesterday's, once the day is over; any
+   * partition once traffic stops) is merged whole: its small files into as few as the target allows.
+   */
+  readonly idleMs: number
 }
 
 /** Files below this size all share the lowest tier. */
@@ -34,9 +39,46 @@ export interface CompactionGroup {
  * Size-tiered compaction: streaming commits make many tiny files; once `fanIn` files of one size
  * tier pile up in a date partition, they become one file of the next tier. Every row is rewritten
  * about once per tier (a handful of times in all), and a partition holds at most
- * (fanIn - 1) files per tier plus its full-size files, however long the stream runs.
+ * (fanIn - 1) files per tier plus its full-size files, however long the stream runs. When nothing
+ * is left to do by tiers, partitions that went quiet are merged whole, so a past day ends up in as
+ * few files as the target size allows.
  */
-export const planCompaction = (snapshot: Snapshot, settings: CompactionSettings): ReadonlyArray<CompactionGroup> => {
+export const planCompaction = (snapshot: Snapshot, settings: CompactionSettings, now = Date.now()): ReadonlyArray<CompactionGroup> => {
+  const tiered = planTiers(snapshot, settings)
+  return tiered.length > 0 ? tiered : planIdle(snapshot, settings, now)
+}
+
+/** Merges of partitions gone quiet: all their files below the target, oldest first, in target-sized groups. */
+const planIdle = (snapshot: Snapshot, settings: CompactionSettings, now: number): ReadonlyArray<CompactionGroup> => {
+  const partitions = new Map<string, { small: Array<AddFile>; newest: number }>()
+  for (const add of snapshot.files.values()) {
+    const date = dateOf(add)
+    const entry = partitions.get(date) ?? { small: [], newest: 0 }
+    partitions.set(date, entry)
+    entry.newest = Math.max(entry.newest, add.modificationTime)
+    if (add.size < settings.targetFileBytes) entry.small.push(add)
+  }
+  const groups: Array<CompactionGroup> = []
+  for (const [date, { small, newest }] of [...partitions].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    if (small.length < 2 || now - newest < settings.idleMs) continue
+    small.sort(byAge)
+    let picked: Array<AddFile> = []
+    let bytes = 0
+    for (const file of small) {
+      if (picked.length >= 2 && bytes + file.size > settings.targetFileBytes) {
+        groups.push({ date, files: picked })
+        picked = []
+        bytes = 0
+      }
+      picked.push(file)
+      bytes += file.size
+    }
+    if (picked.length >= 2) groups.push({ date, files: picked })
+  }
+  return groups
+}
+
+const planTiers = (snapshot: Snapshot, settings: CompactionSettings): ReadonlyArray<CompactionGroup> => {
   const tiers = new Map<string, Array<AddFile>>()
   for (const add of snapshot.files.values()) {
     if (add.size >= settings.targetFileBytes) continue

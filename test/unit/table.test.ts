@@ -84,8 +84,8 @@ describe("delta table", () => {
       const batches = Array.from({ length: 10 }, (_, i) => [order(i + 1, `2025-01-15T10:00:${String(i).padStart(2, "0")}Z`)])
       yield* commitOrders(objects, batches)
       const before = yield* inStorage(objects, loadSnapshot())
-      expect(planCompaction(before, { targetFileBytes: 1 << 20, fanIn: 4 })).toHaveLength(1)
-      const report = yield* inStorage(objects, compactUntilDone(before, { targetFileBytes: 1 << 20, fanIn: 4 }))
+      expect(planCompaction(before, { targetFileBytes: 1 << 20, fanIn: 4, idleMs: 3_600_000 })).toHaveLength(1)
+      const report = yield* inStorage(objects, compactUntilDone(before, { targetFileBytes: 1 << 20, fanIn: 4, idleMs: 3_600_000 }))
       expect(report).toMatchObject({ merged: 1, inputs: 10, rows: 10 })
       const after = yield* inStorage(objects, loadSnapshot())
       expect(after.files.size).toBe(1)
@@ -94,6 +94,23 @@ describe("delta table", () => {
       // Same rows at the old version: readers of it see what they saw.
       expect((yield* inStorage(objects, loadSnapshot({ version: before.version }))).files.size).toBe(10)
       expect(tablePositions(after, topic).get(0)?.nextOffset).toBe(10n)
+    }))
+
+  it.effect("a partition gone quiet is merged whole; a busy one only by tiers", () =>
+    Effect.gen(function*() {
+      const objects = yield* makeMemoryObjects
+      yield* commitOrders(objects, Array.from({ length: 5 }, (_, i) => [order(i + 1, `2025-01-15T10:00:0${i}Z`), order(i + 10, `2025-01-16T10:00:0${i}Z`)]))
+      const snapshot = yield* inStorage(objects, loadSnapshot())
+      const settings = { targetFileBytes: 1 << 20, fanIn: 8, idleMs: 60_000 }
+      // 5 files per partition: below the fan-in, and the newest is seconds old.
+      expect(planCompaction(snapshot, settings)).toEqual([])
+      const later = Date.now() + 61_000
+      expect(planCompaction(snapshot, settings, later).map((g) => [g.date, g.files.length])).toEqual([["2025-01-15", 5], ["2025-01-16", 5]])
+      const report = yield* inStorage(objects, compactUntilDone(snapshot, { ...settings, idleMs: 0 }))
+      expect(report.merged).toBe(2)
+      const after = yield* inStorage(objects, loadSnapshot())
+      expect(after.files.size).toBe(2)
+      expect(planCompaction(after, { ...settings, idleMs: 0 })).toEqual([])
     }))
 
   it.effect("reads from its own checkpoint after the log before it is cleaned up", () =>

@@ -103,8 +103,10 @@ export const deltaLake = (settings: TableSettings) =>
             Effect.logWarning("table maintenance failed; retrying on the next commit").pipe(Effect.annotateLogs({ error: error.message }))
           )
         )
+        // Woken by commits; otherwise often enough to notice a partition going quiet.
+        const idlePoll = Duration.millis(Math.min(30_000, Math.max(1_000, maintenance.idleMs / 2)))
         yield* Queue.take(wake).pipe(
-          Effect.timeout("30 seconds"),
+          Effect.timeout(idlePoll),
           Effect.ignore,
           Effect.zipRight(pass),
           // Let a burst of commits land before planning: fewer, larger merges.
