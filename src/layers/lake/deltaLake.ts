@@ -1,4 +1,4 @@
-import { Duration, Effect, Layer, Queue, Ref, Schedule } from "effect"
+import { Cause, Duration, Effect, Layer, Queue, Ref, Schedule } from "effect"
 import type { Checkpoint } from "../../domain/Checkpoint.ts"
 import type { Order } from "../../domain/Order.ts"
 import { crashPoint } from "../../runtime/crashPoints.ts"
@@ -65,17 +65,23 @@ export const deltaLake = (settings: TableSettings) =>
       const wake = yield* Queue.sliding<void>(1)
       const scope = yield* Effect.scope
       let checkpointing = false
+      // Counted from the versions we see, not multiples of the interval: another writer's commits,
+      // or a compaction pass that made several, may step over those.
+      let lastCheckpoint = opened.version
 
       const afterCommit = (snapshot: Snapshot) =>
         Effect.gen(function*() {
           yield* keepNewest(current, snapshot)
           yield* Queue.offer(wake, undefined)
-          if (snapshot.version % settings.checkpointInterval !== 0 || checkpointing) return
+          if (snapshot.version - lastCheckpoint < settings.checkpointInterval || checkpointing) return
           checkpointing = true
+          lastCheckpoint = snapshot.version
           // Off the commit's path: a checkpoint of a large table must not stall the stream.
           yield* checkpointAndCleanLog(snapshot, retentionMs).pipe(
             Effect.tap((done) => Effect.logDebug("checkpoint written").pipe(Effect.annotateLogs(done))),
-            Effect.catchAll((error) => Effect.logWarning("checkpoint failed; the next one retries").pipe(Effect.annotateLogs({ error: error.message }))),
+            Effect.catchAllCause((cause) =>
+              Effect.logWarning("checkpoint failed; the next one retries").pipe(Effect.annotateLogs({ error: Cause.pretty(cause) }))
+            ),
             Effect.ensuring(Effect.sync(() => (checkpointing = false))),
             Effect.provideService(TableStorage, storage),
             Effect.forkIn(scope)
@@ -99,8 +105,11 @@ export const deltaLake = (settings: TableSettings) =>
           }
         }).pipe(
           Effect.provideService(TableStorage, storage),
-          Effect.catchAll((error) =>
-            Effect.logWarning("table maintenance failed; retrying on the next commit").pipe(Effect.annotateLogs({ error: error.message }))
+          // Whatever went wrong (a full disk, a damaged file), the stream goes on and the next pass retries.
+          Effect.catchAllCause((cause) =>
+            Effect.logWarning("table maintenance failed; retrying on the next commit").pipe(
+              Effect.annotateLogs({ error: Cause.pretty(cause) })
+            )
           )
         )
         // Woken by commits; otherwise often enough to notice a partition going quiet.
