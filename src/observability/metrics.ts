@@ -61,7 +61,22 @@ export const registerDeadLetterReasons = Effect.forEach(
   { discard: true }
 )
 export const lakeFilesWritten = Metric.counter("lake_files_written_total", {
-  description: "Parquet files renamed into place",
+  description: "Parquet files committed to the table by the stream",
+  incremental: true
+})
+export const lakeTableVersion = Metric.gauge("lake_table_version", {
+  description: "The newest version of the lake's Delta table this consumer knows"
+})
+export const lakeLiveFiles = Metric.gauge("lake_live_files", {
+  description: "Data files in the table's newest version known to this consumer (all date partitions)"
+})
+export const lakeCompactions = Metric.counter("lake_compactions_total", {
+  description: "Compaction commits (merges of small files) made by this consumer",
+  incremental: true
+})
+/** Another writer committed the same Kafka partition first: a second consumer, or a stale one. */
+export const lakeCommitConflicts = Metric.counter("lake_commit_conflicts_total", {
+  description: "Batches refused because another writer had committed their partition first",
   incremental: true
 })
 /** Tagged with `partition`. */
@@ -70,7 +85,7 @@ export const consumerLag = Metric.gauge("consumer_lag_messages", {
 })
 /** Tagged with `partition`. */
 export const consumerNextOffset = Metric.gauge("consumer_next_offset", {
-  description: "The checkpoint: next offset to read, per partition"
+  description: "The table's position: next offset to read, per partition"
 })
 export const consumerBatchSeconds = Metric.histogram("consumer_batch_duration_seconds", durationBuckets, "Duration of one lake batch")
 export const commitToLakeSeconds = Metric.histogram(

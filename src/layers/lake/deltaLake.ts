@@ -1,4 +1,5 @@
-import { Cause, Duration, Effect, Layer, Queue, Ref, Schedule } from "effect"
+import { Cause, Duration, Effect, Layer, Metric, Queue, Ref, Schedule } from "effect"
+import { lakeCompactions, lakeLiveFiles, lakeTableVersion } from "../../observability/metrics.ts"
 import type { Checkpoint } from "../../domain/Checkpoint.ts"
 import type { Order } from "../../domain/Order.ts"
 import { crashPoint } from "../../runtime/crashPoints.ts"
@@ -62,6 +63,8 @@ export const deltaLake = (settings: TableSettings) =>
         files: opened.files.size
       }))
       const current = yield* Ref.make(opened)
+      yield* Metric.set(lakeTableVersion, opened.version)
+      yield* Metric.set(lakeLiveFiles, opened.files.size)
       const wake = yield* Queue.sliding<void>(1)
       const scope = yield* Effect.scope
       let checkpointing = false
@@ -72,6 +75,8 @@ export const deltaLake = (settings: TableSettings) =>
       const afterCommit = (snapshot: Snapshot) =>
         Effect.gen(function*() {
           yield* keepNewest(current, snapshot)
+          yield* Metric.set(lakeTableVersion, snapshot.version)
+          yield* Metric.set(lakeLiveFiles, snapshot.files.size)
           yield* Queue.offer(wake, undefined)
           if (snapshot.version - lastCheckpoint < settings.checkpointInterval || checkpointing) return
           checkpointing = true
@@ -94,7 +99,10 @@ export const deltaLake = (settings: TableSettings) =>
         let lastVacuum = Date.now()
         const pass = Effect.gen(function*() {
           const compacted = yield* compactUntilDone(yield* Ref.get(current), maintenance)
-          if (compacted.merged > 0) yield* afterCommit(compacted.snapshot)
+          if (compacted.merged > 0) {
+            yield* Metric.incrementBy(lakeCompactions, compacted.merged)
+            yield* afterCommit(compacted.snapshot)
+          }
           if (Date.now() - lastVacuum >= vacuumEveryMs) {
             lastVacuum = Date.now()
             const swept = yield* vacuumTable(yield* Ref.get(current), retentionMs)

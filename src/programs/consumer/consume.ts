@@ -1,6 +1,6 @@
-import { Clock, Duration, Effect, Schedule } from "effect"
+import { Clock, Duration, Effect, Metric, Schedule } from "effect"
 import { reportHealth } from "../../observability/Health.ts"
-import { consumerBatchSeconds, timedSeconds } from "../../observability/metrics.ts"
+import { consumerBatchSeconds, lakeCommitConflicts, timedSeconds } from "../../observability/metrics.ts"
 import { Lake } from "../../services/Lake.ts"
 import { type MessageBatch, OrderStream } from "../../services/OrderStream.ts"
 import { onceBackoff, outageBackoff } from "../../runtime/schedules.ts"
@@ -125,6 +125,7 @@ export const consume = (options: ConsumerOptions & { readonly once: boolean }) =
       const outcome = yield* Effect.uninterruptible(commitBatch(split).pipe(timedSeconds(consumerBatchSeconds))).pipe(
         Effect.catchTag("CommitConflict", (conflict) =>
           Effect.gen(function*() {
+            yield* Metric.increment(lakeCommitConflicts)
             yield* Effect.logWarning("another writer committed this partition first; resuming from the table's position")
               .pipe(Effect.annotateLogs({ partition: split.partition, detail: conflict.detail }))
             current = yield* lake.positions(options.topic)
