@@ -7,7 +7,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Layer } from "effect"
 import pg from "pg"
-import { afterAll, describe, expect, it } from "vitest"
+import { afterAll, describe, expect, it, onTestFinished } from "vitest"
 import { programArgs, type ProgramName } from "../../scripts/programs.ts"
 import { repoRoot } from "../../scripts/stack/paths.ts"
 import { ordersTableDdl } from "../../scripts/stack/sql.ts"
@@ -60,6 +60,7 @@ describe("config:check", () => {
       const dir = mkdtempSync(join(tmpdir(), "fop-cfg-"))
       config = join(dir, "bad.yml")
       writeFileSync(config, fileSpec.file)
+      onTestFinished(() => rmSync(dir, { recursive: true, force: true }))
     }
     if (fileSpec.path !== undefined) config = fileSpec.path
     const result = await run("configCheck", ["--config", config], env)

@@ -1,5 +1,5 @@
 import { NodeContext } from "@effect/platform-node"
-import { describe, expect, it } from "@effect/vitest"
+import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Redacted } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -9,8 +9,14 @@ import { consumerGroupOf, dlqTopicOf } from "../../src/config/PipelineConfig.ts"
 
 const reference = Fs.readFileSync("configs/orders_stream.yml", "utf8")
 
+const written: Array<string> = []
+afterAll(() => {
+  for (const dir of written) Fs.rmSync(dir, { recursive: true, force: true })
+})
+
 const writeConfig = (text: string) => {
   const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "fop-config-"))
+  written.push(dir)
   const file = Path.join(dir, "orders_stream.yml")
   Fs.writeFileSync(file, text)
   return file
