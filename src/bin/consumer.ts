@@ -10,7 +10,7 @@ import { parseCli } from "../runtime/cli.ts"
 import { loggerLayer } from "../runtime/logging.ts"
 import { runProgramMain } from "../runtime/runMain.ts"
 
-const cli = parseCli("consumer", "Reads orders from Kafka, cleans them and writes the date-partitioned Parquet lake.")
+const cli = parseCli("consumer", "Reads orders from Kafka, cleans them and commits them to the lake's Delta table (date-partitioned Parquet\nfiles and _delta_log/), which it also compacts, checkpoints and vacuums.")
 
 const main = Effect.gen(function*() {
   const config = yield* loadConfig(cli.config)
@@ -18,7 +18,7 @@ const main = Effect.gen(function*() {
     topic: config.kafka.topic,
     dlq_topic: dlqTopicOf(config),
     lake: config.datalake.path,
-    checkpoint: config.streaming.checkpoint_location,
+    compaction: config.table.compaction,
     once: cli.once
   }))
   const observability = observabilityLayer({
