@@ -35,8 +35,8 @@ export const cleanupLog = (cutoffMs: number) =>
   }).pipe(Effect.withSpan("Table.cleanupLog"))
 
 /**
- * Removes data files no version within the retention can name: not live in `snapshot`, not a
- * tombstone it still keeps, and older than the cutoff (a file younger than that may belong to a
+ * Removes data files no version within the retention can name: not live in `snapshot`, not removed
+ * after the cutoff, and older than the cutoff (a file younger than that may belong to a
  * commit still being made, by us or another writer). Crash leftovers and compacted-away files go
  * this way. Hidden temporary files of dead writers too.
  */
@@ -45,7 +45,10 @@ export const vacuum = (snapshot: Snapshot, cutoffMs: number) =>
     const storage = yield* TableStorage
     const referenced = new Set<string>()
     for (const path of snapshot.files.keys()) referenced.add(storagePathOf(path, storage.root))
-    for (const path of snapshot.tombstones.keys()) referenced.add(storagePathOf(path, storage.root))
+    // A tombstone protects its file only within the retention (readers of older versions).
+    for (const [path, remove] of snapshot.tombstones) {
+      if ((remove.deletionTimestamp ?? 0) >= cutoffMs) referenced.add(storagePathOf(path, storage.root))
+    }
     const objects = yield* storage.list("")
     let removed = 0
     let bytes = 0

@@ -24,7 +24,7 @@ const encoder = new TextEncoder()
 const commitOrders = (objects: MemoryObjects, batches: ReadonlyArray<ReadonlyArray<Order>>) =>
   Effect.gen(function*() {
     const lake = yield* Lake
-    let offset = 0n
+    let offset = (yield* lake.positions(topic)).get(0)?.nextOffset ?? 0n
     for (const orders of batches) {
       const byDate = new Map<string, Array<Order>>()
       for (const o of orders) {
@@ -142,6 +142,14 @@ describe("delta table", () => {
       const swept = yield* inStorage(objects, vacuumTable(snapshot, -Date.now()))
       expect(swept.removed).toBe(1)
       expect(ids(yield* tableFiles(objects))).toEqual([1])
+      // Compacted-away files: kept while a version within the retention names them, then removed.
+      yield* commitOrders(objects, [[order(2, "2025-01-15T11:00:00Z")]])
+      const beforeMerge = yield* inStorage(objects, loadSnapshot())
+      const merged = yield* inStorage(objects, compactUntilDone(beforeMerge, { targetFileBytes: 1 << 20, fanIn: 2, idleMs: 0 }))
+      expect(merged.merged).toBe(1)
+      expect((yield* inStorage(objects, vacuumTable(merged.snapshot, 60_000))).removed).toBe(0)
+      expect((yield* inStorage(objects, vacuumTable(merged.snapshot, -Date.now()))).removed).toBe(2)
+      expect(ids(yield* tableFiles(objects)).sort()).toEqual([1, 2])
     }))
 
   it.effect("a damaged commit, a missing checkpoint and an unknown reader feature are named", () =>
