@@ -20,14 +20,22 @@ export const existingRows = (snapshot: Snapshot, orders: ReadonlyArray<Order>) =
     const byDate = new Map<string, Array<Order>>()
     for (const order of orders) {
       const date = utcDate(order.created_at)
-      byDate.set(date, [...(byDate.get(date) ?? []), order])
+      const group = byDate.get(date)
+      if (group === undefined) byDate.set(date, [order])
+      else group.push(order)
     }
     const found = new Set<string>()
     for (const [date, wanted] of byDate) {
       const rows = new Set(wanted.map(orderToJson))
-      const ids = wanted.map((o) => o.order_id)
-      const times = wanted.map((o) => Number(o.created_at / 1000n))
-      const [minId, maxId, minMs, maxMs] = [Math.min(...ids), Math.max(...ids), Math.min(...times), Math.max(...times)]
+      // Bounds by hand: Math.min(...list) overflows the stack on a large batch.
+      let [minId, maxId, minMs, maxMs] = [Infinity, -Infinity, Infinity, -Infinity]
+      for (const o of wanted) {
+        const ms = Number(o.created_at / 1000n)
+        if (o.order_id < minId) minId = o.order_id
+        if (o.order_id > maxId) maxId = o.order_id
+        if (ms < minMs) minMs = ms
+        if (ms > maxMs) maxMs = ms
+      }
       for (const add of snapshot.files.values()) {
         if (dateOf(add) !== date) continue
         const stats = statsOf(add)
