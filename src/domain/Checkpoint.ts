@@ -19,5 +19,3 @@ export const Checkpoint = Schema.Struct({
   partitions: Schema.Record({ key: Schema.String, value: PartitionProgress })
 })
 export type Checkpoint = typeof Checkpoint.Type
-
-export const emptyCheckpoint = (topic: string): Checkpoint => ({ topic, partitions: {} })

@@ -1,7 +1,7 @@
 /**
- * Lake file names say what they hold: topic, Kafka partition and the inclusive offset range of the
- * batch. Re-processing the same batch after a crash yields the same name, so the rename replaces
- * rather than duplicates. Offsets are zero-padded so names sort in stream order.
+ * File names of the previous release's lake (before the Delta table): topic, Kafka partition and
+ * the inclusive offset range of the batch, zero-padded. Converting such a lake needs them to tell
+ * which files a crashed run wrote past its checkpoint.
  */
 const pad = (offset: bigint) => offset.toString().padStart(20, "0")
 
@@ -23,5 +23,3 @@ export const parseLakeFileName = (name: string): LakeFileId | undefined => {
     ? undefined
     : { topic: m[1]!, partition: Number(m[2]), firstOffset: BigInt(m[3]!), lastOffset: BigInt(m[4]!) }
 }
-
-export const partitionDir = (date: string) => `date=${date}`
