@@ -181,8 +181,14 @@ export const loadSnapshot = (request: SnapshotRequest = {}) =>
           : `checkpoint ${hint.version} has ${incomplete[0]} of ${incomplete[1]} parts`
       })
     }
-    const latestCommit = listing.commits.size === 0 ? -1 : Math.max(...listing.commits.keys())
-    const latestCheckpoint = listing.checkpoints.size === 0 ? -1 : Math.max(...listing.checkpoints.keys())
+    // A loop, not Math.max(...keys): a long log (a day of versions) would overflow the call stack.
+    const highest = (keys: Iterable<number>) => {
+      let max = -1
+      for (const key of keys) if (key > max) max = key
+      return max
+    }
+    const latestCommit = highest(listing.commits.keys())
+    const latestCheckpoint = highest(listing.checkpoints.keys())
     const latest = Math.max(latestCommit, latestCheckpoint)
     if (latest < 0) return emptySnapshot
 
