@@ -103,7 +103,10 @@ describeIntegration("Prometheus scraping the programs", (endpoints) => {
       const lake = await summariseLake(p.lake)
 
       const value = (samples: Array<Sample>) => samples.length === 1 ? Number(samples[0]!.value[1]) : NaN
-      await eventually("orders_written_total scraped", () => query(`orders_written_total{job="consumer"}`), (r) => value(r) === lake.rows)
+      // Each target is scraped on its own clock: wait for the scrape after the last write of each series.
+      const scraped = (promql: string) => eventually(`${promql} = ${lake.rows}`, () => query(promql), (r) => value(r) === lake.rows)
+      await scraped(`orders_written_total{job="consumer"}`)
+      await scraped(`orders_published_total{job="producer"}`)
       expect(value(await query(`orders_published_total{job="producer"}`))).toBe(lake.rows)
       expect(value(await query(`order_commit_to_lake_seconds_count{job="consumer"}`))).toBe(lake.rows)
       expect(value(await query(`order_commit_to_lake_seconds_bucket{job="consumer", le="+Inf"}`))).toBe(lake.rows)
