@@ -3,7 +3,7 @@ import { ByteWriter, ParquetWriter } from "hyparquet-writer"
 import type { Cents } from "../domain/Amount.ts"
 import type { Order } from "../domain/Order.ts"
 import { Micros } from "../domain/Timestamp.ts"
-import { orderColumns, orderSchema } from "../layers/lake/orderColumns.ts"
+import { orderColumns, orderSchema } from "./orderColumns.ts"
 
 const createdBy = "food-orders-pipeline (hyparquet-writer)"
 

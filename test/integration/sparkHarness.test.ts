@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { Cents } from "../../src/domain/Amount.ts"
 import type { Order } from "../../src/domain/Order.ts"
 import type { Micros } from "../../src/domain/Timestamp.ts"
-import { orderColumns, orderSchema } from "../../src/layers/lake/orderColumns.ts"
+import { orderColumns, orderSchema } from "../../src/table/orderColumns.ts"
 import { type SparkSession, sparkSkipReason, startSpark } from "../support/spark.ts"
 
 const skipReason = sparkSkipReason()

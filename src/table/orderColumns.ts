@@ -1,5 +1,5 @@
 import type { ColumnSource } from "hyparquet-writer"
-import type { Order } from "../../domain/Order.ts"
+import type { Order } from "../domain/Order.ts"
 
 /**
  * Lake columns, typed for analysts (DESIGN.md): INT64 order_id, UTF8 strings, DECIMAL(10,2) amount
