@@ -4,6 +4,20 @@
  */
 export type EndpointSource = "env" | "testcontainers" | "local-stack"
 
+/**
+ * A real S3-compatible server and a bucket the tests may write to (S3Proxy, MinIO, or a stack from
+ * the environment). Clients use path-style addressing (`forcePathStyle: true`). Tests write under
+ * their own unique prefix: the bucket is shared by every file of the run.
+ */
+export interface S3Endpoints {
+  /** `http://host:port`, as AWS_ENDPOINT_URL_S3. */
+  readonly endpoint: string
+  readonly accessKeyId: string
+  readonly secretAccessKey: string
+  readonly region: string
+  readonly bucket: string
+}
+
 export interface Endpoints {
   /** postgres://user:password@host:port/database; the database is for tests only (except with source "env"). */
   readonly pgUrl: string
@@ -11,6 +25,8 @@ export interface Endpoints {
   readonly kafkaBrokers: string
   readonly source: EndpointSource
   readonly kafkaVersion?: string
+  /** null outside CI when no S3 server could be found or started (suites needing it skip; CI fails instead). */
+  readonly s3: S3Endpoints | null
 }
 
 declare module "vitest" {

@@ -1,6 +1,6 @@
 /**
- * Runs once per integration run, in the main vitest process: finds a real PostgreSQL and Kafka
- * (see endpointSources.ts), hands them to the tests as `inject("endpoints")`, and stops whatever
+ * Runs once per integration run, in the main vitest process: finds a real PostgreSQL, Kafka and an
+ * S3-compatible server (see endpointSources.ts), hands them to the tests as `inject("endpoints")`, and stops whatever
  * it started when the run ends. With nothing available it skips the suite loudly, or fails the run
  * when CI is set: a CI run that silently tested nothing would look green.
  */
@@ -44,8 +44,21 @@ export default async function setup(project: TestProject): Promise<() => Promise
       reasons.push(`${name}: ${outcome.skipped}`)
       continue
     }
-    const { endpoints, detail, teardown } = outcome.resolved
+    const { endpoints, detail, teardown, s3Problem } = outcome.resolved
     log(`endpoints from ${endpoints.source} (${((Date.now() - started) / 1000).toFixed(1)} s): ${detail}`)
+    if (endpoints.s3 === null) {
+      const text = banner([
+        "S3 SUITES SKIPPED: no S3-compatible server available.",
+        `  - ${s3Problem ?? "unknown reason"}`,
+        "Fix: export AWS_ENDPOINT_URL_S3, LAKE_BUCKET, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+        "(e.g. from `npm run stack:up`), start a Docker engine, or install java 17+ (and maven once)."
+      ])
+      process.stderr.write(text)
+      if (isCi()) {
+        await teardown()
+        throw new Error("CI is set and the integration suite has no S3 server (see the banner above)")
+      }
+    }
     project.provide("endpoints", endpoints satisfies Endpoints)
     return async () => {
       const stopping = Date.now()
