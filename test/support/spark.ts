@@ -1,9 +1,19 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { delimiter, join } from "node:path"
 import { repoRoot } from "../../scripts/stack/paths.ts"
-import { DELTA_VERSION, SPARK_VERSION, sparkClasspathDir, sparkFetchCommand, sparkJarsDir } from "../../scripts/stack/sparkJars.ts"
+import {
+  AWS_SDK_VERSION,
+  DELTA_VERSION,
+  HADOOP_VERSION,
+  s3aClasspathDir,
+  s3aJarsDir,
+  SPARK_VERSION,
+  sparkClasspathDir,
+  sparkFetchCommand,
+  sparkJarsDir
+} from "../../scripts/stack/sparkJars.ts"
 import { javaCommand } from "../../scripts/stack/tools.ts"
 
 /**
@@ -32,7 +42,20 @@ export interface SparkSession {
   readonly pid: number
 }
 
+/** An S3-compatible server for `s3a://bucket/key` paths (path-style requests, static credentials). */
+export interface SparkS3Options {
+  /** `http://host:port` or `https://host:port`; http turns TLS off. */
+  readonly endpoint: string
+  readonly accessKeyId: string
+  /** Handed to the JVM in its environment, never on its command line; masked in errors. */
+  readonly secretAccessKey: string
+  /** Any region the server accepts; S3A signs with it and never asks AWS for one. */
+  readonly region: string
+}
+
 export interface SparkOptions {
+  /** Adds Spark's S3A connector (hadoop-aws + AWS SDK modules) pointed at this server. */
+  readonly s3?: SparkS3Options
   /** Until the session is up; the first start on a machine compiles SparkSql.java and warms caches (~11 s). */
   readonly startTimeoutMs?: number
   /** Per statement; on expiry the JVM is killed, since its state is unknown. */
@@ -76,35 +99,97 @@ const jvmFlags = [
   "-Duser.timezone=UTC"
 ]
 
+/** What a suite needs besides Spark + Delta: `s3` for the S3A connector's jars. */
+export interface SparkNeeds {
+  readonly s3?: boolean
+}
+
 /** Why Spark cannot start here (jars not fetched), with the command that fixes it; null when it can. */
-export const sparkJarsProblem = (): string | null =>
-  sparkClasspathDir() === null
-    ? `the Spark ${SPARK_VERSION} + Delta ${DELTA_VERSION} jars are not in ${sparkJarsDir()}; fetch them with \`${sparkFetchCommand}\``
-    : null
+export const sparkJarsProblem = (needs: SparkNeeds = {}): string | null => {
+  if (sparkClasspathDir() === null) {
+    return `the Spark ${SPARK_VERSION} + Delta ${DELTA_VERSION} jars are not in ${sparkJarsDir()}; fetch them with \`${sparkFetchCommand}\``
+  }
+  if (needs.s3 === true && s3aClasspathDir() === null) {
+    return `the S3A jars (hadoop-aws ${HADOOP_VERSION}, AWS SDK ${AWS_SDK_VERSION}) are not in ${s3aJarsDir()}; fetch them with \`${sparkFetchCommand}\``
+  }
+  return null
+}
 
 /**
  * Why a suite that needs Spark should be skipped here, or null when it should run. Under CI it always
  * runs, and fails in startSpark with the fetch command: a CI run that silently tested nothing would look green.
  */
-export const sparkSkipReason = (): string | null => (process.env["CI"] ? null : sparkJarsProblem())
+export const sparkSkipReason = (needs: SparkNeeds = {}): string | null => (process.env["CI"] ? null : sparkJarsProblem(needs))
 
-const tail = (text: string, chars = 4000): string => (text.length > chars ? `...${text.slice(-chars)}` : text)
+/**
+ * Spark settings for S3A against one S3-compatible server (S3Proxy in the tests, MinIO, AWS S3).
+ * Nothing reaches AWS: static credentials only (no environment, profile or instance-metadata lookup),
+ * the region given (no region discovery), no bucket probe at start. Failures come quickly: a test
+ * server that is down should fail a statement in seconds, not after S3A's minutes of retries.
+ * Delta's log store for s3a stays its default, S3SingleDriverLogStore: right for one writer, and
+ * reading needs nothing more. ETag change detection stays on, but an object without an ETag is read
+ * rather than refused: S3Proxy's filesystem backend serves files put into its directory by hand with
+ * none (S3A's default would fail with NoVersionAttributeException "Change detection policy requires ETag").
+ */
+export const s3aSettings = (s3: SparkS3Options): Record<string, string> => {
+  const hadoop = (key: string, value: string): [string, string] => [`spark.hadoop.fs.s3a.${key}`, value]
+  return Object.fromEntries([
+    hadoop("endpoint", s3.endpoint),
+    hadoop("endpoint.region", s3.region),
+    hadoop("path.style.access", "true"),
+    hadoop("connection.ssl.enabled", String(!s3.endpoint.startsWith("http://"))),
+    hadoop("aws.credentials.provider", "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider"),
+    hadoop("access.key", s3.accessKeyId),
+    hadoop("secret.key", s3.secretAccessKey),
+    hadoop("bucket.probe", "0"),
+    hadoop("change.detection.version.required", "false"),
+    hadoop("attempts.maximum", "2"),
+    hadoop("retry.limit", "2"),
+    hadoop("retry.interval", "200ms"),
+    hadoop("connection.establish.timeout", "15s"),
+    hadoop("connection.timeout", "30s")
+  ])
+}
+
+/**
+ * JVM properties for the AWS SDK v2 under S3A. SDK 2.30+ adds CRC checksums to every PUT and wants them
+ * on GETs by default; hadoop-aws 3.4.1 predates that, and S3-compatible servers differ in what they
+ * accept: checksums only where S3 requires them, as the SDK hadoop-aws was built with did.
+ */
+const s3aJvmFlags = [
+  "-Daws.requestChecksumCalculation=WHEN_REQUIRED",
+  "-Daws.responseChecksumValidation=WHEN_REQUIRED",
+  "-Daws.disableEc2Metadata=true"
+]
+
+const tailOf = (text: string, chars = 4000): string => (text.length > chars ? `...${text.slice(-chars)}` : text)
 
 /** Starts a JVM with a Spark session (local[2], Delta extension and catalog, UTC) and resolves once it is up. */
 export const startSpark = async (options: SparkOptions = {}): Promise<SparkSession> => {
   const startTimeoutMs = options.startTimeoutMs ?? 120_000
   const queryTimeoutMs = options.queryTimeoutMs ?? 60_000
   const closeTimeoutMs = options.closeTimeoutMs ?? 20_000
-  const classpath = sparkClasspathDir()
-  if (classpath === null) throw new SparkError(sparkJarsProblem()!)
+  const s3 = options.s3
+  const problem = sparkJarsProblem({ s3: s3 !== undefined })
+  if (problem !== null) throw new SparkError(problem)
+  const classpath = [sparkJarsDir(), ...(s3 === undefined ? [] : [s3aJarsDir()])].map((dir) => join(dir, "*")).join(delimiter)
+  const settings = s3 === undefined ? {} : s3aSettings(s3)
+  /** Error text as shown to the test: never the secret, whatever Spark or the SDK put in it. */
+  const mask = (text: string): string =>
+    s3 === undefined || s3.secretAccessKey === "" ? text : text.split(s3.secretAccessKey).join("***")
 
   // Spark's local dir, warehouse, derby home and java.io.tmpdir: nothing lands in the repository.
   const scratch = mkdtempSync(join(tmpdir(), "spark-sql-"))
   const child: ChildProcessWithoutNullStreams = spawn(
     javaCommand(),
-    [...jvmFlags, `-Djava.io.tmpdir=${scratch}`, "-cp", join(classpath, "*"), program, scratch],
+    [...jvmFlags, ...(s3 === undefined ? [] : s3aJvmFlags), `-Djava.io.tmpdir=${scratch}`, "-cp", classpath, program, scratch],
     // SPARK_LOCAL_IP: stay on loopback, and no warning about the hostname resolving to it.
-    { cwd: scratch, env: { ...process.env, SPARK_LOCAL_IP: "127.0.0.1" }, stdio: ["pipe", "pipe", "pipe"] }
+    // SPARK_SQL_CONF: settings (credentials among them) where `ps` does not show them.
+    {
+      cwd: scratch,
+      env: { ...process.env, SPARK_LOCAL_IP: "127.0.0.1", SPARK_SQL_CONF: JSON.stringify(settings) },
+      stdio: ["pipe", "pipe", "pipe"]
+    }
   )
   // A test process that exits without close() (a crash, a timeout) leaves no JVM and no scratch dir behind.
   const killOnExit = () => {
@@ -113,6 +198,7 @@ export const startSpark = async (options: SparkOptions = {}): Promise<SparkSessi
   }
   process.on("exit", killOnExit)
 
+  const tail = (text: string): string => mask(tailOf(text))
   let stderr = ""
   let buffered = ""
   const lines: Array<string> = []
@@ -197,7 +283,7 @@ export const startSpark = async (options: SparkOptions = {}): Promise<SparkSessi
     if (exit !== null) throw new SparkError(`${exit}; cannot run: ${statement}\nstderr:\n${tail(stderr)}`)
     child.stdin.write(`${statement.replace(/\r?\n/g, " ")}\n`)
     const answer = await nextMessage(`Spark SQL \`${statement}\``, queryTimeoutMs)
-    if (answer["ok"] !== true) throw new SparkError(`Spark SQL failed: ${statement}\n${String(answer["error"])}`)
+    if (answer["ok"] !== true) throw new SparkError(mask(`Spark SQL failed: ${statement}\n${String(answer["error"])}`))
     return { columns: answer["columns"], types: answer["types"], rows: answer["rows"] } as SparkResult
   }
 

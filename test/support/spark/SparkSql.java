@@ -3,6 +3,8 @@
 // Launched as a single-file source program, no compile step (Java 17+):
 //   java -Xmx1g --add-opens=... -cp '<jars>/*' test/support/spark/SparkSql.java <scratch dir>
 // The scratch dir receives spark.local.dir, the warehouse and derby home; the caller deletes it.
+// Extra Spark settings (e.g. spark.hadoop.fs.s3a.* for s3a:// tables) come as a JSON object of strings in
+// the environment variable SPARK_SQL_CONF, not on the command line, where `ps` would show credentials.
 //
 // Protocol, one JSON object per line on stdout and nothing else there (logs go to stderr):
 //   {"ready":true,"spark":"4.0.1"}                       once the session is up
@@ -13,6 +15,7 @@
 // (java.time.Instant.toString); dates as YYYY-MM-DD; arrays, maps (objects) and structs (objects).
 // End of stdin stops the session and exits 0.
 
+import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.BufferedReader;
 import java.io.FileOutputStream;
@@ -47,6 +50,9 @@ public class SparkSql {
       // Noisy at WARN on every start in local mode, and harmless.
       "logger.nativecode.name = org.apache.hadoop.util.NativeCodeLoader",
       "logger.nativecode.level = error",
+      // S3A's metrics system looks for a config file we do not need, on every first s3a:// access.
+      "logger.s3ametrics.name = org.apache.hadoop.metrics2.impl.MetricsConfig",
+      "logger.s3ametrics.level = error",
       "");
 
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -68,7 +74,14 @@ public class SparkSql {
     System.setProperty("log4j2.configurationFile", log4j.toUri().toString());
     System.setProperty("derby.system.home", scratch.resolve("derby").toString());
 
-    SparkSession spark = SparkSession.builder()
+    SparkSession.Builder builder = SparkSession.builder();
+    String extra = System.getenv("SPARK_SQL_CONF");
+    if (extra != null && !extra.isBlank()) {
+      for (Map.Entry<String, String> e : JSON.readValue(extra, new TypeReference<Map<String, String>>() {}).entrySet()) {
+        builder.config(e.getKey(), e.getValue());
+      }
+    }
+    SparkSession spark = builder
         .appName("food-orders-pipeline-tests")
         .master("local[2]")
         .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
