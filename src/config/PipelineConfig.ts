@@ -9,6 +9,7 @@ const Positive = Schema.Number.pipe(Schema.positive({ message: () => "Expected a
 const PositiveInt = Schema.Int.pipe(Schema.positive({ message: () => "Expected a positive integer" }))
 /** 0 picks a free port; -1 turns the endpoint off. */
 const HttpPort = Schema.Int.pipe(Schema.between(-1, 65535, { message: () => "Expected a port (0 = any free port, -1 = off)" }))
+const Partitions = Schema.Int.pipe(Schema.between(1, 1000, { message: () => "Expected a partition count between 1 and 1000" }))
 const NonNegative = Schema.Number.pipe(Schema.nonNegative({ message: () => "Expected a number >= 0" }))
 
 /**
@@ -68,7 +69,12 @@ export const PipelineConfig = Schema.Struct({
     topic: TopicName,
     dlq_topic: Schema.optional(TopicName),
     consumer_group: Schema.optional(NonEmpty),
-    client_id: Schema.optionalWith(NonEmpty, { default: () => "food-orders-pipeline" })
+    client_id: Schema.optionalWith(NonEmpty, { default: () => "food-orders-pipeline" }),
+    /**
+     * Partitions of the raw topic when we create it (keyed by order_id, so an order's messages stay
+     * in order on one partition). An existing topic keeps its count: changing it would remap keys.
+     */
+    partitions: Schema.optionalWith(NumberLike(Partitions), { default: () => 3 })
   }),
   datalake: Schema.Struct({
     path: NonEmpty,

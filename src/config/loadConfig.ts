@@ -11,7 +11,7 @@ export const defaultConfigFile = "configs/orders_stream.yml"
 export const overridableKeys: ReadonlyArray<readonly [section: string, key: string]> = [
   ["postgres", "jdbc_url"], ["postgres", "host"], ["postgres", "port"], ["postgres", "db"],
   ["postgres", "user"], ["postgres", "password"], ["postgres", "table"],
-  ["kafka", "brokers"], ["kafka", "topic"], ["kafka", "dlq_topic"], ["kafka", "consumer_group"], ["kafka", "client_id"],
+  ["kafka", "brokers"], ["kafka", "topic"], ["kafka", "dlq_topic"], ["kafka", "consumer_group"], ["kafka", "client_id"], ["kafka", "partitions"],
   ["datalake", "path"], ["datalake", "format"],
   ["streaming", "checkpoint_location"], ["streaming", "last_processed_timestamp_location"], ["streaming", "batch_interval"],
   ["producer", "batch_size"], ["consumer", "max_batch_messages"], ["consumer", "max_batch_bytes"], ["consumer", "linger_ms"], ["consumer", "backlog_linger_ms"],

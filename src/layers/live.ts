@@ -29,7 +29,7 @@ const dlqTopicConfig = { "max.message.bytes": String(16 * 1024 * 1024) }
 
 const topicsLayer = (config: PipelineConfig) =>
   Layer.effectDiscard(ensureTopics(kafkaSettingsOf(config), [
-    { topic: config.kafka.topic, partitions: 1, config: rawTopicConfig },
+    { topic: config.kafka.topic, partitions: config.kafka.partitions, config: rawTopicConfig },
     { topic: dlqTopicOf(config), partitions: 1, config: dlqTopicConfig }
   ]))
 

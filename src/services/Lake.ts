@@ -15,6 +15,7 @@ export interface PartitionPosition {
   readonly lastCaptureKey: CaptureKey | null
 }
 
+/** One partition's part of a lake batch: its files (one per date) and its new position. */
 export interface LakeBatch {
   readonly topic: string
   readonly partition: number
@@ -45,11 +46,17 @@ export class Lake extends Context.Tag("Lake")<Lake, {
   /** Per partition of the topic, the position the table holds (partitions it never saw are absent). */
   readonly positions: (topic: string) => Effect.Effect<ReadonlyMap<number, PartitionPosition>, LakeError>
   /**
-   * Writes the batch's files (one per date) and commits them with the partition's new position, as
-   * one version. CommitConflict when another writer moved this partition first: nothing of the
-   * batch is in the table, and the caller must re-read its position.
+   * Writes the files of every partition's part (one per partition and date) and commits them with
+   * each partition's new position, as one version. CommitConflict when another writer moved any of
+   * these partitions first: nothing of the batch is in the table, and the caller must re-read its
+   * positions. Parts are of one topic, one per partition.
    */
-  readonly commitBatch: (batch: LakeBatch) => Effect.Effect<Committed, LakeError | CommitConflict>
+  readonly commitBatch: (parts: ReadonlyArray<LakeBatch>) => Effect.Effect<Committed, LakeError | CommitConflict>
+  /**
+   * Whether this writer compacts and vacuums the table (when its settings let it at all). Several
+   * consumers share one table: one of them maintains it at a time (see consume.ts). On by default.
+   */
+  readonly setMaintenance: (on: boolean) => Effect.Effect<void>
   /**
    * Which of these orders the table's current version holds already, as identical rows (given as
    * `orderToJson` text). Reads only the files whose statistics admit one of them.

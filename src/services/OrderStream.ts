@@ -42,14 +42,28 @@ export const captureKeyHeader = "capture_key"
 
 export const captureKeyText = (createdAtIso: string, orderId: number) => `${createdAtIso}#${orderId}`
 
+/**
+ * The partitions this consumer owns. Consumers of one group share the topic's partitions; a
+ * rebalance (a consumer joined, left, or was evicted for missing its session timeout) moves some,
+ * and bumps `generation`. A partition that came back may have been committed by another owner in
+ * between: on a new generation the consumer re-reads its positions from the table.
+ */
+export interface Assignment {
+  readonly generation: number
+  readonly partitions: ReadonlySet<number>
+}
+
 /** Reads the raw topic from positions the consumer chooses. */
 export class OrderStream extends Context.Tag("OrderStream")<OrderStream, {
   /** The first offset not yet written in each partition (the high watermark), for draining once. */
   readonly endOffsets: Effect.Effect<ReadonlyMap<number, bigint>, BrokerError>
+  /** The current assignment; `generation` 0 with no partitions until the group assigned some. */
+  readonly assignment: Effect.Effect<Assignment>
   /**
    * The next messages at or after the given positions (partitions without one start at the
    * earliest offset), as they arrived from the broker, at most `maxMessages`; or null when nothing
-   * arrives before `maxWait`. Positions behind what was handed out rewind the stream to them.
+   * arrives before `maxWait`. Positions behind what was handed out rewind the stream to them. Only
+   * partitions of the current assignment: what was fetched for a revoked one is dropped.
    */
   readonly poll: (
     from: ReadonlyMap<number, bigint>,

@@ -82,16 +82,16 @@ describe("query and lake:stats", () => {
     // Two versions through the real table code, then a file no version names (a crash leftover).
     const [first, second] = await Effect.runPromise(Effect.gen(function*() {
       const writer = yield* Lake
-      const first = yield* writer.commitBatch({
+      const first = yield* writer.commitBatch([{
         topic: "t", partition: 0, from: 0n, firstOffset: 0n, lastOffset: 1n,
         position: { nextOffset: 2n, lastCaptureKey: null },
         ordersByDate: new Map([["2025-01-01", [order(1, "2025-01-01T10:00:00Z", 1999, "A"), order(2, "2025-01-01T11:00:00Z", 1, "B")]]])
-      })
-      const second = yield* writer.commitBatch({
+      }])
+      const second = yield* writer.commitBatch([{
         topic: "t", partition: 0, from: 2n, firstOffset: 2n, lastOffset: 2n,
         position: { nextOffset: 3n, lastCaptureKey: null },
         ordersByDate: new Map([["2025-01-02", [order(3, "2025-01-02T09:30:00Z", 50000, "A")]]])
-      })
+      }])
       return [first.version, second.version] as const
     }).pipe(Effect.provide(deltaLake(memoryTableSettings).pipe(Layer.provide(fileTableStorage(lake)))), Effect.scoped))
     const partition = join(lake, "date=2025-01-01")

@@ -42,6 +42,7 @@ describe("loadConfig", () => {
       expect(config.kafka.topic).toBe("2025em1100506_food_orders_raw")
       expect(dlqTopicOf(config)).toBe("2025em1100506_food_orders_dlq")
       expect(consumerGroupOf(config)).toBe("2025em1100506_food_orders_raw_lake_writer")
+      expect(config.kafka.partitions).toBe(3)
       expect(config.datalake.format).toBe("parquet")
       expect(config.datalake.path).toBe(Path.resolve("datalake/food/2025em1100506/output/orders"))
       expect(config.streaming.batch_interval).toBe(5)
@@ -55,8 +56,10 @@ describe("loadConfig", () => {
         STREAMING_BATCH_INTERVAL: "0.5",
         PRODUCER_BATCH_SIZE: "100",
         PG_URL: "postgres://app:s%40cret@db.internal:6543/orders_db",
-        POSTGRES_TABLE: "tenant_7_orders"
+        POSTGRES_TABLE: "tenant_7_orders",
+        KAFKA_PARTITIONS: "6"
       }))
+      expect(config.kafka.partitions).toBe(6)
       expect(config.kafka.brokers).toBe("broker-a:9092,broker-b:9092")
       expect(config.streaming.batch_interval).toBe(0.5)
       expect(config.producer.batch_size).toBe(100)
@@ -102,6 +105,7 @@ describe("loadConfig", () => {
       expect((yield* errorOf("configs/orders_stream.yml", { DATALAKE_FORMAT: "csv" })).key).toContain("datalake.format")
       expect((yield* errorOf("configs/orders_stream.yml", { POSTGRES_PORT: "99999" })).key).toContain("postgres.port")
       expect((yield* errorOf("configs/orders_stream.yml", { KAFKA_BROKERS: "localhost" })).key).toContain("kafka.brokers")
+      expect((yield* errorOf("configs/orders_stream.yml", { KAFKA_PARTITIONS: "0" })).key).toContain("kafka.partitions")
     }))
 
   it.effect("never shows a password, even a wrong one", () =>

@@ -1,14 +1,14 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Ref, TestClock } from "effect"
+import { Context, Deferred, Effect, Fiber, Layer, Ref, TestClock } from "effect"
 import type { Order } from "../../src/domain/Order.ts"
 import { orderToJson } from "../../src/domain/Order.ts"
 import { append, makeMemoryTopic } from "../../src/layers/memory/MemoryTopic.ts"
-import { memoryDeadLetters, memoryOrderStream } from "../../src/layers/memory/memoryLayers.ts"
+import { memoryAssignment, memoryDeadLetters, memoryOrderStream } from "../../src/layers/memory/memoryLayers.ts"
 import { makeMemoryObjects } from "../../src/layers/storage/memoryTableStorage.ts"
 import { consume } from "../../src/programs/consumer/consume.ts"
 import type { FlushPolicy } from "../../src/programs/consumer/flushPolicy.ts"
 import { StorageError } from "../../src/services/errors.ts"
-import { backlogHeader, captureKeyHeader, captureKeyText } from "../../src/services/OrderStream.ts"
+import { type Assignment, backlogHeader, captureKeyHeader, captureKeyText } from "../../src/services/OrderStream.ts"
 import { formatIsoMicros } from "../../src/domain/Timestamp.ts"
 import { Lake } from "../../src/services/Lake.ts"
 import { order } from "./fixtures.ts"
@@ -167,6 +167,146 @@ describe("consumer", () => {
       expect([...(yield* files).values()].flat().map((o) => o.order_id)).toEqual([1])
       expect((yield* position)?.nextOffset).toBe(1n)
     }))
+
+  describe("several partitions", () => {
+    const flush: FlushPolicy = { maxMessages: 1000, maxBytes: 1024 * 1024, linger: "20 millis", backlogLinger: "1 second" }
+    const orders = (from: number, to: number) =>
+      Array.from({ length: to - from + 1 }, (_, i) => order(from + i, `2025-01-15T10:${String(Math.floor((from + i) / 60)).padStart(2, "0")}:${String((from + i) % 60).padStart(2, "0")}Z`))
+    const idsIn = (files: Effect.Effect<ReadonlyMap<string, ReadonlyArray<Order>>>) =>
+      files.pipe(Effect.map((all) => [...all.values()].flat().map((o) => o.order_id).sort((a, b) => a - b)))
+    const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
+    const positionsOf = (objects: Effect.Effect.Success<typeof makeMemoryObjects>) =>
+      Effect.flatMap(Lake, (lake) => lake.positions(topicName)).pipe(Effect.provide(memoryLakeLayer(objects)), Effect.orDie)
+    /** The real Lake, counting the commits it was refused. */
+    const countingConflicts = (objects: Effect.Effect.Success<typeof makeMemoryObjects>, conflicts: Ref.Ref<number>) =>
+      Layer.effect(Lake, Effect.map(Lake, (real) =>
+        Lake.of({
+          ...real,
+          commitBatch: (parts) => real.commitBatch(parts).pipe(Effect.tapErrorTag("CommitConflict", () => Ref.update(conflicts, (n) => n + 1)))
+        }))).pipe(Layer.provide(memoryLakeLayer(objects)))
+
+    it.effect("one lake batch spans every partition: one version with each partition's files and position", () =>
+      Effect.gen(function*() {
+        const raw = yield* makeMemoryTopic(topicName, 3)
+        const objects = yield* makeMemoryObjects
+        yield* fromProducer(raw, orders(1, 30))
+        const perPartition = (yield* Ref.get(raw.log)).map((messages) => messages.length)
+        expect(perPartition.filter((n) => n > 0)).toHaveLength(3)
+        const layer = Layer.mergeAll(memoryOrderStream(raw), memoryDeadLetters(yield* makeMemoryTopic("dlq")), memoryLakeLayer(objects))
+        const totals = yield* drain(layer)
+        expect(totals).toMatchObject({ messages: 30, written: 30, files: 3 })
+        // Files named per topic-partition-offset range, all in one commit.
+        const files = yield* tableFiles(objects)
+        expect([...files.keys()].map((path) => path.match(/part-orders_raw-(\d+)-/)?.[1]).sort()).toEqual(["0", "1", "2"])
+        expect(yield* idsIn(tableFiles(objects))).toEqual(range(1, 30))
+        const positions = yield* positionsOf(objects)
+        expect([...positions].map(([p, position]) => [p, position.nextOffset]).sort()).toEqual(perPartition.map((n, p) => [p, BigInt(n)]))
+        // Version 0 creates the table; the batch is version 1.
+        expect([...(yield* Ref.get(objects)).keys()].filter((k) => k.includes("_delta_log/") && k.endsWith(".json"))).toHaveLength(2)
+      }))
+
+    it.effect("a commit is refused whole when any of its partitions moved; other partitions never conflict", () =>
+      Effect.scoped(Effect.gen(function*() {
+        const objects = yield* makeMemoryObjects
+        const a = Context.get(yield* Layer.build(memoryLakeLayer(objects)), Lake)
+        const b = Context.get(yield* Layer.build(memoryLakeLayer(objects)), Lake)
+        const part = (partition: number, from: bigint, ids: ReadonlyArray<number>) => ({
+          topic: topicName,
+          partition,
+          from,
+          firstOffset: from,
+          lastOffset: from + BigInt(ids.length) - 1n,
+          position: { nextOffset: from + BigInt(ids.length), lastCaptureKey: null },
+          ordersByDate: new Map([["2025-01-15", ids.map((id) => order(id, "2025-01-15T10:00:00Z"))]])
+        })
+        // B (the partition's new owner) commits partition 1; A still holds a batch read before that.
+        yield* b.commitBatch([part(1, 0n, [11])])
+        const refused = yield* Effect.flip(a.commitBatch([part(0, 0n, [1]), part(1, 0n, [12])]))
+        expect(refused._tag).toBe("CommitConflict")
+        expect(refused.message + String((refused as { detail?: string }).detail)).toContain("partition 1")
+        expect(yield* idsIn(tableFiles(objects))).toEqual([11])
+        // Nothing of A's refused batch is left behind, in the table or beside it.
+        expect([...(yield* Ref.get(objects)).keys()].filter((k) => k.endsWith(".parquet"))).toHaveLength(1)
+        // A commit of partitions nobody else moved goes after B's, blind.
+        yield* a.commitBatch([part(0, 0n, [1]), part(2, 0n, [21])])
+        expect(yield* idsIn(tableFiles(objects))).toEqual([1, 11, 21])
+        const positions = yield* a.positions(topicName)
+        expect([...positions].map(([p, position]) => [p, position.nextOffset]).sort()).toEqual([[0, 1n], [1, 1n], [2, 1n]])
+      })))
+
+    it.effect("a partition that comes back after a rebalance resumes from the table, not from memory", () =>
+      Effect.gen(function*() {
+        const raw = yield* makeMemoryTopic(topicName, 2)
+        const objects = yield* makeMemoryObjects
+        const assignedA = yield* memoryAssignment(raw, [0, 1])
+        const assignedB = yield* Ref.make<Assignment>({ generation: 1, partitions: new Set() })
+        const conflicts = yield* Ref.make(0)
+        const consumer = (assigned: Ref.Ref<Assignment>, dlq: string) =>
+          Effect.gen(function*() {
+            const layer = Layer.mergeAll(memoryOrderStream(raw, assigned), memoryDeadLetters(yield* makeMemoryTopic(dlq)), countingConflicts(objects, conflicts))
+            return yield* consume({ topic: topicName, pollWait: "50 millis", flush, once: false }).pipe(Effect.provide(layer), Effect.fork)
+          })
+        const reassign = (ref: Ref.Ref<Assignment>, partitions: ReadonlyArray<number>) =>
+          Ref.update(ref, (a) => ({ generation: a.generation + 1, partitions: new Set(partitions) }))
+        const a = yield* consumer(assignedA, "dlq-a")
+        const b = yield* consumer(assignedB, "dlq-b")
+        yield* fromProducer(raw, orders(1, 20))
+        yield* TestClock.adjust("500 millis")
+        expect(yield* idsIn(tableFiles(objects))).toEqual(range(1, 20))
+        // Partition 1 moves to B, which writes more of it; then it comes back to A.
+        yield* reassign(assignedA, [0])
+        yield* reassign(assignedB, [1])
+        yield* TestClock.adjust("100 millis")
+        yield* fromProducer(raw, orders(21, 40))
+        yield* TestClock.adjust("500 millis")
+        expect(yield* idsIn(tableFiles(objects))).toEqual(range(1, 40))
+        yield* reassign(assignedB, [])
+        yield* reassign(assignedA, [0, 1])
+        yield* fromProducer(raw, orders(41, 60))
+        yield* TestClock.adjust("500 millis")
+        expect(yield* idsIn(tableFiles(objects))).toEqual(range(1, 60))
+        // A never tried to commit partition 1 from its own, stale, position.
+        expect(yield* Ref.get(conflicts)).toBe(0)
+        const ends = (yield* Ref.get(raw.log)).map((messages) => BigInt(messages.length))
+        const positions = yield* positionsOf(objects)
+        expect(ends.map((_, p) => positions.get(p)?.nextOffset)).toEqual(ends)
+        yield* Fiber.interrupt(a)
+        yield* Fiber.interrupt(b)
+      }))
+
+    it.effect("a consumer that lost its partition cannot commit it after the new owner did, and the other way round", () =>
+      Effect.gen(function*() {
+        for (const first of ["owner", "zombie"] as const) {
+          const raw = yield* makeMemoryTopic(topicName, 1)
+          const objects = yield* makeMemoryObjects
+          const conflicts = yield* Ref.make(0)
+          yield* fromProducer(raw, orders(1, 10))
+          // Both read partition 0 from the same table position (the zombie never saw the rebalance);
+          // the one that goes second holds its batch until the first committed.
+          const firstDone = yield* Deferred.make<void>()
+          const run = (who: "owner" | "zombie") =>
+            Effect.gen(function*() {
+              const lake = Layer.effect(Lake, Effect.map(Lake, (real) =>
+                Lake.of({
+                  ...real,
+                  commitBatch: (parts) =>
+                    who === first
+                      ? real.commitBatch(parts).pipe(Effect.ensuring(Deferred.succeed(firstDone, undefined)))
+                      : Deferred.await(firstDone).pipe(Effect.zipRight(real.commitBatch(parts)))
+                }))).pipe(Layer.provide(countingConflicts(objects, conflicts)))
+              const layer = Layer.mergeAll(memoryOrderStream(raw), memoryDeadLetters(yield* makeMemoryTopic(`dlq-${who}`)), lake)
+              return yield* consume({ topic: topicName, pollWait: "10 millis", flush: { ...flush, linger: "10 millis" }, once: true }).pipe(Effect.provide(layer))
+            })
+          const fiber = yield* Effect.all([run(first === "owner" ? "zombie" : "owner"), run(first)], { concurrency: 2 }).pipe(Effect.fork)
+          yield* TestClock.adjust("1 second")
+          const [second, winner] = yield* Fiber.join(fiber)
+          expect(winner.written, first).toBe(10)
+          expect(second.written, first).toBe(0)
+          expect(yield* Ref.get(conflicts), first).toBe(1)
+          expect(yield* idsIn(tableFiles(objects))).toEqual(range(1, 10))
+        }
+      }))
+  })
 
   describe("flush policy", () => {
     const flush: FlushPolicy = { maxMessages: 1000, maxBytes: 1024 * 1024, linger: "20 millis", backlogLinger: "1 second" }

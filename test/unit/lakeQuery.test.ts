@@ -27,7 +27,7 @@ const writeTable = (dir: string, batches: ReadonlyArray<ReadonlyArray<Order>>) =
         byDate.set(date, [...(byDate.get(date) ?? []), o])
       }
       const last = next + BigInt(orders.length) - 1n
-      const committed = yield* lake.commitBatch({
+      const committed = yield* lake.commitBatch([{
         topic,
         partition: 0,
         from: next,
@@ -35,7 +35,7 @@ const writeTable = (dir: string, batches: ReadonlyArray<ReadonlyArray<Order>>) =
         lastOffset: last,
         position: { nextOffset: last + 1n, lastCaptureKey: null },
         ordersByDate: byDate
-      })
+      }])
       versions.push(committed.version)
       next = last + 1n
     }

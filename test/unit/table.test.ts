@@ -31,7 +31,7 @@ const commitOrders = (objects: MemoryObjects, batches: ReadonlyArray<ReadonlyArr
         const date = new Date(Number(o.created_at / 1000n)).toISOString().slice(0, 10)
         byDate.set(date, [...(byDate.get(date) ?? []), o])
       }
-      yield* lake.commitBatch({
+      yield* lake.commitBatch([{
         topic,
         partition: 0,
         from: offset,
@@ -39,7 +39,7 @@ const commitOrders = (objects: MemoryObjects, batches: ReadonlyArray<ReadonlyArr
         lastOffset: offset + BigInt(orders.length) - 1n,
         position: { nextOffset: offset + BigInt(orders.length), lastCaptureKey: null },
         ordersByDate: byDate
-      })
+      }])
       offset += BigInt(orders.length)
     }
   }).pipe(Effect.provide(memoryLakeLayer(objects)))

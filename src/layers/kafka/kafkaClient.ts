@@ -44,7 +44,9 @@ export interface TopicSpec {
 
 /**
  * Creates the topics through the admin client before anyone produces: auto-creation in KRaft races
- * with the first produce (tulios/kafkajs 1563, 1618). Existing topics are left as they are.
+ * with the first produce (tulios/kafkajs 1563, 1618). Existing topics are left as they are, even
+ * with another partition count (more partitions would remap order_ids to partitions and break
+ * per-order ordering): that is logged as a warning naming both counts.
  */
 export const ensureTopics = (settings: KafkaSettings, topics: ReadonlyArray<TopicSpec>) =>
   Effect.acquireUseRelease(
@@ -61,19 +63,35 @@ export const ensureTopics = (settings: KafkaSettings, topics: ReadonlyArray<Topi
         try: async () => {
           const existing = new Set(await admin.listTopics())
           const missing = topics.filter((t) => !existing.has(t.topic))
-          if (missing.length === 0) return
-          await admin.createTopics({
-            waitForLeaders: true,
-            topics: missing.map((t) => ({
-              topic: t.topic,
-              numPartitions: t.partitions,
-              replicationFactor: -1,
-              configEntries: Object.entries(t.config ?? {}).map(([name, value]) => ({ name, value }))
-            }))
+          const present = topics.filter((t) => existing.has(t.topic))
+          if (missing.length > 0) {
+            await admin.createTopics({
+              waitForLeaders: true,
+              topics: missing.map((t) => ({
+                topic: t.topic,
+                numPartitions: t.partitions,
+                replicationFactor: -1,
+                configEntries: Object.entries(t.config ?? {}).map(([name, value]) => ({ name, value }))
+              }))
+            })
+          }
+          if (present.length === 0) return []
+          const metadata = await admin.fetchTopicMetadata({ topics: present.map((t) => t.topic) })
+          return present.flatMap((t) => {
+            const found = metadata.topics.find((m) => m.name === t.topic)?.partitions.length
+            return found === undefined || found === t.partitions ? [] : [{ topic: t.topic, configured: t.partitions, existing: found }]
           })
         },
         catch: (cause) => new BrokerError({ operation: "admin", cause })
-      }),
+      }).pipe(
+        Effect.tap((differing) =>
+          Effect.forEach(differing, (d) =>
+            Effect.logWarning(
+              `topic ${d.topic} exists with ${d.existing} partitions, the configuration asks for ${d.configured}; left as it is`
+            ).pipe(Effect.annotateLogs(d)), { discard: true })
+        ),
+        Effect.asVoid
+      ),
     (admin) => Effect.promise(() => admin.disconnect())
   )
 

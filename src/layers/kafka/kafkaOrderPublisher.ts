@@ -8,7 +8,10 @@ import { KafkaProducer } from "./kafkaClient.ts"
 
 /**
  * Publishes with acks from all in-sync replicas. The value is the exact seven-field JSON; capture
- * metadata travels in headers (DESIGN.md: never in the value). Key: the order_id.
+ * metadata travels in headers (DESIGN.md: never in the value). Key: the order_id, so the default
+ * partitioner (murmur2) sends an order always to the same partition. The program publishes one batch
+ * at a time (acknowledged before the next; idempotent, one request in flight), so each partition
+ * receives its orders in capture-key order: the consumer's skip rule relies on it, per partition.
  */
 export const kafkaOrderPublisher = (topic: string, sourceTable: string) =>
   Layer.effect(

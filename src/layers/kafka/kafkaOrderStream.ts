@@ -1,7 +1,7 @@
 import { Duration, Effect, Layer, Option, Queue, Runtime } from "effect"
 import type { Batch, IHeaders, KafkaMessage } from "kafkajs"
 import { BrokerError } from "../../services/errors.ts"
-import { backlogHeader, type MessageBatch, OrderStream, type RawMessage } from "../../services/OrderStream.ts"
+import { type Assignment, backlogHeader, type MessageBatch, OrderStream, type RawMessage } from "../../services/OrderStream.ts"
 import { type KafkaSettings, makeKafka } from "./kafkaClient.ts"
 
 interface Fetched {
@@ -93,6 +93,7 @@ export const kafkaOrderStream = (settings: KafkaSettings, topic: string, groupId
         heartbeatInterval: 1_000,
         retry: { initialRetryTime: 200, maxRetryTime: 5_000, retries: 8 }
       })
+      const runPromise = Runtime.runPromise(yield* Effect.runtime<never>())
       yield* Effect.acquireRelease(
         Effect.tryPromise({
           try: async () => {
@@ -108,8 +109,30 @@ export const kafkaOrderStream = (settings: KafkaSettings, topic: string, groupId
         })
       )
 
+      // Eager rebalancing: everything is revoked when a rebalance starts, and the join hands out the
+      // new set. Each step bumps the generation; the consumer program re-reads the table's positions.
+      let assignment: Assignment = { generation: 0, partitions: new Set() }
+      let pending: Fetched | null = null
+      /** Per partition, the offset after the last message handed out. */
+      const delivered = new Map<number, bigint>()
+      const reassign = (partitions: ReadonlySet<number>) => {
+        assignment = { generation: assignment.generation + 1, partitions }
+        pending = null
+        delivered.clear()
+      }
+      const removeListeners = [
+        consumer.on(consumer.events.REBALANCING, () => reassign(new Set())),
+        consumer.on(consumer.events.GROUP_JOIN, (event) => {
+          reassign(new Set(event.payload.memberAssignment[topic] ?? []))
+          runPromise(Effect.logInfo("partitions assigned").pipe(Effect.annotateLogs({
+            generation: assignment.generation,
+            partitions: [...assignment.partitions].sort((a, b) => a - b).join(",")
+          }))).catch(() => undefined)
+        })
+      ]
+      yield* Effect.addFinalizer(() => Effect.sync(() => removeListeners.forEach((remove) => remove())))
+
       const queue = yield* Queue.bounded<Fetched>(2)
-      const runPromise = Runtime.runPromise(yield* Effect.runtime<never>())
       yield* Effect.tryPromise({
         try: () =>
           consumer.run({
@@ -131,10 +154,6 @@ export const kafkaOrderStream = (settings: KafkaSettings, topic: string, groupId
           }),
         catch: (cause) => new BrokerError({ operation: "connect", cause })
       })
-
-      let pending: Fetched | null = null
-      /** Per partition, the offset after the last message handed out. */
-      const delivered = new Map<number, bigint>()
 
       const take = (wait: Duration.Duration) => {
         if (pending !== null) {
@@ -158,6 +177,8 @@ export const kafkaOrderStream = (settings: KafkaSettings, topic: string, groupId
         }).pipe(Effect.map((offsets) => BigInt(offsets.find((o) => o.partition === partition)?.low ?? "0")))
 
       return OrderStream.of({
+        assignment: Effect.sync(() => assignment),
+
         endOffsets: Effect.tryPromise({
           try: () => admin.fetchTopicOffsets(topic),
           catch: (cause) => new BrokerError({ operation: "admin", cause })
@@ -180,6 +201,8 @@ export const kafkaOrderStream = (settings: KafkaSettings, topic: string, groupId
               if (Option.isNone(next)) return null
               if (next.value.isStale()) continue
               const { batch } = next.value
+              // Fetched before a rebalance took the partition away: its new owner reads it.
+              if (!assignment.partitions.has(batch.partition)) continue
               const wanted = from.get(batch.partition) ?? 0n
               const fresh = batch.messages.filter((m) => m.offset >= wanted)
               if (fresh.length === 0) continue
@@ -212,10 +235,12 @@ export const kafkaOrderStream = (settings: KafkaSettings, topic: string, groupId
 
         commit: (positions) =>
           Effect.tryPromise({
-            try: () =>
-              consumer.commitOffsets(
-                [...positions].map(([partition, offset]) => ({ topic, partition, offset: offset.toString() }))
-              ),
+            try: async () => {
+              // Only our own partitions: another member's are its to report.
+              const owned = [...positions].filter(([partition]) => assignment.partitions.has(partition))
+              if (owned.length === 0) return
+              await consumer.commitOffsets(owned.map(([partition, offset]) => ({ topic, partition, offset: offset.toString() })))
+            },
             catch: (cause) => new BrokerError({ operation: "commit", cause })
           })
       })

@@ -68,6 +68,8 @@ export const deltaLake = (settings: TableSettings) =>
       const wake = yield* Queue.sliding<void>(1)
       const scope = yield* Effect.scope
       let checkpointing = false
+      /** Off while another consumer of the group maintains the table (Lake.setMaintenance). */
+      let maintaining = true
       // Counted from the versions we see, not multiples of the interval: another writer's commits,
       // or a compaction pass that made several, may step over those.
       let lastCheckpoint = opened.version
@@ -98,6 +100,7 @@ export const deltaLake = (settings: TableSettings) =>
         const vacuumEveryMs = Duration.toMillis(Duration.decode(maintenance.vacuumInterval))
         let lastVacuum = Date.now()
         const pass = Effect.gen(function*() {
+          if (!maintaining) return
           const compacted = yield* compactUntilDone(yield* Ref.get(current), maintenance)
           if (compacted.merged > 0) {
             yield* Metric.incrementBy(lakeCompactions, compacted.merged)
@@ -177,40 +180,69 @@ export const deltaLake = (settings: TableSettings) =>
             return yield* existingRows(fresh, orders)
           }).pipe(Effect.provideService(TableStorage, storage)),
 
-        commitBatch: (batch) =>
+        commitBatch: (parts) =>
           Effect.gen(function*() {
             const snapshot = yield* Ref.get(current)
-            const held = tablePositions(snapshot, batch.topic).get(batch.partition)?.nextOffset ?? 0n
-            if (held !== batch.from) {
-              return yield* new CommitConflict({
-                version: snapshot.version,
-                detail: `partition ${batch.partition} is at offset ${held} in the table; this batch was read from ${batch.from}`
-              })
+            for (const part of parts) {
+              const held = tablePositions(snapshot, part.topic).get(part.partition)?.nextOffset ?? 0n
+              if (held !== part.from) {
+                return yield* new CommitConflict({
+                  version: snapshot.version,
+                  detail: `partition ${part.partition} is at offset ${held} in the table; this batch read it from ${part.from}`
+                })
+              }
             }
-            const files = yield* writeFiles(batch.topic, batch.partition, batch.firstOffset, batch.lastOffset, batch.ordersByDate)
+            const files: Array<Effect.Effect.Success<ReturnType<typeof writeFiles>>[number]> = []
+            const removeWritten = Effect.suspend(() =>
+              Effect.forEach(files, (f) => storage.remove(f.add.add.path).pipe(Effect.ignore), { discard: true })
+            )
+            for (const part of parts) {
+              files.push(
+                ...(yield* writeFiles(part.topic, part.partition, part.firstOffset, part.lastOffset, part.ordersByDate).pipe(
+                  Effect.tapError(() => removeWritten)
+                ))
+              )
+            }
             if (files.length > 0) yield* crashPoint("consumer.after-lake-files")
-            const appIds = partitionAppIds(batch.topic, batch.partition)
+            // The partitions this commit moves: a commit by another writer that moved any of them
+            // between our snapshot and our version (a new owner after a rebalance) wins, and ours is
+            // refused whole. Compactions never touch txns, so they never conflict with us.
+            const owners = new Map<string, number>()
+            for (const part of parts) for (const appId of partitionAppIds(part.topic, part.partition)) owners.set(appId, part.partition)
+            const now = Date.now()
             const committed = yield* commit(snapshot, {
-              actions: [...files.map((f) => f.add), ...positionTxns(batch.topic, batch.partition, batch.position, Date.now())],
+              actions: [
+                ...files.map((f) => f.add),
+                ...parts.flatMap((part) => positionTxns(part.topic, part.partition, part.position, now))
+              ],
               operation: "STREAMING UPDATE",
-              operationParameters: { outputMode: "Append", epochId: batch.position.nextOffset.toString() },
+              operationParameters: {
+                outputMode: "Append",
+                epochId: parts.map((part) => `${part.partition}:${part.position.nextOffset}`).join(",")
+              },
               isBlindAppend: true,
               conflictsWith: (winner) => {
-                const moved = winner.find((a) => "txn" in a && appIds.has(a.txn.appId))
-                return moved === undefined ? undefined : `another writer committed partition ${batch.partition} (${(moved as { txn: { appId: string; version: number } }).txn.appId} = ${(moved as { txn: { version: number } }).txn.version})`
+                for (const action of winner) {
+                  if (!("txn" in action) || !owners.has(action.txn.appId)) continue
+                  return `another writer committed partition ${owners.get(action.txn.appId)} (${action.txn.appId} = ${action.txn.version})`
+                }
+                return undefined
               }
             }).pipe(
               // Ours are in no version: remove them now rather than leave them to vacuum.
-              Effect.tapErrorTag("CommitConflict", () =>
-                Effect.forEach(files, (f) => storage.remove(f.add.add.path).pipe(Effect.ignore), { discard: true }))
+              Effect.tapErrorTag("CommitConflict", () => removeWritten)
             )
             yield* afterCommit(committed.snapshot)
             yield* crashPoint("consumer.after-commit")
             return { version: committed.version, files: files.map((f) => f.written) }
           }).pipe(
             Effect.provideService(TableStorage, storage),
-            Effect.withSpan("Lake.commitBatch", { attributes: { partition: batch.partition } })
-          )
+            Effect.withSpan("Lake.commitBatch", { attributes: { partitions: parts.map((p) => p.partition).join(",") } })
+          ),
+
+        setMaintenance: (on) => Effect.sync(() => {
+          maintaining = on
+        })
       })
     })
   )

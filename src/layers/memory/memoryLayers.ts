@@ -6,7 +6,7 @@ import { CursorStore } from "../../services/CursorStore.ts"
 import { DeadLetters } from "../../services/DeadLetters.ts"
 import { OrderPublisher } from "../../services/OrderPublisher.ts"
 import { OrderSource } from "../../services/OrderSource.ts"
-import { backlogHeader, captureKeyHeader, captureKeyText, type MessageBatch, OrderStream } from "../../services/OrderStream.ts"
+import { type Assignment, backlogHeader, captureKeyHeader, captureKeyText, type MessageBatch, OrderStream } from "../../services/OrderStream.ts"
 import { formatIsoMicros } from "../../domain/Timestamp.ts"
 import { append, type MemoryTopic } from "./MemoryTopic.ts"
 
@@ -52,37 +52,54 @@ export const memoryDeadLetters = (topic: MemoryTopic) =>
       })))
   }))
 
-export const memoryOrderStream = (topic: MemoryTopic) =>
-  Layer.succeed(OrderStream, OrderStream.of({
-    endOffsets: Ref.get(topic.log).pipe(
-      Effect.map((log) => new Map(log.map((messages, partition) => [partition, BigInt(messages.length)])))
-    ),
-    // Looks every 10 ms until `maxWait`, like a broker fetch that returns when messages arrive.
-    poll: (from, maxMessages, maxWait) =>
-      Effect.gen(function*() {
-        let waited = 0
-        const waitMs = Duration.toMillis(Duration.decode(maxWait))
-        while (true) {
-          const log = yield* Ref.get(topic.log)
-          for (let partition = 0; partition < log.length; partition++) {
-            const start = Number(from.get(partition) ?? 0n)
-            const messages = log[partition]!.slice(start, start + maxMessages)
-            if (messages.length > 0) {
-              return {
-                topic: topic.name,
-                partition,
-                messages,
-                nextOffset: messages[messages.length - 1]!.offset + 1n,
-                backlog: messages[messages.length - 1]!.headers[backlogHeader] === "true" ||
-                  start + messages.length < log[partition]!.length
-              } satisfies MessageBatch
+/**
+ * The whole topic, one generation, unless a test hands in an assignment it changes (a rebalance:
+ * bump the generation with the new set).
+ */
+export const memoryAssignment = (topic: MemoryTopic, partitions?: ReadonlyArray<number>) =>
+  Ref.make<Assignment>({ generation: 1, partitions: new Set(partitions ?? Array.from({ length: topic.partitions }, (_, p) => p)) })
+
+export const memoryOrderStream = (topic: MemoryTopic, assignment?: Ref.Ref<Assignment>) =>
+  Layer.effect(OrderStream, Effect.gen(function*() {
+    const assigned = assignment ?? (yield* memoryAssignment(topic))
+    let lastServed = -1
+    return OrderStream.of({
+      assignment: Ref.get(assigned),
+      endOffsets: Ref.get(topic.log).pipe(
+        Effect.map((log) => new Map(log.map((messages, partition) => [partition, BigInt(messages.length)])))
+      ),
+      // Looks every 10 ms until `maxWait`, like a broker fetch that returns when messages arrive.
+      // Partitions in turn, from the one after the last served, as a broker fetch serves them.
+      poll: (from, maxMessages, maxWait) =>
+        Effect.gen(function*() {
+          let waited = 0
+          const waitMs = Duration.toMillis(Duration.decode(maxWait))
+          while (true) {
+            const log = yield* Ref.get(topic.log)
+            const owned = (yield* Ref.get(assigned)).partitions
+            for (let i = 1; i <= log.length; i++) {
+              const partition = (lastServed + i) % log.length
+              if (!owned.has(partition)) continue
+              const start = Number(from.get(partition) ?? 0n)
+              const messages = log[partition]!.slice(start, start + maxMessages)
+              if (messages.length > 0) {
+                lastServed = partition
+                return {
+                  topic: topic.name,
+                  partition,
+                  messages,
+                  nextOffset: messages[messages.length - 1]!.offset + 1n,
+                  backlog: messages[messages.length - 1]!.headers[backlogHeader] === "true" ||
+                    start + messages.length < log[partition]!.length
+                } satisfies MessageBatch
+              }
             }
+            if (waited >= waitMs) return null
+            const step = Math.min(10, waitMs - waited)
+            yield* Effect.sleep(Duration.millis(step))
+            waited += step
           }
-          if (waited >= waitMs) return null
-          const step = Math.min(10, waitMs - waited)
-          yield* Effect.sleep(Duration.millis(step))
-          waited += step
-        }
-      }),
-    commit: () => Effect.void
+        }),
+      commit: () => Effect.void
+    })
   }))

@@ -1,5 +1,6 @@
 import { Effect, Metric } from "effect"
-import type { Order } from "../../domain/Order.ts"
+import { type Order, orderToJson } from "../../domain/Order.ts"
+import { utcDate } from "../../domain/Timestamp.ts"
 import type { RejectReason } from "../../domain/Rejection.ts"
 import { reportHealth } from "../../observability/Health.ts"
 import {
@@ -17,7 +18,8 @@ import { stepRetry } from "../../runtime/schedules.ts"
 import { settleForeign, type Split } from "./split.ts"
 
 export interface BatchOutcome {
-  readonly position: PartitionPosition
+  /** Per partition of the batch, its new position. */
+  readonly positions: ReadonlyMap<number, PartitionPosition>
   readonly version: number | null
   readonly messages: number
   readonly written: number
@@ -27,35 +29,55 @@ export interface BatchOutcome {
 }
 
 /**
- * One batch: dead letters first, then one table commit holding the batch's files and the
- * partition's new position. A crash before the commit leaves the position where it was and the
- * batch is redone (its files, in no version, are invisible and vacuumed later); dead letters may
- * then be published twice, orders never.
+ * Other clients' orders of every split, against the table and against what earlier splits of the
+ * batch hold (the same row published to two partitions is written once).
  */
-export const commitBatch = Effect.fn("Consumer.commitBatch")(function*(split: Split) {
+const settleAllForeign = Effect.fn("Consumer.settleForeign")(function*(splits: ReadonlyArray<Split>) {
+  if (splits.every((split) => split.foreign.length === 0)) return
+  const lake = yield* Lake
+  const seen = new Set(yield* lake.existing(splits.flatMap((split) => split.foreign)))
+  const dates = new Set(splits.flatMap((split) => split.foreign.map((o) => utcDate(o.created_at))))
+  for (const split of splits) {
+    settleForeign(split, seen)
+    for (const date of dates) for (const order of split.byDate.get(date) ?? []) seen.add(orderToJson(order))
+  }
+})
+
+/**
+ * One batch: dead letters first, then one table commit holding every partition's files and new
+ * position. A crash before the commit leaves the positions where they were and the batch is redone
+ * (its files, in no version, are invisible and vacuumed later); dead letters may then be published
+ * twice, orders never. CommitConflict when another consumer moved any of the partitions: nothing of
+ * the batch is in the table.
+ */
+export const commitBatch = Effect.fn("Consumer.commitBatch")(function*(splits: ReadonlyArray<Split>) {
   const lake = yield* Lake
   const deadLetters = yield* DeadLetters
-  if (split.foreign.length > 0) settleForeign(split, yield* lake.existing(split.foreign))
-  const position: PartitionPosition = { nextOffset: split.nextOffset, lastCaptureKey: split.lastCaptureKey }
-  if (split.dead.length > 0) {
-    yield* deadLetters.publish(split.dead).pipe(
+  yield* settleAllForeign(splits)
+  const dead = splits.flatMap((split) => split.dead)
+  if (dead.length > 0) {
+    yield* deadLetters.publish(dead).pipe(
       Effect.retry(stepRetry),
       Effect.tapError((error) => reportHealth("broker", { ok: false, error: error.message }))
     )
     yield* crashPoint("consumer.after-dead-letters")
   }
+  const moved = splits.filter((split) => split.nextOffset !== split.from)
+  const positions = new Map<number, PartitionPosition>(
+    moved.map((split) => [split.partition, { nextOffset: split.nextOffset, lastCaptureKey: split.lastCaptureKey }])
+  )
   let version: number | null = null
   let files = 0
-  if (split.nextOffset !== split.from) {
-    const committed = yield* lake.commitBatch({
+  if (moved.length > 0) {
+    const committed = yield* lake.commitBatch(moved.map((split) => ({
       topic: split.topic,
       partition: split.partition,
       from: split.from,
       firstOffset: split.firstOffset ?? split.from,
       lastOffset: split.lastOffset ?? split.from,
-      position,
+      position: positions.get(split.partition)!,
       ordersByDate: split.byDate
-    }).pipe(
+    }))).pipe(
       Effect.tapBoth({
         onFailure: (error) => error._tag === "CommitConflict" ? Effect.void : reportHealth("lake", { ok: false, error: error.message }),
         onSuccess: () => reportHealth("lake", { ok: true })
@@ -63,20 +85,16 @@ export const commitBatch = Effect.fn("Consumer.commitBatch")(function*(split: Sp
     )
     version = committed.version
     files = committed.files.length
-    recordLatencies(split.byDate)
+    for (const split of moved) recordLatencies(split.byDate)
   }
   const deadLettered: Partial<Record<RejectReason, number>> = {}
-  for (const letter of split.dead) deadLettered[letter.rejection.reason] = (deadLettered[letter.rejection.reason] ?? 0) + 1
-  yield* recordBatchMetrics(split.messages, split.written, split.duplicates, files, deadLettered)
-  return {
-    position,
-    version,
-    messages: split.messages,
-    written: split.written,
-    duplicates: split.duplicates,
-    deadLettered,
-    files
-  } satisfies BatchOutcome
+  for (const letter of dead) deadLettered[letter.rejection.reason] = (deadLettered[letter.rejection.reason] ?? 0) + 1
+  const sum = (f: (split: Split) => number) => splits.reduce((n, split) => n + f(split), 0)
+  const messages = sum((s) => s.messages)
+  const written = sum((s) => s.written)
+  const duplicates = sum((s) => s.duplicates)
+  yield* recordBatchMetrics(messages, written, duplicates, files, deadLettered)
+  return { positions, version, messages, written, duplicates, deadLettered, files } satisfies BatchOutcome
 })
 
 /** Per order, but without an Effect per order: this runs for every row at full throughput. */

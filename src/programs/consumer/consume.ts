@@ -18,10 +18,10 @@ interface BatchTimes {
   readonly writeMs: number
 }
 
-const logOutcome = (partition: number, outcome: BatchOutcome, times: BatchTimes) =>
+const logOutcome = (outcome: BatchOutcome, times: BatchTimes) =>
   Effect.logInfo("batch written").pipe(Effect.annotateLogs({
-    partition,
-    next_offset: outcome.position.nextOffset.toString(),
+    partitions: [...outcome.positions.keys()].join(","),
+    next_offsets: [...outcome.positions].map(([p, position]) => `${p}:${position.nextOffset}`).join(","),
     version: outcome.version ?? "none",
     messages: outcome.messages,
     written: outcome.written,
@@ -38,9 +38,18 @@ const logOutcome = (partition: number, outcome: BatchOutcome, times: BatchTimes)
  * The consumer loop. `once`: drain what the topic holds at start, then return. Otherwise run until
  * interrupted. Positions come from the table (its `txn` per partition), so a restart, or another
  * machine, resumes exactly where the last commit left off. Each step fills one lake batch by the
- * flush policy and commits it. A failed batch leaves the table's position alone and is read again
- * (the stream rewinds to the position) after a backoff. A conflict (another consumer committed the
- * partition) re-reads the positions from the table and carries on from there.
+ * flush policy, from every partition this consumer owns (one split per partition, one table
+ * version), and commits it. A failed batch leaves the table's positions alone and is read again
+ * (the stream rewinds to the positions) after a backoff.
+ *
+ * Several consumers share the topic through the consumer group. When the assignment changes (a new
+ * generation), the open batch is dropped and the positions are re-read from the table: a partition
+ * that moved here resumes where its previous owner's last commit left it. A consumer that lost a
+ * partition without noticing (frozen past its session timeout) cannot commit for it: the table
+ * refuses a commit when any of its partitions moved since the batch was read (CommitConflict); it
+ * then re-reads the positions and drops the batch. If that zombie commits first, the new owner's
+ * commit is the one refused, and it re-reads: either way each offset is in the table once.
+ * One consumer of the group maintains (compacts, vacuums) the table: the owner of partition 0.
  */
 export const consume = (options: ConsumerOptions & { readonly once: boolean }) =>
   Effect.gen(function*() {
@@ -58,6 +67,7 @@ export const consume = (options: ConsumerOptions & { readonly once: boolean }) =
     )
     let { ends, positions } = yield* startup
     let current: Positions = positions
+    let generation = (yield* stream.assignment).generation
     let totals = { messages: 0, written: 0, duplicates: 0, deadLettered: 0, files: 0 }
     yield* reportLag(current, ends)
 
@@ -71,6 +81,25 @@ export const consume = (options: ConsumerOptions & { readonly once: boolean }) =
       )
     }
 
+    /**
+     * A new assignment: positions from the table (another owner may have moved ours meanwhile), and
+     * table maintenance on this consumer only if it owns partition 0. True when it changed.
+     */
+    const followAssignment = Effect.gen(function*() {
+      const assignment = yield* stream.assignment
+      if (assignment.generation === generation) return false
+      current = yield* lake.positions(options.topic)
+      generation = assignment.generation
+      yield* lake.setMaintenance(assignment.partitions.has(0))
+      yield* Effect.logInfo("assignment changed; positions re-read from the table").pipe(Effect.annotateLogs({
+        generation,
+        partitions: [...assignment.partitions].sort((a, b) => a - b).join(","),
+        next_offsets: [...current].map(([p, position]) => `${p}:${position.nextOffset}`).join(",")
+      }))
+      return true
+    })
+    yield* lake.setMaintenance((yield* stream.assignment).partitions.has(0))
+
     const { flush } = options
     const lingerMs = Duration.toMillis(Duration.decode(flush.linger))
     const backlogLingerMs = Duration.toMillis(Duration.decode(flush.backlogLinger))
@@ -81,59 +110,75 @@ export const consume = (options: ConsumerOptions & { readonly once: boolean }) =
           onSuccess: () => reportHealth("broker", { ok: true })
         })
       )
-    // Polled for another partition while a batch was open: it opens the next batch.
-    let carried: MessageBatch | null = null
 
-    /** Fills one lake batch: until the flush policy closes it, or null when nothing arrived. */
+    /**
+     * Fills one lake batch from every partition that has messages: until the flush policy closes
+     * it (counting all its partitions together), or null when nothing arrived. Null too when the
+     * assignment changed meanwhile: the batch is dropped, and the next one starts from the table.
+     */
     const fill = Effect.gen(function*() {
-      const first = carried ?? (yield* poll(offsetsOf(current), flush.maxMessages, options.pollWait))
-      carried = null
+      yield* followAssignment
+      const first = yield* poll(offsetsOf(current), flush.maxMessages, options.pollWait)
       if (first === null) return null
       const openedAt = yield* Clock.currentTimeMillis
       let decodeMs = 0
-      const add = (split: Split, batch: MessageBatch) => {
+      const splits = new Map<number, Split>()
+      let messages = 0
+      let bytes = 0
+      const add = (batch: MessageBatch) => {
         const started = performance.now()
+        let split = splits.get(batch.partition)
+        if (split === undefined) {
+          split = openSplit(batch.topic, batch.partition, positionOf(current, batch.partition))
+          splits.set(batch.partition, split)
+        }
+        messages -= split.messages
+        bytes -= split.bytes
         addToSplit(split, batch)
+        messages += split.messages
+        bytes += split.bytes
         decodeMs += performance.now() - started
       }
-      const split = openSplit(first.topic, first.partition, positionOf(current, first.partition))
-      add(split, first)
-      let backlog = first.backlog
-      while (split.messages < flush.maxMessages && split.bytes < flush.maxBytes) {
+      add(first)
+      // While any partition says more follows at once, the batch stays open for backlogLinger.
+      const backlogs = new Map([[first.partition, first.backlog]])
+      while (messages < flush.maxMessages && bytes < flush.maxBytes) {
         // `--once` drains what the topic held at start: nothing more is worth waiting for.
-        if (options.once && split.nextOffset >= (ends.get(split.partition) ?? 0n)) break
+        if (options.once && [...ends].every(([p, end]) => (splits.get(p)?.nextOffset ?? positionOf(current, p).nextOffset) >= end)) break
+        const backlog = [...backlogs.values()].some((b) => b)
         const wait = openedAt + (backlog ? backlogLingerMs : lingerMs) - (yield* Clock.currentTimeMillis)
         if (wait <= 0) break
-        const from = new Map(offsetsOf(current)).set(split.partition, split.nextOffset)
-        const next = yield* poll(from, flush.maxMessages - split.messages, Duration.millis(wait))
+        const from = new Map(offsetsOf(current))
+        for (const [p, split] of splits) from.set(p, split.nextOffset)
+        const next = yield* poll(from, flush.maxMessages - messages, Duration.millis(wait))
         if (next === null) break
-        if (next.partition !== split.partition) {
-          carried = next
-          break
-        }
-        add(split, next)
-        backlog = next.backlog
+        add(next)
+        backlogs.set(next.partition, next.backlog)
       }
-      return { split, openMs: (yield* Clock.currentTimeMillis) - openedAt, decodeMs: Math.round(decodeMs) }
+      // A rebalance while the batch filled: some of it may belong to another consumer now.
+      if (yield* followAssignment) return null
+      return { splits: [...splits.values()], openMs: (yield* Clock.currentTimeMillis) - openedAt, decodeMs: Math.round(decodeMs) }
     })
 
     const step = Effect.gen(function*() {
       const filled = yield* fill
       if (filled === null) return
-      const { split } = filled
+      const { splits } = filled
       const started = Date.now()
-      const outcome = yield* Effect.uninterruptible(commitBatch(split).pipe(timedSeconds(consumerBatchSeconds))).pipe(
+      const outcome = yield* Effect.uninterruptible(commitBatch(splits).pipe(timedSeconds(consumerBatchSeconds))).pipe(
         Effect.catchTag("CommitConflict", (conflict) =>
           Effect.gen(function*() {
             yield* Metric.increment(lakeCommitConflicts)
-            yield* Effect.logWarning("another writer committed this partition first; resuming from the table's position")
-              .pipe(Effect.annotateLogs({ partition: split.partition, detail: conflict.detail }))
+            yield* Effect.logWarning("another writer committed a partition of this batch first; batch dropped, resuming from the table's positions")
+              .pipe(Effect.annotateLogs({ partitions: splits.map((s) => s.partition).join(","), detail: conflict.detail }))
             current = yield* lake.positions(options.topic)
             return null
           }))
       )
       if (outcome === null) return
-      current = new Map(current).set(split.partition, outcome.position)
+      const next = new Map(current)
+      for (const [p, position] of outcome.positions) next.set(p, position)
+      current = next
       totals = {
         messages: totals.messages + outcome.messages,
         written: totals.written + outcome.written,
@@ -142,12 +187,11 @@ export const consume = (options: ConsumerOptions & { readonly once: boolean }) =
         files: totals.files + outcome.files
       }
       if (outcome.messages > 0) {
-        yield* logOutcome(split.partition, outcome, { openMs: filled.openMs, decodeMs: filled.decodeMs, writeMs: Date.now() - started })
+        yield* logOutcome(outcome, { openMs: filled.openMs, decodeMs: filled.decodeMs, writeMs: Date.now() - started })
       }
       // For lag tooling only: the table is the truth.
       yield* stream.commit(offsetsOf(current)).pipe(Effect.ignore)
     }).pipe(
-      Effect.tapError(() => Effect.sync(() => (carried = null))),
       Effect.tapError(logFailure("batch")),
       Effect.retry(backoff)
     )

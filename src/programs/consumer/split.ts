@@ -26,7 +26,8 @@ const producerKeyOf = (message: RawMessage, order: Order): CaptureKey | undefine
 }
 
 /**
- * A lake batch being filled from consecutive messages of one partition: the orders for the table
+ * One partition's part of a lake batch, filled from consecutive messages of that partition (a batch
+ * holds one split per partition it read, committed together): the orders for the table
  * (grouped by UTC date), dead letters, and re-publications skipped. Messages are decoded as they
  * arrive and only the orders are kept, so a large batch costs its orders, not its raw messages.
  */
@@ -110,7 +111,10 @@ export const settleForeign = (split: Split, inTable: ReadonlySet<string>) => {
  * producer publishes each partition in capture-key order and only re-publishes after a crash
  * (from its last saved cursor); an order always goes to the same partition. So a producer message
  * whose capture key is at or below the highest one already taken from this partition (kept in the
- * table with the offsets) is a copy of one handled before. Messages without our header (other
+ * table with the offsets) is a copy of one handled before. With several partitions this holds per
+ * partition, as long as the producer sends its batches one after the other (each `send` acked
+ * before the next, one in flight): every partition then receives a subsequence of the capture-key
+ * order, and its mark only ever compares keys of that partition. Messages without our header (other
  * clients, tools) are skipped only when the table (or this batch) already holds the very same row,
  * which `settleForeign` decides with the table's answer; dead letters are never skipped.
  */
