@@ -32,4 +32,10 @@ export class TableStorage extends Context.Tag("TableStorage")<TableStorage, {
   readonly list: (prefix: string) => Effect.Effect<ReadonlyArray<StoredObject>, StorageError>
   /** Removes the object; a missing object is not an error. */
   readonly remove: (path: string) => Effect.Effect<void, StorageError>
+  /**
+   * A local file holding the object, for readers that only open local files (DuckDB without httpfs):
+   * the file itself on a filesystem, a cached download for an object store. Data files are
+   * immutable, so a cached copy stays valid. Fails when the object does not exist.
+   */
+  readonly localPath: (path: string) => Effect.Effect<string, StorageError>
 }>() {}

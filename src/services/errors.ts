@@ -20,16 +20,47 @@ export class BrokerError extends Data.TaggedError("BrokerError")<{
   }
 }
 
+/**
+ * Why storage failed, when we could tell (object stores). Permanent reasons do not fix themselves:
+ * a program should stop with the hint rather than retry.
+ */
+export type StorageFailure =
+  | "unreachable" // wrong endpoint, DNS, refused, timed out: may come back
+  | "throttled" // 503 SlowDown, 5xx: may come back
+  | "conflict" // 409 ConditionalRequestConflict after our retries: may come back
+  | "no-bucket"
+  | "access-denied"
+  | "bad-credentials"
+  | "clock-skew"
+  | "wrong-region"
+  | "other"
+
+const permanentFailures: ReadonlySet<StorageFailure> = new Set([
+  "no-bucket",
+  "access-denied",
+  "bad-credentials",
+  "clock-skew",
+  "wrong-region"
+])
+
 /** A state or lake file could not be read or written. */
 export class StorageError extends Data.TaggedError("StorageError")<{
   readonly path: string
-  readonly operation: "read" | "write" | "list" | "remove"
+  readonly operation: "open" | "read" | "write" | "list" | "remove"
   readonly cause: unknown
+  readonly reason?: StorageFailure
+  /** What to do about it, for a person: `aws s3 mb s3://lake`, which credential source was used, ... */
+  readonly hint?: string
 }> {
   override get message() {
-    return `cannot ${this.operation} ${this.path}: ${describe(this.cause)}`
+    const base = `cannot ${this.operation} ${this.path}: ${describe(this.cause)}`
+    return this.hint === undefined ? base : `${base} (${this.hint})`
   }
 }
+
+/** A storage failure that waiting will not fix (missing bucket, refused credentials, clock skew). */
+export const isPermanentStorageError = (error: unknown): boolean =>
+  error instanceof StorageError && error.reason !== undefined && permanentFailures.has(error.reason)
 
 const describe = (cause: unknown): string =>
   cause instanceof Error ? cause.message : typeof cause === "string" ? cause : JSON.stringify(cause)

@@ -1,10 +1,32 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Context, Effect, Layer } from "effect"
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileTableStorage } from "../../src/layers/storage/fileTableStorage.ts"
+import { makeMemoryObjects, memoryTableStorage } from "../../src/layers/storage/memoryTableStorage.ts"
 import { TableStorage } from "../../src/services/TableStorage.ts"
+import { storageContract } from "../support/storageContract.ts"
+
+// The same contract runs over S3 in test/integration/tableStorageS3.test.ts.
+storageContract({
+  name: "file",
+  fresh: Effect.acquireRelease(
+    Effect.sync(() => mkdtempSync(join(tmpdir(), "fop-storage-"))),
+    (root) => Effect.sync(() => rmSync(root, { recursive: true, force: true }))
+  ).pipe(
+    Effect.flatMap((root) => Layer.build(fileTableStorage(root))),
+    Effect.map((context) => Context.get(context, TableStorage))
+  )
+})
+
+storageContract({
+  name: "memory",
+  fresh: makeMemoryObjects.pipe(
+    Effect.flatMap((objects) => Layer.build(memoryTableStorage(objects))),
+    Effect.map((context) => Context.get(context, TableStorage))
+  )
+})
 
 const encoder = new TextEncoder()
 

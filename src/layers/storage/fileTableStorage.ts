@@ -81,6 +81,15 @@ export const fileTableStorage = (root: string) => {
       Effect.tryPromise({
         try: () => Fs.rm(full(path), { force: true }),
         catch: (cause) => new StorageError({ path: full(path), operation: "remove", cause })
+      }),
+    localPath: (path) =>
+      Effect.tryPromise({
+        try: async () => {
+          const target = Path.resolve(full(path))
+          await Fs.access(target)
+          return target
+        },
+        catch: (cause) => new StorageError({ path: full(path), operation: "read", cause })
       })
   }))
 }
