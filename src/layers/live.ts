@@ -12,7 +12,7 @@ import { kafkaDeadLetters } from "./kafka/kafkaDeadLetters.ts"
 import { kafkaOrderPublisher } from "./kafka/kafkaOrderPublisher.ts"
 import { kafkaOrderStream } from "./kafka/kafkaOrderStream.ts"
 import { deltaLake, type TableSettings } from "./lake/deltaLake.ts"
-import { fileTableStorage } from "./storage/fileTableStorage.ts"
+import { tableStorageFor } from "./storage/tableStorageFor.ts"
 import { pgOrderSource } from "./postgres/pgOrderSource.ts"
 
 export const kafkaSettingsOf = (config: PipelineConfig): KafkaSettings => ({
@@ -117,6 +117,10 @@ export const tableSettingsOf = (config: PipelineConfig, options: { readonly main
   legacy: { topic: config.kafka.topic, checkpoint: legacyCheckpointOf(config) }
 })
 
-/** The orders table at `datalake.path`. */
+/**
+ * The orders table at `datalake.path`: a directory, or `s3://bucket/prefix` on S3 or an
+ * S3-compatible server (the storage layer waits for an unreachable endpoint and stops at once on a
+ * missing bucket or refused credentials).
+ */
 export const lakeLayer = (config: PipelineConfig, options: { readonly maintenance: boolean }) =>
-  deltaLake(tableSettingsOf(config, options)).pipe(Layer.provide(fileTableStorage(config.datalake.path)))
+  deltaLake(tableSettingsOf(config, options)).pipe(Layer.provide(tableStorageFor(config.datalake.path)))
