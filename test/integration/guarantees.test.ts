@@ -8,9 +8,9 @@ import { readdirSync } from "node:fs"
 import { afterAll, describe, expect, it } from "vitest"
 import { describeIntegration } from "../support/endpoints.ts"
 import { summariseLake } from "../support/lakeSummary.ts"
-import { tablePosition } from "../support/tablePosition.ts"
+import { tableOffsetsCovered } from "../support/tablePosition.ts"
 import { insertOrdersSql } from "../support/orderRows.ts"
-import { produceRaw, produceRecords, readAllRaw } from "../support/rawKafka.ts"
+import { partitionEnd, produceRaw, produceRecords, readAllRaw } from "../support/rawKafka.ts"
 import { makeTestPipeline, type TestPipeline } from "../support/testPipeline.ts"
 import type { SqlIdentifier } from "../../src/config/Identifiers.ts"
 import { type CaptureKey, keyOf } from "../../src/domain/CaptureKey.ts"
@@ -184,7 +184,7 @@ describeIntegration("delivery guarantees", (endpoints) => {
       const lake = await summariseLake(p.lake)
       expect(lake.rows).toBe(600)
       expect(lake.distinctIds).toBe(600)
-      expect(await tablePosition(p.lake, p.topic)).toBe(600n)
+      expect(await tableOffsetsCovered(p.lake, p.topic)).toBe(600n)
     })
   })
 
@@ -198,7 +198,7 @@ describeIntegration("delivery guarantees", (endpoints) => {
       const orphaned = await summariseLake(p.lake)
       // Two committed batches; the third's file is on disk but in no version of the table.
       expect(orphaned.rows).toBe(200)
-      expect(await tablePosition(p.lake, p.topic)).toBe(200n)
+      expect(await tableOffsetsCovered(p.lake, p.topic)).toBe(200n)
       const onDisk = readdirSync(p.lake, { recursive: true }).filter((f) => String(f).endsWith(".parquet"))
       expect(onDisk.length).toBeGreaterThan(orphaned.files)
       // The restart reads bigger batches, so the orphan's name differs from what replaces it.
@@ -255,10 +255,12 @@ describeIntegration("delivery guarantees", (endpoints) => {
       await p.pool.query(`INSERT INTO "${p.table}" (customer_name, amount, order_status, created_at)
         VALUES ('real', 99.99, 'DELIVERED', TIMESTAMP '2025-04-01 09:00:00')`)
       p.ok(await p.run("producer"))
+      // All into one partition, after whatever the producer put there: their order is the letters' order.
+      const start = await partitionEnd(endpoints.kafkaBrokers, p.topic, 0)
       await produceRaw(endpoints.kafkaBrokers, p.topic, [
         ...catalogue.map(([, value]) => value),
         json({ ...valid, order_id: 1000, created_at: "2025-04-02T10:00:00Z" })
-      ])
+      ], 0)
       const consumer = p.ok(await p.run("consumer"))
       expect(p.annotation(consumer, "drained")).toMatchObject({ written: 2, deadLettered: catalogue.length })
 
@@ -269,7 +271,8 @@ describeIntegration("delivery guarantees", (endpoints) => {
         expect(letter.value === null ? null : Buffer.compare(letter.value, value ?? Buffer.alloc(0)) === 0, name)
           .toBe(value === null ? null : true)
         expect(letter.headers["dlq-source-topic"]).toBe(p.topic)
-        expect(letter.headers["dlq-source-offset"]).toBe(String(i + 1))
+        expect(letter.headers["dlq-source-partition"]).toBe("0")
+        expect(letter.headers["dlq-source-offset"]).toBe(String(start + i))
         expect(letter.headers["dlq-detail"]!.length).toBeGreaterThan(0)
       })
       const lake = await summariseLake(p.lake)

@@ -7,7 +7,7 @@ import { join } from "node:path"
 import { afterAll, expect, it } from "vitest"
 import { describeIntegration } from "../support/endpoints.ts"
 import { summariseLake } from "../support/lakeSummary.ts"
-import { tablePosition } from "../support/tablePosition.ts"
+import { tableOffsetsCovered } from "../support/tablePosition.ts"
 import { insertOrdersSql } from "../support/orderRows.ts"
 import { startProgram } from "../support/pipelineProcess.ts"
 import { startTcpProxy } from "../support/tcpProxy.ts"
@@ -55,7 +55,7 @@ describeIntegration("outages", (endpoints) => {
 
       // The next date's partition cannot be created (a file holds its name): no progress, the
       // table's position stays where it was, and the failure is logged.
-      const positionBefore = await tablePosition(lake, topic)
+      const positionBefore = await tableOffsetsCovered(lake, topic)
       expect(positionBefore).not.toBeNull()
       const blocked = join(lake, "date=2025-05-02")
       writeFileSync(blocked, "not a directory")
@@ -63,7 +63,7 @@ describeIntegration("outages", (endpoints) => {
       const failure = await consumer.waitForLog((l) => String(l["message"]).includes("batch failed; table position kept"), 30_000)
       expect(JSON.stringify(failure)).toContain("date=2025-05-02")
       await new Promise((r) => setTimeout(r, 1000))
-      expect(await tablePosition(lake, topic)).toBe(positionBefore)
+      expect(await tableOffsetsCovered(lake, topic)).toBe(positionBefore)
       expect(await lakeRows(lake)).toBe(150)
       rmSync(blocked)
       await eventually(async () => (await lakeRows(lake)) === 180, 60_000, "the 30 orders once the lake is writable")

@@ -62,6 +62,10 @@ export interface RunningProgram {
   readonly waitForLog: (match: (line: Record<string, unknown>) => boolean, timeoutMs?: number) => Promise<Record<string, unknown>>
   /** Sends a signal and resolves with the exit code (null when killed by a signal). */
   readonly stop: (signal?: NodeJS.Signals) => Promise<number | null>
+  /** Sends a signal without waiting (SIGSTOP, SIGCONT). */
+  readonly signal: (signal: NodeJS.Signals) => void
+  /** The process's stderr so far. */
+  readonly stderr: () => string
 }
 
 /** Starts a long-running program (no `--once`) and collects its JSON logs. */
@@ -107,6 +111,10 @@ export const startProgram = (program: "producer" | "consumer", env: Record<strin
     stop: async (signal = "SIGTERM") => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal)
       return exited
-    }
+    },
+    signal: (signal) => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+    },
+    stderr: () => stderr
   }
 }

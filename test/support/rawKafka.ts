@@ -9,12 +9,19 @@ export interface RawRecord {
   readonly headers: Record<string, string>
 }
 
-/** Produces values byte for byte (no JSON, no encoding), as a misbehaving client would. */
-export const produceRaw = async (brokers: string, topic: string, values: ReadonlyArray<Buffer | null>) => {
+/**
+ * Produces values byte for byte (no JSON, no encoding), as a misbehaving client would; all to one
+ * partition when given (so they keep their order), else spread by key.
+ */
+export const produceRaw = async (brokers: string, topic: string, values: ReadonlyArray<Buffer | null>, partition?: number) => {
   const producer = testKafka(brokers, "garbage-producer").producer({ createPartitioner: Partitioners.DefaultPartitioner })
   await producer.connect()
   try {
-    await producer.send({ topic, acks: -1, messages: values.map((value, i) => ({ key: `bad-${i}`, value })) })
+    await producer.send({
+      topic,
+      acks: -1,
+      messages: values.map((value, i) => ({ key: `bad-${i}`, value, ...(partition === undefined ? {} : { partition }) }))
+    })
   } finally {
     await producer.disconnect()
   }
@@ -35,31 +42,49 @@ export const produceRecords = async (
   }
 }
 
-/** Every record of a one-partition topic up to its high watermark, bytes untouched. */
+/** The next offset of one partition of a topic (its high watermark). */
+export const partitionEnd = async (brokers: string, topic: string, partition: number): Promise<number> => {
+  const admin = testKafka(brokers, "raw-reader").admin()
+  await admin.connect()
+  try {
+    return Number((await admin.fetchTopicOffsets(topic)).find((o) => o.partition === partition)?.high ?? 0)
+  } finally {
+    await admin.disconnect()
+  }
+}
+
+/** Every record of a topic up to its high watermarks (each partition in offset order, partitions one after the other), bytes untouched. */
 export const readAllRaw = async (brokers: string, topic: string, timeoutMs = 30_000): Promise<RawRecord[]> => {
   const kafka = testKafka(brokers, "raw-reader")
   const admin = kafka.admin()
   await admin.connect()
-  const [offsets] = await admin.fetchTopicOffsets(topic)
+  const offsets = await admin.fetchTopicOffsets(topic)
   await admin.disconnect()
-  const end = Number(offsets?.high ?? 0)
-  if (end === 0) return []
+  const ends = new Map(offsets.map((o) => [o.partition, Number(o.high)]))
+  const pending = new Set(offsets.filter((o) => Number(o.high) > 0).map((o) => o.partition))
+  if (pending.size === 0) return []
   const consumer = kafka.consumer({ groupId: `raw-reader-${randomBytes(4).toString("hex")}`, maxBytesPerPartition: 32 * 1024 * 1024 })
-  const records: RawRecord[] = []
+  const byPartition = new Map<number, RawRecord[]>()
   await consumer.connect()
   try {
     await consumer.subscribe({ topic, fromBeginning: true })
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`read ${records.length} of ${end} records from ${topic}`)), timeoutMs)
+      const timer = setTimeout(
+        () => reject(new Error(`read ${[...byPartition.values()].flat().length} of ${[...ends.values()].reduce((a, b) => a + b, 0)} records from ${topic}`)),
+        timeoutMs
+      )
       consumer.run({
-        eachMessage: async ({ message }) => {
+        eachMessage: async ({ partition, message }) => {
+          const records = byPartition.get(partition) ?? []
+          byPartition.set(partition, records)
           records.push({
             offset: message.offset,
             key: message.key,
             value: message.value,
             headers: Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]))
           })
-          if (Number(message.offset) + 1 >= end) {
+          if (Number(message.offset) + 1 >= (ends.get(partition) ?? 0)) pending.delete(partition)
+          if (pending.size === 0) {
             clearTimeout(timer)
             resolve()
           }
@@ -69,5 +94,5 @@ export const readAllRaw = async (brokers: string, topic: string, timeoutMs = 30_
   } finally {
     await consumer.disconnect()
   }
-  return records
+  return [...byPartition].sort(([a], [b]) => a - b).flatMap(([, records]) => records)
 }
