@@ -1,7 +1,8 @@
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api"
 import { Data, Effect } from "effect"
 import * as Path from "node:path"
-import { fileTableStorage } from "../layers/storage/fileTableStorage.ts"
+import { tableStorageFor } from "../layers/storage/tableStorageFor.ts"
+import { isS3Path } from "../layers/storage/s3Location.ts"
 import { TableStorage } from "../services/TableStorage.ts"
 import { dateOf, storagePathOf } from "../table/dataPaths.ts"
 import { loadSnapshot, type SnapshotRequest } from "../table/readLog.ts"
@@ -20,7 +21,7 @@ const sqlOrNull = (value: string | number | undefined, cast: string) =>
 
 /** One live data file of a table version, as the log describes it. */
 export interface LakeDataFile {
-  /** Where DuckDB reads it: an absolute path. */
+  /** Where DuckDB reads it: an absolute path (a file of an object-store table is copied to a local cache first). */
   readonly location: string
   /** The `date` partition value from the log (directory names are not part of the protocol). */
   readonly date: string
@@ -88,13 +89,13 @@ export const readLakeVersion = (lakePath: string, request: LakeRequest = {}) =>
       return yield* new TableError({ reason: "missing", path: storage.root, detail: "there is no table here, so no version to travel to" })
     }
     const files = yield* Effect.forEach([...snapshot.files.values()], (add) =>
-      Effect.try({
+      storage.localPath(storagePathOf(add.path, storage.root)).pipe(Effect.flatMap((location) => Effect.try({
         try: (): LakeDataFile => {
           const stats = statsOf(add)
           const created = (bounds: Readonly<Record<string, unknown>> | undefined) =>
             typeof bounds?.["created_at"] === "string" ? bounds["created_at"] : undefined
           return {
-            location: storage.locate(storagePathOf(add.path, storage.root)),
+            location,
             date: dateOf(add),
             bytes: add.size,
             rows: stats?.numRecords,
@@ -103,10 +104,10 @@ export const readLakeVersion = (lakePath: string, request: LakeRequest = {}) =>
           }
         },
         catch: (error) => new TableError({ reason: "corrupt", path: storage.root, detail: `add ${add.path}: ${String(error)}` })
-      }))
+      }))), { concurrency: 8 })
     files.sort((a, b) => (a.location < b.location ? -1 : a.location > b.location ? 1 : 0))
     return { version: snapshot.version, timestamp: snapshot.timestamp, files } satisfies LakeVersion
-  }).pipe(Effect.provide(fileTableStorage(Path.resolve(lakePath))))
+  }).pipe(Effect.provide(tableStorageFor(isS3Path(lakePath) ? lakePath : Path.resolve(lakePath))))
 
 /** Whether the lake's current version holds any data file (DuckDB's read_parquet fails on an empty list). */
 export const lakeHasFiles = (lakePath: string) => readLakeVersion(lakePath).pipe(Effect.map((lake) => lake.files.length > 0))

@@ -5,7 +5,7 @@ import { defaultConfigFile, loadConfig } from "../config/loadConfig.ts"
 import type { PipelineConfig } from "../config/PipelineConfig.ts"
 import { legacyCheckpointOf } from "../layers/live.ts"
 import { tableConfiguration, type TableSettings } from "../layers/lake/deltaLake.ts"
-import { fileTableStorage } from "../layers/storage/fileTableStorage.ts"
+import { tableStorageFor } from "../layers/storage/tableStorageFor.ts"
 import { loggerLayer } from "../runtime/logging.ts"
 import { checkpointAndCleanLog, compactUntilDone, vacuumTable } from "../table/maintenance.ts"
 import { openTable } from "../table/openTable.ts"
@@ -55,7 +55,7 @@ const run = (config: PipelineConfig) => Effect.gen(function*() {
       `${compacted.snapshot.files.size} live files.\nCheckpoint at version ${checkpoint.version}; ${checkpoint.logFilesRemoved} log files and ` +
       `${swept.removed} unreferenced data files (${swept.bytes} bytes) older than ${config.table.retention_minutes} minutes removed.\n`
   )
-}).pipe(Effect.provide(fileTableStorage(config.datalake.path)))
+}).pipe(Effect.provide(tableStorageFor(config.datalake.path)))
 
 const main = Effect.flatMap(loadConfig(values.config), run)
 
