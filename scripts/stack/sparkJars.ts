@@ -52,7 +52,8 @@ const sparkPomXml = `<?xml version="1.0" encoding="UTF-8"?>
  * place the SDK modules S3A uses: s3 (with its apache-client, netty-nio-client, auth, regions, ...) and
  * s3-transfer-manager (copies and uploads). STS is left out: only the assumed-role credential provider
  * loads it. Netty, slf4j-api and commons-codec are already in the Spark set (newer or equal versions),
- * so they are excluded here rather than put twice on the classpath. About 37 jars, 12 MB.
+ * so they are excluded here rather than put twice on the classpath. 37 jars, 11 MB (hadoop-aws 0.9 MB,
+ * s3 4 MB); fetched in ~9 s with Maven's cache warm, ~55 s into an empty ~/.m2.
  */
 const s3aExclusions = ["io.netty:*", "org.slf4j:slf4j-api", "commons-codec:commons-codec", "commons-logging:commons-logging"]
   .map((coordinate) => {
@@ -133,7 +134,7 @@ const s3aSet = (): JarSet => ({
     `s3-transfer-manager-${AWS_SDK_VERSION}.jar`,
     `apache-client-${AWS_SDK_VERSION}.jar`
   ],
-  approxSize: "~12 MB"
+  approxSize: "~11 MB"
 })
 
 const hashOf = (set: JarSet): string => createHash("sha256").update(set.pomXml).digest("hex")
