@@ -51,8 +51,9 @@ const sparkPomXml = `<?xml version="1.0" encoding="UTF-8"?>
  * software.amazon.awssdk:bundle it declares (one ~560 MB jar of every AWS service, shaded), and in its
  * place the SDK modules S3A uses: s3 (with its apache-client, netty-nio-client, auth, regions, ...) and
  * s3-transfer-manager (copies and uploads). STS is left out: only the assumed-role credential provider
- * loads it. Netty, slf4j-api and commons-codec are already in the Spark set (newer or equal versions),
- * so they are excluded here rather than put twice on the classpath. 37 jars, 11 MB (hadoop-aws 0.9 MB,
+ * loads it. Netty, slf4j-api, commons-codec and commons-logging (jcl-over-slf4j) come with Spark, so they
+ * are excluded rather than put twice on the classpath: S3A then runs on Spark's Netty 4.1.118 where the
+ * SDK asks for 4.1.126 (checked: writes, copies and reads against S3Proxy). 37 jars, 11 MB (hadoop-aws 0.9 MB,
  * s3 4 MB); fetched in ~9 s with Maven's cache warm, ~55 s into an empty ~/.m2.
  */
 const s3aExclusions = ["io.netty:*", "org.slf4j:slf4j-api", "commons-codec:commons-codec", "commons-logging:commons-logging"]
