@@ -1,14 +1,14 @@
 /**
- * The development stack: PostgreSQL + Apache Kafka (KRaft).
+ * The development stack: PostgreSQL + Apache Kafka (KRaft) + an S3-compatible server for the lake.
  *
  *   tsx scripts/stack.ts up      start (or reuse) everything; prints KEY=value endpoints on stdout
  *   tsx scripts/stack.ts down    stop what `up` started (keeps the database and topic data)
  *   tsx scripts/stack.ts status  what runs; prints the endpoints and exits 0 when everything answers
  *   tsx scripts/stack.ts fetch   download the jars only (CI does this as a visible step): the Kafka
- *                                broker's, and Spark + Delta's for the tests that read the table with Spark
+ *                                broker's, S3Proxy's, and Spark + Delta's for the tests that read the table with Spark
  *
- * With a Docker engine it drives docker-compose.yml. Without one it uses the machine's PostgreSQL
- * (through the superuser) and runs a Kafka broker from Maven Central jars. STACK_MODE=docker|local
+ * With a Docker engine it drives docker-compose.yml (MinIO for S3). Without one it uses the machine's
+ * PostgreSQL (through the superuser) and runs a Kafka broker and S3Proxy from Maven Central jars. STACK_MODE=docker|local
  * forces a mode. Progress goes to stderr; stdout carries only the endpoints, also saved to
  * <cache>/stack/endpoints.env.
  */
@@ -18,6 +18,7 @@ import { composeDown, composeEndpoints, composeUp, dockerEngineAvailable } from 
 import { ensureKafkaJars, KAFKA_VERSION } from "./stack/kafkaJars.ts"
 import { describeStackBrokers, ensureStackBroker, stackBrokerProblem, stopStackBrokers } from "./stack/localStack.ts"
 import { StackError, say } from "./stack/log.ts"
+import { describeStackS3, ensureS3ProxyJar, ensureStackS3, S3PROXY_VERSION, s3EnvOf, stopStackS3 } from "./stack/s3Server.ts"
 import { endpointsFile } from "./stack/paths.ts"
 import { ensureLocalPostgres, localPostgresProblem } from "./stack/postgres.ts"
 import { DELTA_VERSION, ensureSparkJars, SPARK_VERSION } from "./stack/sparkJars.ts"
@@ -49,24 +50,35 @@ const up = async (): Promise<void> => {
     if (code !== 0) throw new StackError(`docker compose up failed (exit ${code})`)
     publish({ ...composeEndpoints(), KAFKA_VERSION, STACK_MODE: mode })
   } else {
-    say("no Docker engine answers: using the local PostgreSQL and a Kafka broker from Maven Central jars")
+    say("no Docker engine answers: using the local PostgreSQL, and a Kafka broker and S3Proxy from Maven Central jars")
     const problem = stackBrokerProblem()
     if (problem !== null) throw new StackError(problem)
     const pg = await ensureLocalPostgres()
     const kafka = await ensureStackBroker()
-    publish({ PG_URL: pg.pgUrl, KAFKA_BROKERS: kafka.brokers, KAFKA_VERSION, STACK_MODE: mode, KAFKA_LOG: kafka.logFile })
+    const s3 = await ensureStackS3()
+    publish({
+      PG_URL: pg.pgUrl,
+      KAFKA_BROKERS: kafka.brokers,
+      KAFKA_VERSION,
+      ...s3EnvOf(s3),
+      STACK_MODE: mode,
+      KAFKA_LOG: kafka.logFile,
+      S3PROXY_LOG: s3.logFile
+    })
   }
   say(`stack up in ${((Date.now() - started) / 1000).toFixed(1)} s`)
 }
 
 const down = async (): Promise<void> => {
   for (const line of await stopStackBrokers()) say(line)
+  const s3Line = await stopStackS3()
+  if (s3Line !== null) say(s3Line)
   if (process.env["STACK_MODE"] !== "local" && (await dockerEngineAvailable())) {
     const code = await composeDown()
     if (code !== 0) throw new StackError(`docker compose down failed (exit ${code})`)
   }
   rmSync(endpointsFile(), { force: true })
-  say("stack down (the database and the Kafka data directories are kept)")
+  say("stack down (the database, the Kafka data directories and the S3 objects are kept)")
 }
 
 const status = async (): Promise<number> => {
@@ -78,9 +90,11 @@ const status = async (): Promise<number> => {
   }
   const { lines, healthy } = await describeStackBrokers()
   for (const line of lines) say(line)
+  const s3 = await describeStackS3()
+  say(s3.line)
   const pgProblem = await localPostgresProblem()
   say(pgProblem === null ? "PostgreSQL: reachable" : `PostgreSQL: ${pgProblem}`)
-  if (healthy === null || pgProblem !== null) return 1
+  if (healthy === null || pgProblem !== null || !s3.healthy) return 1
   try {
     process.stdout.write(readFileSync(endpointsFile(), "utf8"))
   } catch {
@@ -93,6 +107,8 @@ const status = async (): Promise<number> => {
 const fetchJars = async (): Promise<void> => {
   const libDir = await ensureKafkaJars()
   process.stdout.write(`KAFKA_LIB=${libDir}\nKAFKA_VERSION=${KAFKA_VERSION}\n`)
+  const s3ProxyJar = await ensureS3ProxyJar()
+  process.stdout.write(`S3PROXY_JAR=${s3ProxyJar}\nS3PROXY_VERSION=${S3PROXY_VERSION}\n`)
   const sparkJars = await ensureSparkJars()
   process.stdout.write(`SPARK_JARS=${sparkJars}\nSPARK_VERSION=${SPARK_VERSION}\nDELTA_VERSION=${DELTA_VERSION}\n`)
 }

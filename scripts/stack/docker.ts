@@ -1,6 +1,7 @@
 import { StackError } from "./log.ts"
 import { repoRoot } from "./paths.ts"
 import { commandExists, run, runVisible } from "./proc.ts"
+import { s3EnvOf, STACK_S3 } from "./s3Server.ts"
 
 /** A docker client alone is not enough (these machines have one without an engine): `docker info` must succeed. */
 export const dockerEngineAvailable = async (): Promise<boolean> =>
@@ -18,10 +19,15 @@ const compose = async (args: ReadonlyArray<string>): Promise<number | null> => {
 }
 
 /**
- * Starts the services the pipeline needs (PostgreSQL, Kafka) and waits for their healthchecks; the
- * producer and consumer services of docker-compose.yml are for `docker compose up`, not the stack.
+ * Starts the services the pipeline needs (PostgreSQL, Kafka, MinIO) and waits for their
+ * healthchecks, then creates the lake's bucket with the one-shot minio-init (run apart: `up --wait`
+ * treats a container that has exited as a failure in some Compose versions). The producer and
+ * consumer services of docker-compose.yml are for `docker compose up`, not the stack.
  */
-export const composeUp = (): Promise<number | null> => compose(["up", "-d", "--wait", "postgres", "kafka"])
+export const composeUp = async (): Promise<number | null> => {
+  const code = await compose(["up", "-d", "--wait", "postgres", "kafka", "minio"])
+  return code !== 0 ? code : compose(["run", "--rm", "minio-init"])
+}
 
 /** Stops and removes the containers; named volumes (the database, the topic) are kept. */
 export const composeDown = (): Promise<number | null> => compose(["down"])
@@ -33,6 +39,13 @@ export const composeEndpoints = (): Record<string, string> => {
   const kafkaPort = process.env["KAFKA_PORT"] || "9092"
   return {
     PG_URL: `postgres://student:${encodeURIComponent(password)}@127.0.0.1:${pgPort}/food_delivery_db`,
-    KAFKA_BROKERS: `localhost:${kafkaPort}`
+    KAFKA_BROKERS: `localhost:${kafkaPort}`,
+    // docker-compose.yml's MinIO: the same keys, region and bucket as the local stack's S3Proxy.
+    ...s3EnvOf({
+      ...STACK_S3,
+      endpoint: `http://127.0.0.1:${process.env["MINIO_PORT"] || "9000"}`,
+      accessKeyId: process.env["MINIO_ROOT_USER"] || STACK_S3.accessKeyId,
+      secretAccessKey: process.env["MINIO_ROOT_PASSWORD"] || STACK_S3.secretAccessKey
+    })
   }
 }

@@ -53,8 +53,10 @@ export class StorageError extends Data.TaggedError("StorageError")<{
   readonly hint?: string
 }> {
   override get message() {
-    const base = `cannot ${this.operation} ${this.path}: ${describe(this.cause)}`
-    return this.hint === undefined ? base : `${base} (${this.hint})`
+    // The hint says what happened and what to do; the cause (an SDK error can be just "UnknownError") follows.
+    return this.hint === undefined
+      ? `cannot ${this.operation} ${this.path}: ${describe(this.cause)}`
+      : `cannot ${this.operation} ${this.path}: ${this.hint} [${describe(this.cause)}]`
   }
 }
 
