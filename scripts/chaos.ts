@@ -17,7 +17,7 @@ import { runChaos } from "./chaos/runChaos.ts"
 import { ChaosAborted } from "./chaos/timing.ts"
 import { buildPrograms } from "./programs.ts"
 
-const usage = `Usage: npm run chaos -- [--duration S] [--kills N] [--seed N] [--quick] [--spark]
+const usage = `Usage: npm run chaos -- [--duration S] [--kills N] [--seed N] [--quick] [--spark] [--consumers N] [--lake local|s3]
 
   --duration S   seconds of order generation (default 60; --quick: 20)
   --kills N      SIGKILLs of each program at random moments (default 6; --quick: 2); crash points add more
@@ -25,6 +25,10 @@ const usage = `Usage: npm run chaos -- [--duration S] [--kills N] [--seed N] [--
   --quick        a short run (the one \`npm test\` runs)
   --spark        at the end, read the table with Spark + delta-spark (jars: npx tsx scripts/stack.ts fetch)
                  and fail unless its count and sum equal PostgreSQL's
+  --consumers N  consumers sharing the topic's 3 partitions through the consumer group (default 1);
+                 the kills are spread over them, each kill also moves partitions between them
+  --lake s3      the table on the run's own S3 server (S3Proxy 4.1.0 from Maven Central), which is
+                 SIGKILLed and restarted mid-stream as well (default: local, a directory)
 
 PostgreSQL: PG_URL if set, else the local server through its superuser (database food_delivery_test).
 Kafka: a broker of its own, started and removed by the run.`
@@ -48,6 +52,8 @@ const parse = () => {
         seed: { type: "string" },
         quick: { type: "boolean", default: false },
         spark: { type: "boolean", default: false },
+        consumers: { type: "string" },
+        lake: { type: "string", default: "local" },
         help: { type: "boolean", default: false }
       },
       strict: true,
@@ -70,10 +76,21 @@ const main = async (): Promise<number> => {
   const preset = args.quick ? quickChaos(seed) : fullChaos(seed)
   const durationS = positiveNumber("duration", args.duration, false)
   const kills = positiveNumber("kills", args.kills, true)
+  const consumers = positiveNumber("consumers", args.consumers, true)
+  if (consumers === 0) {
+    process.stderr.write(`--consumers: expected 1 or more\n\n${usage}\n`)
+    return 2
+  }
+  if (args.lake !== "local" && args.lake !== "s3") {
+    process.stderr.write(`--lake: expected local or s3, got ${JSON.stringify(args.lake)}\n\n${usage}\n`)
+    return 2
+  }
   const options = {
     ...preset,
     ...(durationS === undefined ? {} : { durationS }),
     ...(kills === undefined ? {} : { kills }),
+    ...(consumers === undefined ? {} : { consumers }),
+    lake: args.lake as "local" | "s3",
     ...(args.spark ? { checkTable: (await import("../test/support/sparkTableCheck.ts")).sparkAgrees } : {})
   }
 
@@ -89,7 +106,8 @@ const main = async (): Promise<number> => {
   process.on("SIGTERM", onSignal)
 
   process.stderr.write(`[chaos] ${options.durationS} s of orders at ~${options.ordersPerSecond}/s, ${options.kills} kills of each program, ` +
-    `${options.brokerRestarts} broker restart, ${options.garbage} bad messages, seed ${seed}\n`)
+    `${options.brokerRestarts} broker restart, ${options.garbage} bad messages, ${options.consumers} consumer(s), ` +
+    `lake ${options.lake === "s3" ? `on S3 (${options.s3Restarts} S3 server restart)` : "local"}, seed ${seed}\n`)
   try {
     const report = await runChaos({ ...options, signal: cancel.signal })
     process.stdout.write(`${formatSummary(report)}\n${reportLine(report)}\n`)

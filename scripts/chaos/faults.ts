@@ -1,4 +1,5 @@
 import type { ChaosBroker } from "./broker.ts"
+import type { ChaosS3 } from "./s3.ts"
 import type { GarbageInjector } from "./garbage.ts"
 import type { Random } from "./random.ts"
 import { crashPointsOf, type ProgramName, type ProgramSupervisor } from "./supervisor.ts"
@@ -41,6 +42,7 @@ export const killProgram = async (
   injector: GarbageInjector
 ): Promise<void> => {
   const program = supervisor.program
+  const name = supervisor.name
   const moments = spreadMoments(random, kills, ctx.durationMs, 0.05, 0.85)
   for (const [i, at] of moments.entries()) {
     if (!(await until(ctx, at))) return
@@ -57,9 +59,9 @@ export const killProgram = async (
     const point = armed ? random.pick(crashPointsOf[program]) : null
     const crashAt = point === null ? null : `${point}:${point === "consumer.after-dead-letters" ? 1 : random.int(1, 2)}`
     const delay = random.int(200, 1500)
-    ctx.log(`SIGKILL ${program} (pid ${killed?.pid ?? "-"}) at ${seconds(Date.now() - ctx.genStart)}; restart in ${delay} ms` +
+    ctx.log(`SIGKILL ${name} (pid ${killed?.pid ?? "-"}) at ${seconds(Date.now() - ctx.genStart)}; restart in ${delay} ms` +
       (crashAt === null ? "" : ` armed with FOP_CRASH_AT=${crashAt}`))
-    ctx.event("kill", { program, pid: killed?.pid, incarnation: killed?.n, restart_in_ms: delay, crash_at: crashAt })
+    ctx.event("kill", { program: name, pid: killed?.pid, incarnation: killed?.n, restart_in_ms: delay, crash_at: crashAt })
     await supervisor.restartLater(crashAt, delay)
     if (crashAt?.startsWith("consumer.after-dead-letters")) void injector.inject()
   }
@@ -92,4 +94,23 @@ export const injectGarbage = async (ctx: FaultContext, injector: GarbageInjector
     void injector.inject()
   }
   await injector.settled()
+}
+
+/**
+ * S3 server restarts (the lake on object storage) in the middle of the window, away from the
+ * broker's: SIGKILL mid-upload or mid-commit, down 1-3 s, relaunch on the same port and data.
+ */
+export const restartS3 = async (ctx: FaultContext, s3: ChaosS3, restarts: number, random: Random): Promise<number[]> => {
+  const away: number[] = []
+  for (const at of spreadMoments(random, restarts, ctx.durationMs, 0.5, 0.75)) {
+    if (!(await until(ctx, at))) break
+    const down = random.int(1000, 3000)
+    ctx.log(`SIGKILL S3 server (pid ${s3.pid()}) at ${seconds(Date.now() - ctx.genStart)}; restart after ${down} ms`)
+    ctx.event("s3-kill", { pid: s3.pid() })
+    const restarted = await s3.restart(down)
+    away.push(restarted.downMs + restarted.startMs)
+    ctx.log(`S3 server back (pid ${s3.pid()}) after ${seconds(restarted.downMs + restarted.startMs)}`)
+    ctx.event("s3-started", { pid: s3.pid(), away_ms: restarted.downMs + restarted.startMs })
+  }
+  return away
 }

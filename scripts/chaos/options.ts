@@ -5,6 +5,14 @@ export interface ChaosOptions {
   /** SIGKILLs sent to each program at random moments. Crash points add kills on top. */
   readonly kills: number
   readonly brokerRestarts: number
+  /** Consumers sharing the topic's partitions through the consumer group (the topic has 3). */
+  readonly consumers: number
+  /**
+   * Where the table lives: a local directory, or a bucket on the run's own S3 server (S3Proxy), which
+   * is SIGKILLed and restarted `s3Restarts` times.
+   */
+  readonly lake: "local" | "s3"
+  readonly s3Restarts: number
   /** Bad messages injected at random moments (arming the consumer's dead-letter crash point adds more). */
   readonly garbage: number
   /** Steady insert rate; late transactions and tie groups come on top. */
@@ -35,6 +43,9 @@ export interface ChaosOptions {
 
 const base = {
   brokerRestarts: 1,
+  consumers: 1,
+  lake: "local",
+  s3Restarts: 1,
   crashPointChance: 0.5,
   stopTimeoutS: 30,
   batchIntervalS: 0.1,

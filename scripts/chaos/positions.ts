@@ -1,12 +1,15 @@
 import { readFileSync } from "node:fs"
-import { join } from "node:path"
+import { Effect } from "effect"
 import { Kafka, logLevel } from "kafkajs"
+import { tableStorageFor } from "../../src/layers/storage/tableStorageFor.ts"
+import { tablePositions } from "../../src/table/positions.ts"
+import { loadSnapshot } from "../../src/table/readLog.ts"
 import type pg from "pg"
 
 /**
  * Whether the pipeline has passed everything there is, read from its own saved positions: the
- * producer's cursor is at or beyond the newest (created_at, order_id) in the table, and the consumer's
- * checkpoint is at the end of every partition of the raw topic. Once both hold, nothing more will
+ * producer's cursor is at or beyond the newest (created_at, order_id) in the table, and the lake
+ * table's position (its txn per partition) is at the end of every partition of the raw topic. Once both hold, nothing more will
  * reach the lake: an order still missing then is lost, and the drain need not wait any longer.
  * Unreadable or absent state counts as "not yet".
  */
@@ -41,18 +44,22 @@ export const pipelinePositions = async (
     producerCaughtUp = row?.caught_up === true
   }
 
-  const checkpoint = readJson(join(env["STREAMING_CHECKPOINT_LOCATION"]!, "offsets.json")) as
-    | { partitions?: Record<string, { next_offset?: unknown }> }
-    | null
+  // The consumers' positions live in the table (a txn per partition), wherever the table is.
+  const nextOffsets = await Effect.runPromise(
+    loadSnapshot().pipe(
+      Effect.map((snapshot) => tablePositions(snapshot, topic)),
+      Effect.provide(tableStorageFor(env["DATALAKE_PATH"]!))
+    )
+  ).catch(() => null)
   let consumerCaughtUp = false
-  if (checkpoint?.partitions !== undefined) {
+  if (nextOffsets !== null) {
     const admin = new Kafka({ clientId: "chaos-positions", brokers: brokers.split(","), logLevel: logLevel.NOTHING }).admin()
     try {
       await admin.connect()
       const ends = await admin.fetchTopicOffsets(topic)
       consumerCaughtUp = ends.every((end) => {
-        const next = checkpoint.partitions?.[String(end.partition)]?.next_offset
-        return BigInt(end.high) === 0n || (typeof next === "string" && BigInt(next) >= BigInt(end.high))
+        const next = nextOffsets.get(end.partition)?.nextOffset
+        return BigInt(end.high) === 0n || (next !== undefined && next >= BigInt(end.high))
       })
     } catch {
       consumerCaughtUp = false

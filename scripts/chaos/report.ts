@@ -1,6 +1,6 @@
 import type { LakeComparison } from "./compare.ts"
 import type { DeadLetterCheck, InjectedGarbage } from "./garbage.ts"
-import type { Incarnation, ProgramName } from "./supervisor.ts"
+import type { Incarnation } from "./supervisor.ts"
 
 export interface ProgramKills {
   /** SIGKILLs from the supervisor plus crash points that fired. */
@@ -40,11 +40,16 @@ export interface ChaosReport {
     readonly tieGroups: number
     readonly tieRows: number
   }
-  readonly kills: Readonly<Record<ProgramName, ProgramKills>>
+  /** Per process: `producer`, `consumer` (and `consumer-2`, ... with several consumers). */
+  readonly kills: Readonly<Record<string, ProgramKills>>
   /** Processes that ended in a way nobody asked for (the programs should never exit on their own). */
-  readonly unexpectedExits: ReadonlyArray<{ program: ProgramName } & Incarnation>
+  readonly unexpectedExits: ReadonlyArray<{ program: string } & Incarnation>
   readonly brokerRestarts: number
   readonly brokerDownMs: ReadonlyArray<number>
+  /** Where the table was: `local`, or `s3` on the run's own S3 server. */
+  readonly lakeStore: "local" | "s3"
+  readonly s3Restarts: number
+  readonly s3DownMs: ReadonlyArray<number>
   readonly garbage: {
     readonly injected: number
     readonly kinds: Readonly<Record<string, number>>
@@ -53,13 +58,18 @@ export interface ChaosReport {
   readonly lake: LakeComparison | null
   /** `settledShort`: ended early because both programs had passed everything and orders were still missing. */
   readonly drain: { readonly ms: number; readonly timedOut: boolean; readonly settledShort: boolean }
-  readonly stop: Readonly<Partial<Record<ProgramName, ProgramStop>>>
+  readonly stop: Readonly<Partial<Record<string, ProgramStop>>>
   readonly wallMs: number
   readonly injectedGarbage: ReadonlyArray<InjectedGarbage>
 }
 
 /** The report's failure lines: every check that must hold for a run to pass. */
-export const failuresOf = (report: Omit<ChaosReport, "ok" | "failures">, configuredKills: number, configuredRestarts: number): string[] => {
+export const failuresOf = (
+  report: Omit<ChaosReport, "ok" | "failures">,
+  configuredKills: Readonly<Record<string, number>>,
+  configuredRestarts: number,
+  configuredS3Restarts: number
+): string[] => {
   const failures: string[] = []
   const lake = report.lake
   if (lake === null) failures.push("no comparison (the run did not get that far)")
@@ -83,12 +93,14 @@ export const failuresOf = (report: Omit<ChaosReport, "ok" | "failures">, configu
     failures.push(`${exit.program} process ${exit.n} (pid ${exit.pid}) exited on its own: code ${exit.code}, signal ${exit.signal}`)
   }
   for (const [program, kills] of Object.entries(report.kills)) {
-    if (kills.signal < configuredKills) failures.push(`${program} was SIGKILLed ${kills.signal} times, ${configuredKills} planned`)
+    const planned = configuredKills[program] ?? 0
+    if (kills.signal < planned) failures.push(`${program} was SIGKILLed ${kills.signal} times, ${planned} planned`)
   }
   if (report.brokerRestarts < configuredRestarts) failures.push(`broker restarted ${report.brokerRestarts} times, ${configuredRestarts} planned`)
+  if (report.s3Restarts < configuredS3Restarts) failures.push(`S3 server restarted ${report.s3Restarts} times, ${configuredS3Restarts} planned`)
   if (report.drain.settledShort) failures.push("the producer and the consumer had passed every order, yet the lake lacked some")
   else if (report.drain.timedOut) failures.push("the lake (or the DLQ) did not catch up within the drain timeout")
-  for (const program of ["producer", "consumer"] as const) {
+  for (const program of Object.keys(report.kills)) {
     const stop = report.stop[program]
     if (stop === undefined) failures.push(`${program} was not stopped`)
     else if (!stop.clean) {
@@ -100,6 +112,12 @@ export const failuresOf = (report: Omit<ChaosReport, "ok" | "failures">, configu
 
 const pad = (text: string, width: number) => text + " ".repeat(Math.max(0, width - text.length))
 
+const awayText = (downMs: ReadonlyArray<number>) =>
+  downMs.length > 0 ? ` (away ${downMs.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(", ")})` : ""
+
+const consumerKills = (kills: ChaosReport["kills"]) =>
+  Object.entries(kills).filter(([name]) => name.startsWith("consumer")).map(([, k]) => k)
+
 /** The table a person reads at the end of `npm run chaos`. */
 export const formatSummary = (report: ChaosReport): string => {
   const lake = report.lake
@@ -110,9 +128,11 @@ export const formatSummary = (report: ChaosReport): string => {
     ["  late commits (held 1-5 s)", `${report.orders.lateCommits} transactions, ${report.orders.lateRows} orders`],
     ["  tie groups (one created_at)", `${report.orders.tieGroups} groups, ${report.orders.tieRows} orders`],
     ["rolled back", `${report.orders.rolledBackTransactions} transactions, ${report.orders.rolledBackRows} orders`],
-    ["kills: producer", `${k.producer.total} (${k.producer.signal} SIGKILL, ${k.producer.crashPoints} crash points)`],
-    ["kills: consumer", `${k.consumer.total} (${k.consumer.signal} SIGKILL, ${k.consumer.crashPoints} crash points)`],
-    ["broker restarts (SIGKILL)", `${report.brokerRestarts}${report.brokerDownMs.length > 0 ? ` (away ${report.brokerDownMs.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(", ")})` : ""}`],
+    ...Object.entries(k).map(([program, kills]): [string, string] =>
+      [`kills: ${program}`, `${kills.total} (${kills.signal} SIGKILL, ${kills.crashPoints} crash points)`]
+    ),
+    ["broker restarts (SIGKILL)", `${report.brokerRestarts}${awayText(report.brokerDownMs)}`],
+    ["lake", report.lakeStore === "s3" ? `on the run's S3 server, restarted ${report.s3Restarts} times${awayText(report.s3DownMs)}` : "local directory"],
     ["garbage injected", `${report.garbage.injected} (${Object.entries(report.garbage.kinds).map(([kind, n]) => `${n} ${kind}`).join(", ")})`],
     ["DLQ records", dlq === null ? "not checked" : `${dlq.records} (${dlq.matched} of ${report.garbage.injected} injected found, ${dlq.repeated} re-sent after a crash, ${dlq.wrongReason.length} wrong reason, ${dlq.foreign.length} foreign)`],
     ["lake rows / distinct ids", lake === null ? "-" : `${lake.lakeRows} / ${lake.lakeDistinctIds}`],
@@ -123,7 +143,7 @@ export const formatSummary = (report: ChaosReport): string => {
     ["sum(amount) PostgreSQL / lake", lake === null ? "-" : `${lake.sourceSum} / ${lake.lakeSum}`],
     ["lake files", lake === null ? "-" : `${lake.lakeFiles}`],
     ["drain after generation", `${(report.drain.ms / 1000).toFixed(1)} s${report.drain.settledShort ? " (ended: nothing more would come)" : report.drain.timedOut ? " (TIMED OUT)" : ""}`],
-    ...(["producer", "consumer"] as const).map((p): [string, string] => {
+    ...Object.keys(k).map((p): [string, string] => {
       const s = report.stop[p]
       return [`stop ${p} (SIGTERM)`, s === undefined ? "not stopped" : `exit ${s.code ?? s.signal} in ${(s.ms / 1000).toFixed(1)} s${s.clean ? "" : " (NOT CLEAN)"}`]
     }),
@@ -150,11 +170,14 @@ export const reportLine = (report: ChaosReport): string =>
     late_commits: report.orders.lateCommits,
     tie_groups: report.orders.tieGroups,
     kills: {
-      producer: report.kills.producer.total,
-      consumer: report.kills.consumer.total,
-      via_crash_points: report.kills.producer.crashPoints + report.kills.consumer.crashPoints
+      producer: report.kills["producer"]?.total ?? 0,
+      consumer: consumerKills(report.kills).reduce((n, k) => n + k.total, 0),
+      via_crash_points: Object.values(report.kills).reduce((n, k) => n + k.crashPoints, 0)
     },
+    consumers: consumerKills(report.kills).length,
+    lake: report.lakeStore,
     broker_restarts: report.brokerRestarts,
+    s3_restarts: report.s3Restarts,
     garbage_injected: report.garbage.injected,
     dlq_records: report.garbage.dlq?.records ?? null,
     dlq_matched: report.garbage.dlq?.matched ?? null,

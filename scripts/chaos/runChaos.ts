@@ -10,11 +10,13 @@ import { committedCount, createOrdersTable, dropOrdersTable, openPool, redactUrl
 import { diagnoseMissing } from "./diagnose.ts"
 import { checkDeadLetters, type DeadLetterCheck, GarbageInjector, topicExists } from "./garbage.ts"
 import { waitForDrain } from "./drain.ts"
-import { type FaultContext, injectGarbage, killProgram, restartBroker } from "./faults.ts"
+import { type FaultContext, injectGarbage, killProgram, restartBroker, restartS3 } from "./faults.ts"
 import { type GeneratorStats, runGenerator } from "./generator.ts"
 import type { ChaosOptions } from "./options.ts"
 import { seededRandom } from "./random.ts"
 import { type ChaosReport, failuresOf, type ProgramKills, type ProgramStop } from "./report.ts"
+import { type ChaosS3, startChaosS3 } from "./s3.ts"
+import { s3EnvOf } from "../stack/s3Server.ts"
 import { type ProgramName, ProgramSupervisor } from "./supervisor.ts"
 import { seconds, sleepOrAbort, throwIfAborted } from "./timing.ts"
 import { spawnWatchdog } from "./watchdog.ts"
@@ -53,6 +55,10 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
 
   let pool: pg.Pool | undefined
   let broker: ChaosBroker | undefined
+  let s3: ChaosS3 | undefined
+  // The run reads the table itself (drain, comparison): with the lake on S3 it needs the server's
+  // AWS_* settings in its own environment too, restored at the end.
+  const savedEnv: Record<string, string | undefined> = {}
   const supervisors: Array<ProgramSupervisor> = []
   let passed = false
   try {
@@ -66,10 +72,27 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
     broker = await startChaosBroker()
     log(`own Kafka broker at ${broker.brokers} (pid ${broker.pid()}), up in ${seconds(Date.now() - brokerStarting)}`)
     event("broker-started", { brokers: broker.brokers, pid: broker.pid() })
+    let lakeOverride: Record<string, string> = {}
+    if (options.lake === "s3") {
+      s3 = await startChaosS3(join(stateDir, "s3"))
+      const s3Env = s3EnvOf(s3.endpoint)
+      for (const [key, value] of Object.entries(s3Env)) {
+        savedEnv[key] = process.env[key]
+        process.env[key] = value
+      }
+      lakeOverride = { ...s3Env, DATALAKE_PATH: `s3://${s3.endpoint.bucket}/${roll}/output/orders` }
+      log(`own S3 server (S3Proxy) at ${s3.endpoint.endpoint} (pid ${s3.pid()}), lake ${lakeOverride["DATALAKE_PATH"]}`)
+      event("s3-started", { endpoint: s3.endpoint.endpoint, pid: s3.pid() })
+    }
     const pidDir = join(stateDir, "pids")
+    const consumerNames = Array.from({ length: options.consumers }, (_, i) => (i === 0 ? "consumer" : `consumer-${i + 1}`))
     spawnWatchdog({
       ownerPid: process.pid,
-      pidFiles: [broker.files.pidFile, join(pidDir, "producer.pid"), join(pidDir, "consumer.pid")],
+      pidFiles: [
+        broker.files.pidFile,
+        ...(s3 === undefined ? [] : [s3.pidFile]),
+        ...["producer", ...consumerNames].map((name) => join(pidDir, `${name}.pid`))
+      ],
       removeDirs: [broker.dir]
     })
     throwIfAborted(abort)
@@ -82,32 +105,29 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
       extra: {
         STREAMING_BATCH_INTERVAL: String(options.batchIntervalS),
         PRODUCER_BATCH_SIZE: String(options.producerBatchSize),
-        CONSUMER_MAX_BATCH_MESSAGES: String(options.consumerMaxBatchMessages)
+        CONSUMER_MAX_BATCH_MESSAGES: String(options.consumerMaxBatchMessages),
+        ...lakeOverride
       }
     })
     const lake = env["DATALAKE_PATH"]!
     const restartDelays = rng.fork("restart-delays")
-    const supervise = (program: ProgramName) =>
-      new ProgramSupervisor(program, env, join(stateDir, "logs"), pidDir, () => restartDelays.int(200, 1500))
+    const supervise = (program: ProgramName, name: string = program) =>
+      new ProgramSupervisor(program, env, join(stateDir, "logs"), pidDir, () => restartDelays.int(200, 1500), name)
     const producer = supervise("producer")
-    const consumer = supervise("consumer")
-    supervisors.push(producer, consumer)
-    producer.start()
-    consumer.start()
+    const consumers = consumerNames.map((name) => supervise("consumer", name))
+    supervisors.push(producer, ...consumers)
+    for (const supervisor of supervisors) supervisor.start()
     // Warm-up, outside the generation window: a Node start takes seconds here, and kills and the
     // broker restart should land on a running stream. The producer creates the topics at start.
     const warming = Date.now()
-    const warm = await Promise.all([
-      producer.waitForLog(startedLine.producer, 90_000, abort),
-      consumer.waitForLog(startedLine.consumer, 90_000, abort)
-    ])
+    const warm = await Promise.all(supervisors.map((s) => s.waitForLog(startedLine[s.program], 90_000, abort)))
     throwIfAborted(abort)
     if (!warm.every(Boolean)) throw new Error(`the programs did not start within 90 s (logs in ${join(stateDir, "logs")})`)
     while (!(await topicExists(broker.brokers, topic))) {
       if (Date.now() - warming > 90_000) throw new Error(`the producer did not create ${topic} within 90 s`)
       await sleepOrAbort(300, abort)
     }
-    log(`producer and consumer running after ${seconds(Date.now() - warming)}`)
+    log(`producer and ${consumers.length === 1 ? "consumer" : `${consumers.length} consumers`} running after ${seconds(Date.now() - warming)}`)
 
     // --- generation, with kills, a broker restart and garbage ---------------------------------------
     const durationMs = options.durationS * 1000
@@ -117,6 +137,12 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
     const injector = new GarbageInjector(broker.brokers, topic, genStart, rng.fork("garbage"), abort)
     const faults: FaultContext = { genStart, durationMs, abort, log, event }
     let brokerDownMs: Array<number> = []
+    let s3DownMs: Array<number> = []
+    // The consumers share the kills (each one's restart also moves partitions through the group).
+    const plannedKills: Record<string, number> = { producer: options.kills }
+    consumers.forEach((c, i) => {
+      plannedKills[c.name] = Math.floor(options.kills / consumers.length) + (i < options.kills % consumers.length ? 1 : 0)
+    })
     let generated: GeneratorStats
     try {
       const activities = [
@@ -130,9 +156,14 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
           tieGroupRows: [20, 150]
         }, rng.fork("generator"), endGeneration.signal, abort),
         killProgram(faults, producer, options.kills, options.crashPointChance, rng.fork("kills-producer"), injector),
-        killProgram(faults, consumer, options.kills, options.crashPointChance, rng.fork("kills-consumer"), injector),
+        ...consumers.map((consumer, i) =>
+          killProgram(faults, consumer, plannedKills[consumer.name]!, options.crashPointChance, rng.fork(i === 0 ? "kills-consumer" : `kills-${consumer.name}`), injector)
+        ),
         restartBroker(faults, broker, options.brokerRestarts, rng.fork("broker")).then((away) => {
           brokerDownMs = away
+        }),
+        s3 === undefined ? Promise.resolve() : restartS3(faults, s3, options.s3Restarts, rng.fork("s3")).then((away) => {
+          s3DownMs = away
         }),
         injectGarbage(faults, injector, options.garbage, rng.fork("garbage-times"))
       ] as const
@@ -144,7 +175,7 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
       const results = await Promise.allSettled(cancelling)
       const failure = results.find((r): r is PromiseRejectedResult => r.status === "rejected")
       if (failure !== undefined) throw failure.reason
-      generated = await activities[0]
+      generated = await (activities[0] as Promise<GeneratorStats>)
       await injector.settled()
     } finally {
       clearTimeout(generationTimer)
@@ -173,9 +204,9 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
         timedOut: stopped.timedOut,
         clean: incarnation !== null && !stopped.timedOut && incarnation.kind === "stopped"
       }
-      return [supervisor.program, result] as const
+      return [supervisor.name, result] as const
     }))
-    const stop = Object.fromEntries(stops) as Partial<Record<ProgramName, ProgramStop>>
+    const stop: Partial<Record<string, ProgramStop>> = Object.fromEntries(stops)
     log(`stopped: ${stops.map(([p, s]) => `${p} exit ${s.code ?? s.signal} in ${seconds(s.ms)}`).join(", ")}`)
     event("stopped", stop)
 
@@ -216,12 +247,15 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
         tieGroups: generated.tieGroups,
         tieRows: generated.tieRows
       },
-      kills: { producer: killsOf(producer), consumer: killsOf(consumer) },
+      kills: Object.fromEntries(supervisors.map((s) => [s.name, killsOf(s)])),
       unexpectedExits: supervisors.flatMap((s) =>
-        s.incarnations.filter((i) => i.kind === "unexpected").map((i) => ({ program: s.program, ...i }))
+        s.incarnations.filter((i) => i.kind === "unexpected").map((i) => ({ program: s.name, ...i }))
       ),
       brokerRestarts: brokerDownMs.length,
       brokerDownMs,
+      lakeStore: options.lake,
+      s3Restarts: s3DownMs.length,
+      s3DownMs,
       garbage: { injected: injector.injected.length, kinds, dlq },
       lake: comparison,
       drain,
@@ -229,7 +263,7 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
       wallMs: Date.now() - wallStart,
       injectedGarbage: injector.injected
     }
-    const failures = failuresOf(partial, options.kills, options.brokerRestarts)
+    const failures = failuresOf(partial, plannedKills, options.brokerRestarts, s3 === undefined ? 0 : options.s3Restarts)
     if (diagnosis !== null) failures.push(diagnosis)
     if (options.checkTable !== undefined) {
       // Another engine's reading of the final table (Spark): the same rows and sum as PostgreSQL.
@@ -257,6 +291,11 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
     // Whatever happened: no program or broker outlives the run.
     await Promise.all(supervisors.map((s) => s.forceStop().catch(() => undefined)))
     await broker?.stop(passed ? undefined : stateDir).catch((error: unknown) => log(`stopping the broker failed: ${String(error)}`))
+    await s3?.stop().catch((error: unknown) => log(`stopping the S3 server failed: ${String(error)}`))
+    for (const [key, value] of Object.entries(savedEnv)) {
+      if (value === undefined) delete process.env[key]
+      else process.env[key] = value
+    }
     if (pool !== undefined) {
       if (passed) await dropOrdersTable(pool, table).catch(() => undefined)
       await pool.end().catch(() => undefined)

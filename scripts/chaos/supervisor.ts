@@ -70,24 +70,26 @@ export class ProgramSupervisor {
     private readonly env: Readonly<Record<string, string>>,
     logDir: string,
     pidDir: string,
-    private readonly restartDelayMs: () => number
+    private readonly restartDelayMs: () => number,
+    /** Which process of the program this is, when several run (`consumer-2`): names its log and pid files. */
+    readonly name: string = program
   ) {
     mkdirSync(logDir, { recursive: true })
     mkdirSync(pidDir, { recursive: true })
-    this.outFile = join(logDir, `${program}.out.log`)
-    this.errFile = join(logDir, `${program}.err.log`)
-    this.pidFile = join(pidDir, `${program}.pid`)
+    this.outFile = join(logDir, `${name}.out.log`)
+    this.errFile = join(logDir, `${name}.err.log`)
+    this.pidFile = join(pidDir, `${name}.pid`)
   }
 
   private mark(event: Record<string, unknown>): void {
-    const line = JSON.stringify({ chaos: true, program: this.program, at: new Date().toISOString(), ...event }) + "\n"
+    const line = JSON.stringify({ chaos: true, program: this.name, at: new Date().toISOString(), ...event }) + "\n"
     appendFileSync(this.outFile, line)
     appendFileSync(this.errFile, line)
   }
 
   /** Starts a process now; `crashAt` arms one crash point (`<point>:<n>`) for this process only. */
   start(crashAt: string | null = null): Incarnation {
-    if (this.running !== null) throw new Error(`${this.program} is already running (pid ${this.running.incarnation.pid})`)
+    if (this.running !== null) throw new Error(`${this.name} is already running (pid ${this.running.incarnation.pid})`)
     const n = this.incarnations.length + 1
     this.mark({ event: "start", incarnation: n, crash_at: crashAt })
     const scanned = statSync(this.outFile).size
@@ -109,7 +111,7 @@ export class ProgramSupervisor {
       closeSync(out)
       closeSync(err)
     }
-    if (child.pid === undefined) throw new Error(`could not start ${this.program}`)
+    if (child.pid === undefined) throw new Error(`could not start ${this.name}`)
     writeFileSync(this.pidFile, `${child.pid}\n`)
     const incarnation: Incarnation = { n, pid: child.pid, crashAt, startedAt: Date.now() }
     this.incarnations.push(incarnation)

@@ -5,7 +5,7 @@ import { spawn } from "node:child_process"
  * process groups (so a terminal's Ctrl-C reaches only the run, which then stops them in order), which
  * also means nothing stops them if the run is SIGKILLed. This tiny detached shell does: once the
  * owner is gone it SIGKILLs whatever pid the files name — only if that pid still runs a broker
- * (`kafka.Kafka`) or a pipeline program (`dist/bin/`), since pids get reused — and removes `removeDirs`.
+ * (`kafka.Kafka`), a pipeline program (`dist/bin/`) or the S3 server (`s3proxy`), since pids get reused — and removes `removeDirs`.
  * Pid files are read at that moment, so restarted processes are covered too.
  */
 export const spawnWatchdog = (options: {
@@ -21,7 +21,7 @@ for arg in "$@"; do
     pid:*) file=\${arg#pid:}
       pid=$(head -n1 "$file" 2>/dev/null)
       [ -n "$pid" ] || continue
-      if grep -qa -e "kafka[.]Kafka" -e "dist/bin/" "/proc/$pid/cmdline" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null; fi ;;
+      if grep -qa -e "kafka[.]Kafka" -e "dist/bin/" -e "s3proxy" "/proc/$pid/cmdline" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null; fi ;;
   esac
 done
 sleep 1

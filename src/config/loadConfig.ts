@@ -109,7 +109,8 @@ export const loadConfig = (file: string = defaultConfigFile, env: Env = process.
     const config = decoded.right
     return {
       ...config,
-      datalake: { ...config.datalake, path: Path.resolve(config.datalake.path) },
+      // An object-store URL (s3://bucket/prefix) is not a path on this machine.
+      datalake: { ...config.datalake, path: /^s3a?:\/\//i.test(config.datalake.path) ? config.datalake.path : Path.resolve(config.datalake.path) },
       streaming: {
         ...config.streaming,
         checkpoint_location: Path.resolve(config.streaming.checkpoint_location),

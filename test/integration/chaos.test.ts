@@ -23,7 +23,7 @@ describeIntegration("chaos (short run)", (endpoints) => {
       pgUrl: endpoints.pgUrl,
       log: (line: string) => console.info(`[chaos] ${line}`),
       checkTable: async (lake: string, expected: { readonly rows: number; readonly sum: string }) => {
-        compactions = compactionCommits(lake)
+        compactions = await compactionCommits(lake)
         return sparkAgrees(lake, expected)
       }
     }

@@ -1,12 +1,37 @@
-import { readdirSync, readFileSync } from "node:fs"
-import { join } from "node:path"
+import { Effect } from "effect"
+import { isS3Path, parseS3Location } from "../../src/layers/storage/s3Location.ts"
+import { tableStorageFor } from "../../src/layers/storage/tableStorageFor.ts"
+import { TableStorage } from "../../src/services/TableStorage.ts"
 import { startSpark } from "./spark.ts"
 
-/** Spark's count and sum over the Delta table at `lake`, compared with what PostgreSQL holds. */
+/** Where Spark reads the table: a directory as it is, `s3://bucket/prefix` through S3A (settings from the AWS_* environment). */
+const sparkLocation = (lake: string) => {
+  if (!isS3Path(lake)) return { path: lake, options: {} }
+  const { bucket, prefix } = parseS3Location(lake)
+  const env = (name: string) => {
+    const value = process.env[name]
+    if (!value) throw new Error(`reading ${lake} with Spark needs ${name} in the environment`)
+    return value
+  }
+  return {
+    path: `s3a://${bucket}/${prefix}`,
+    options: {
+      s3: {
+        endpoint: process.env["AWS_ENDPOINT_URL_S3"] ?? env("AWS_ENDPOINT_URL"),
+        accessKeyId: env("AWS_ACCESS_KEY_ID"),
+        secretAccessKey: env("AWS_SECRET_ACCESS_KEY"),
+        region: process.env["AWS_REGION"] ?? "us-east-1"
+      }
+    }
+  }
+}
+
+/** Spark's count and sum over the Delta table at `lake` (a directory or s3:// URL), compared with what PostgreSQL holds. */
 export const sparkAgrees = async (lake: string, expected: { readonly rows: number; readonly sum: string }): Promise<ReadonlyArray<string>> => {
-  const spark = await startSpark()
+  const { path, options } = sparkLocation(lake)
+  const spark = await startSpark(options)
   try {
-    const result = await spark.sql(`SELECT count(*) AS n, CAST(sum(amount) AS STRING) AS total FROM delta.\`${lake}\``)
+    const result = await spark.sql(`SELECT count(*) AS n, CAST(sum(amount) AS STRING) AS total FROM delta.\`${path}\``)
     const [n, total] = result.rows[0]!
     const problems: Array<string> = []
     if (Number(n) !== expected.rows) problems.push(`Spark counts ${String(n)} rows in the table, PostgreSQL has ${expected.rows}`)
@@ -17,9 +42,15 @@ export const sparkAgrees = async (lake: string, expected: { readonly rows: numbe
   }
 }
 
-/** Commits of the table that were compactions (OPTIMIZE), from its log. */
-export const compactionCommits = (lake: string): number => {
-  const log = join(lake, "_delta_log")
-  return readdirSync(log).filter((name) => /^\d{20}\.json$/.test(name))
-    .filter((name) => readFileSync(join(log, name), "utf8").includes(`"operation":"OPTIMIZE"`)).length
-}
+/** Commits of the table that were compactions (OPTIMIZE), from its log (a directory or s3:// URL). */
+export const compactionCommits = (lake: string): Promise<number> =>
+  Effect.gen(function*() {
+    const storage = yield* TableStorage
+    const commits = (yield* storage.list("_delta_log/")).filter((o) => /^_delta_log\/\d{20}\.json$/.test(o.path))
+    let optimize = 0
+    for (const commit of commits) {
+      const read = yield* storage.read(commit.path)
+      if (read !== null && new TextDecoder().decode(read.bytes).includes(`"operation":"OPTIMIZE"`)) optimize++
+    }
+    return optimize
+  }).pipe(Effect.provide(tableStorageFor(lake)), Effect.runPromise)
