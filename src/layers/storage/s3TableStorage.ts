@@ -4,7 +4,6 @@ import {
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
-  HeadBucketCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -99,7 +98,7 @@ const makeClient = (location: S3Location, settings: S3Settings) => {
 /**
  * A table under `s3://bucket/prefix` on S3 or an S3-compatible server. Put-if-absent is PutObject
  * with `If-None-Match: *` (412 when the key exists), atomic on AWS, MinIO and S3Proxy 4.x
- * (object-storage.md). The layer checks the bucket at start: a missing bucket or refused
+ * (object-storage.md). The layer checks the bucket at start (a listing under the prefix): a missing bucket or refused
  * credentials fail at once with a permanent StorageError; an unreachable endpoint is waited for.
  */
 export const s3TableStorage = (path: string, given?: S3Settings) =>
@@ -279,7 +278,8 @@ export const s3TableStorage = (path: string, given?: S3Settings) =>
   )
 
 /**
- * HeadBucket before the table opens: a permanent failure (no bucket, refused keys, clock skew,
+ * One ListObjectsV2 under the table's prefix before the table opens (not HeadBucket: its errors have
+ * no body, so a wrong secret and a missing permission both read as a bare 403). A permanent failure (no bucket, refused keys, clock skew,
  * wrong region) stops the program with its hint at once; an unreachable endpoint is waited for
  * with capped backoff and a warning per attempt, up to `wait`.
  */
@@ -291,7 +291,8 @@ const probeBucket = (
   wait: Duration.DurationInput
 ) =>
   Effect.tryPromise({
-    try: (abortSignal) => client.send(new HeadBucketCommand({ Bucket: location.bucket }), { abortSignal }),
+    try: (abortSignal) =>
+      client.send(new ListObjectsV2Command({ Bucket: location.bucket, Prefix: location.prefix === "" ? "" : `${location.prefix}/`, MaxKeys: 1 }), { abortSignal }),
     catch: failure
   }).pipe(
     Effect.tapError((error) =>
