@@ -1,5 +1,5 @@
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api"
-import { Data, Effect } from "effect"
+import { Data, Effect, Logger, LogLevel } from "effect"
 import * as Path from "node:path"
 import { tableStorageFor } from "../layers/storage/tableStorageFor.ts"
 import { isS3Path } from "../layers/storage/s3Location.ts"
@@ -107,7 +107,11 @@ export const readLakeVersion = (lakePath: string, request: LakeRequest = {}) =>
       }))), { concurrency: 8 })
     files.sort((a, b) => (a.location < b.location ? -1 : a.location > b.location ? 1 : 0))
     return { version: snapshot.version, timestamp: snapshot.timestamp, files } satisfies LakeVersion
-  }).pipe(Effect.provide(tableStorageFor(isS3Path(lakePath) ? lakePath : Path.resolve(lakePath))))
+  }).pipe(
+    Effect.provide(tableStorageFor(isS3Path(lakePath) ? lakePath : Path.resolve(lakePath))),
+    // A reader's output is its result: the storage layer's start-up lines (which bucket, which keys) stay out of it.
+    Logger.withMinimumLogLevel(LogLevel.Warning)
+  )
 
 /** Whether the lake's current version holds any data file (DuckDB's read_parquet fails on an empty list). */
 export const lakeHasFiles = (lakePath: string) => readLakeVersion(lakePath).pipe(Effect.map((lake) => lake.files.length > 0))
