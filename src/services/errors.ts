@@ -33,6 +33,7 @@ export type StorageFailure =
   | "bad-credentials"
   | "clock-skew"
   | "wrong-region"
+  | "misconfigured" // a malformed datalake.path or AWS_* variable
   | "other"
 
 const permanentFailures: ReadonlySet<StorageFailure> = new Set([
@@ -40,7 +41,8 @@ const permanentFailures: ReadonlySet<StorageFailure> = new Set([
   "access-denied",
   "bad-credentials",
   "clock-skew",
-  "wrong-region"
+  "wrong-region",
+  "misconfigured"
 ])
 
 /** A state or lake file could not be read or written. */

@@ -98,8 +98,9 @@ const makeClient = (location: S3Location, settings: S3Settings) => {
 /**
  * A table under `s3://bucket/prefix` on S3 or an S3-compatible server. Put-if-absent is PutObject
  * with `If-None-Match: *` (412 when the key exists), atomic on AWS, MinIO and S3Proxy 4.x
- * (object-storage.md). The layer checks the bucket at start (a listing under the prefix): a missing bucket or refused
- * credentials fail at once with a permanent StorageError; an unreachable endpoint is waited for.
+ * (object-storage.md). The layer checks the bucket at start (a listing under the prefix): a missing
+ * bucket or refused credentials fail at once with a permanent StorageError; an unreachable endpoint
+ * is waited for.
  */
 export const s3TableStorage = (path: string, given?: S3Settings) =>
   Layer.scoped(
@@ -107,11 +108,11 @@ export const s3TableStorage = (path: string, given?: S3Settings) =>
     Effect.gen(function*() {
       const location = yield* Effect.try({
         try: () => parseS3Location(path),
-        catch: (cause) => new StorageError({ path, operation: "open", cause, reason: "other", hint: "datalake.path must look like s3://bucket/prefix" })
+        catch: (cause) => new StorageError({ path, operation: "open", cause, reason: "misconfigured", hint: "datalake.path must look like s3://bucket/prefix" })
       })
       const settings = given ?? (yield* Effect.try({
         try: () => s3SettingsFromEnv(),
-        catch: (cause) => new StorageError({ path, operation: "open", cause, reason: "other" })
+        catch: (cause) => new StorageError({ path, operation: "open", cause, reason: "misconfigured" })
       }))
       const { client, context } = yield* Effect.acquireRelease(
         Effect.sync(() => makeClient(location, settings)),
@@ -127,7 +128,9 @@ export const s3TableStorage = (path: string, given?: S3Settings) =>
         new StorageError({ path: target, operation, cause, ...classifyS3Error(cause, context) })
 
       const send = <A>(operation: StorageError["operation"], target: string, call: (signal: AbortSignal) => Promise<A>) =>
-        Effect.tryPromise({ try: call, catch: failure(operation, target) })
+        Effect.tryPromise({ try: call, catch: failure(operation, target) }).pipe(
+          Effect.withSpan(`TableStorage.s3.${operation}`, { attributes: { path: target } })
+        )
 
       const putWhole = (key: string, bytes: Uint8Array, ifAbsent: boolean) =>
         send("write", urlOf(location, key.slice(base.length)), (abortSignal) =>
