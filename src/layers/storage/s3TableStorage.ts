@@ -28,7 +28,10 @@ export interface S3Settings {
   readonly forcePathStyle?: boolean | undefined
   /** Explicit keys; undefined: the SDK's default provider chain (env, profiles, SSO, instance roles). */
   readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken?: string } | undefined
-  /** Objects above this size go up in parts (default 64 MiB). */
+  /**
+   * Objects above this size go up in parts (default 32 MiB). Measured on S3Proxy: 64 MiB took 3.1 s
+   * as one PUT and 1.2 s as 4 parts of 16 MiB, two at a time; below ~16 MiB one PUT is as fast.
+   */
   readonly multipartThreshold?: number
   /** Part size of a multipart upload (default 16 MiB; S3's minimum is 5 MiB). */
   readonly partSize?: number
@@ -118,7 +121,7 @@ export const s3TableStorage = (path: string, given?: S3Settings) =>
         Effect.sync(() => makeClient(location, settings)),
         ({ client }) => Effect.sync(() => client.destroy())
       )
-      const threshold = settings.multipartThreshold ?? 64 * MiB
+      const threshold = settings.multipartThreshold ?? 32 * MiB
       const partSize = Math.max(settings.partSize ?? 16 * MiB, 1)
       const pageSize = settings.pageSize ?? 1000
       const cacheDir = settings.cacheDir ?? defaultLakeCacheDir()
