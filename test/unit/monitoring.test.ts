@@ -127,10 +127,21 @@ describe("monitoring files", () => {
     ]))
     const config = parse(readFileSync(prometheusConfigFile, "utf8")) as {
       rule_files: Array<string>
-      scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: Array<string> }> }>
+      scrape_configs: Array<{
+        job_name: string
+        static_configs?: Array<{ targets: Array<string> }>
+        dns_sd_configs?: Array<{ names: Array<string>; type: string; port: number }>
+      }>
     }
     expect(config.rule_files).toEqual(["alerts.yml"])
-    const targets = Object.fromEntries(config.scrape_configs.map((s) => [s.job_name, s.static_configs.flatMap((c) => c.targets)]))
+    // The consumer may be scaled: its service name is resolved to every replica (DNS A records).
+    const targets = Object.fromEntries(config.scrape_configs.map((s) => [
+      s.job_name,
+      [
+        ...(s.static_configs ?? []).flatMap((c) => c.targets),
+        ...(s.dns_sd_configs ?? []).flatMap((c) => (c.type === "A" ? c.names.map((name) => `${name}:${c.port}`) : []))
+      ]
+    ]))
     const env = compose.services["producer"]!.environment!
     expect(targets).toEqual({
       producer: [`producer:${env["OBSERVABILITY_PRODUCER_PORT"]}`],
