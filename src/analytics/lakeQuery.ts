@@ -1,8 +1,9 @@
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api"
-import { Data, Effect, Logger, LogLevel } from "effect"
+import { Data, Effect, type Layer, Logger, LogLevel } from "effect"
 import * as Path from "node:path"
 import { tableStorageFor } from "../layers/storage/tableStorageFor.ts"
 import { isS3Path } from "../layers/storage/s3Location.ts"
+import type { StorageError } from "../services/errors.ts"
 import { TableStorage } from "../services/TableStorage.ts"
 import { dateOf, storagePathOf } from "../table/dataPaths.ts"
 import { loadSnapshot, type SnapshotRequest } from "../table/readLog.ts"
@@ -76,12 +77,20 @@ export const parseTimeTravel = (flags: { readonly version?: string | undefined; 
   return {}
 }
 
+/** The storage a lake path names: a directory (resolved), or an object store configured from the AWS_* environment. */
+const storageOf = (lakePath: string) => tableStorageFor(isS3Path(lakePath) ? lakePath : Path.resolve(lakePath))
+
 /**
  * The table's snapshot (latest, `version` or `asOf` ms) as its data files. A damaged log fails with
  * TableError naming the file: readers never fall back to globbing the directory, which also holds
- * compacted-away files and crash leftovers.
+ * compacted-away files and crash leftovers. `storage` replaces the one the path names (explicit S3
+ * settings rather than the environment's).
  */
-export const readLakeVersion = (lakePath: string, request: LakeRequest = {}) =>
+export const readLakeVersion = (
+  lakePath: string,
+  request: LakeRequest = {},
+  storage: Layer.Layer<TableStorage, StorageError> = storageOf(lakePath)
+) =>
   Effect.gen(function*() {
     const storage = yield* TableStorage
     const snapshot = yield* loadSnapshot(request)
@@ -108,7 +117,7 @@ export const readLakeVersion = (lakePath: string, request: LakeRequest = {}) =>
     files.sort((a, b) => (a.location < b.location ? -1 : a.location > b.location ? 1 : 0))
     return { version: snapshot.version, timestamp: snapshot.timestamp, files } satisfies LakeVersion
   }).pipe(
-    Effect.provide(tableStorageFor(isS3Path(lakePath) ? lakePath : Path.resolve(lakePath))),
+    Effect.provide(storage),
     // A reader's output is its result: the storage layer's start-up lines (which bucket, which keys) stay out of it.
     Logger.withMinimumLogLevel(LogLevel.Warning)
   )
@@ -172,8 +181,8 @@ export const openLakeVersion = (lake: LakeVersion) =>
  * `version`, or the one current at `asOf` ms): `read_parquet` of its exact files, `date` a DATE
  * column. No table, or a table without files, gives an empty view with the lake's columns.
  */
-export const openLake = (lakePath: string, options: LakeRequest = {}) =>
-  readLakeVersion(lakePath, options).pipe(Effect.flatMap(openLakeVersion))
+export const openLake = (lakePath: string, options: LakeRequest = {}, storage?: Layer.Layer<TableStorage, StorageError>) =>
+  readLakeVersion(lakePath, options, storage).pipe(Effect.flatMap(openLakeVersion))
 
 export interface QueryResult {
   readonly columns: ReadonlyArray<string>
