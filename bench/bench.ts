@@ -22,6 +22,7 @@ import { type BackfillRun, prepareBackfillTable, runBackfill } from "./scenarios
 import { runCeiling } from "./scenarios/ceiling.ts"
 import { analyseSteps, type LatencyStepOptions, readKafkaTimestamps, runLatencyStep } from "./scenarios/latency.ts"
 import { runNative } from "./scenarios/native.ts"
+import { runScale } from "./scenarios/scale.ts"
 import { runTrickle } from "./scenarios/trickle.ts"
 import { codeVersion, kcatVersion, machineFacts, redactUrl, resolveStack, type Stack } from "./stack.ts"
 import { median, waitUntil } from "./stats.ts"
@@ -189,6 +190,18 @@ const trickleScenario = async (stack: Stack, options: BenchOptions, scenarios: S
   scenarios.trickle = result
 }
 
+const scaleScenario = async (stack: Stack, options: BenchOptions, scenarios: Scenarios) => {
+  const s = options.scale
+  say(`scale: ${s.rows} orders, lake local and on S3 x ${s.consumers.join(" and ")} consumer(s) over ${s.partitions} partitions; ` +
+    `then ${s.latency.rate} orders/s for ${s.latency.durationMs / 1000} s on each store`)
+  const duck = await openDuckDb()
+  try {
+    scenarios.scale = await runScale(stack, s, options.interval, duck)
+  } finally {
+    duck.close()
+  }
+}
+
 const main = async (): Promise<number> => {
   let options: ReturnType<typeof parseOptions>
   try {
@@ -240,6 +253,10 @@ const main = async (): Promise<number> => {
       codeVersions["trickle"] = codeVersion()
       await trickleScenario(stack, options, scenarios)
     }
+    if (options.only.has("scale")) {
+      codeVersions["scale"] = codeVersion()
+      await scaleScenario(stack, options, scenarios)
+    }
   } catch (e) {
     error = e instanceof Error ? (e.stack ?? e.message) : String(e)
     say(`FAILED: ${error}`)
@@ -272,6 +289,7 @@ const main = async (): Promise<number> => {
       ceiling: options.ceiling,
       reference: options.reference,
       trickle: options.trickle,
+      scale: options.scale,
       growthTolerance: options.ceiling.growthTolerance,
       profile: options.profile
     },

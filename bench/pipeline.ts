@@ -43,14 +43,14 @@ export const newRoll = (stack: Stack, prefix: string, existingTable?: string): R
  * when two programs start together, both try to create them and one waits out a retry, which would
  * be measured as startup time.
  */
-export const createRollTopics = async (stack: Stack, roll: Roll): Promise<void> => {
+export const createRollTopics = async (stack: Stack, roll: Roll, partitions = 1): Promise<void> => {
   const admin = new Kafka({ clientId: "food-orders-bench", brokers: stack.kafkaBrokers.split(","), logLevel: logLevel.NOTHING }).admin()
   await admin.connect()
   try {
     await admin.createTopics({
       waitForLeaders: true,
       topics: [
-        { topic: roll.topic, numPartitions: 1, configEntries: rawTopicConfig },
+        { topic: roll.topic, numPartitions: partitions, configEntries: rawTopicConfig },
         { topic: roll.dlqTopic, numPartitions: 1, configEntries: [{ name: "max.message.bytes", value: String(16 * 1024 * 1024) }] }
       ]
     })
@@ -80,7 +80,25 @@ export interface Pipeline {
   readonly stop: () => Promise<{ producer: number | null; consumer: number | null }>
 }
 
-export const startPipeline = (stack: Stack, roll: Roll, options: PipelineOptions): Pipeline => {
+export interface ProgramsOptions extends PipelineOptions {
+  /** Consumers sharing the topic's partitions through the consumer group (default 1). */
+  readonly consumers?: number
+  /** The table's `datalake.path` (a local directory or s3://bucket/prefix) instead of the roll's local lake. */
+  readonly lakePath?: string
+}
+
+/** The programs of a pipeline without the lake watcher: a producer and `consumers` consumers, same environment. */
+export interface PipelinePrograms {
+  readonly roll: Roll
+  readonly producer: Program
+  readonly consumers: ReadonlyArray<Program>
+  readonly lakePath: string
+  readonly startedAt: number
+  readonly env: Record<string, string>
+  readonly stop: () => Promise<{ producer: number | null; consumers: Array<number | null> }>
+}
+
+export const startPipelinePrograms = (stack: Stack, roll: Roll, options: ProgramsOptions): PipelinePrograms => {
   const env = pipelineEnv({
     pgUrl: stack.pgUrl,
     kafkaBrokers: stack.kafkaBrokers,
@@ -94,10 +112,10 @@ export const startPipeline = (stack: Stack, roll: Roll, options: PipelineOptions
       OBSERVABILITY_PRODUCER_PORT: "0",
       OBSERVABILITY_CONSUMER_PORT: "0",
       REFERENCE_POLL_SECONDS: String(options.referencePollSeconds ?? 5),
+      ...(options.lakePath === undefined ? {} : { DATALAKE_PATH: options.lakePath }),
       ...options.extraEnv
     }
   })
-  const lake = watchLake(roll.lake, join(env["STREAMING_CHECKPOINT_LOCATION"]!, "offsets.json"))
   const startedAt = Date.now()
   const profile = options.cpuProfileDir === undefined ? {} : { cpuProfileDir: options.cpuProfileDir }
   const producer = startProgram({
@@ -106,18 +124,38 @@ export const startPipeline = (stack: Stack, roll: Roll, options: PipelineOptions
     env,
     ...profile
   })
-  const consumer = startProgram({ name: `${options.label}-consumer`, program: "consumer", env, ...profile })
+  const count = options.consumers ?? 1
+  const consumers = Array.from({ length: count }, (_, i) =>
+    startProgram({ name: `${options.label}-consumer${count === 1 ? "" : `-${i + 1}`}`, program: "consumer", env, ...profile }))
   return {
     roll,
     producer,
-    consumer,
-    lake,
+    consumers,
+    lakePath: env["DATALAKE_PATH"]!,
     startedAt,
     env,
     stop: async () => {
-      const [p, c] = await Promise.all([producer.stop(), consumer.stop()])
+      const [p, ...c] = await Promise.all([producer.stop(), ...consumers.map((consumer) => consumer.stop())])
+      return { producer: p!.code, consumers: c.map((r) => r.code) }
+    }
+  }
+}
+
+export const startPipeline = (stack: Stack, roll: Roll, options: PipelineOptions): Pipeline => {
+  const programs = startPipelinePrograms(stack, roll, { ...options, consumers: 1 })
+  const lake = watchLake(roll.lake, join(programs.env["STREAMING_CHECKPOINT_LOCATION"]!, "offsets.json"))
+  const consumer = programs.consumers[0]!
+  return {
+    roll,
+    producer: programs.producer,
+    consumer,
+    lake,
+    startedAt: programs.startedAt,
+    env: programs.env,
+    stop: async () => {
+      const { producer, consumers } = await programs.stop()
       lake.stop()
-      return { producer: p.code, consumer: c.code }
+      return { producer, consumer: consumers[0] ?? null }
     }
   }
 }

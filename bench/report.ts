@@ -62,6 +62,18 @@ export const evaluateTargets = (result: Pick<BenchResult, "scenarios" | "mode">)
     note: "kernel VmHWM of the node process running the dist/bin bundle, as `npm run` runs it"
   })
   targets.push(...trickleTargets(trickle, result.mode))
+  const onS3 = result.scenarios.scale?.latency.find((r) => r.store === "s3")
+  const onLocal = result.scenarios.scale?.latency.find((r) => r.store === "local")
+  targets.push({
+    name: "p99 commit-to-lake at 1,000 orders/s, lake on S3",
+    target: "≤ 500 ms (the local lake's goal)",
+    actual: onS3 === undefined ? "not measured" : `${num(onS3.latencyMs.p99)} ms (local disk, same run: ${num(onLocal?.latencyMs.p99)} ms)`,
+    met: onS3 === undefined ? null : onS3.latencyMs.p99 <= 500,
+    ...(onS3 === undefined ? {} : {
+      note: `scale scenario: ${num(onS3.durationS)} s at ${num(onS3.rate)}/s, 1 consumer, ${result.scenarios.scale!.s3.server}; ` +
+        `version first seen by a ${num(result.scenarios.scale!.followMs)} ms poll − the INSERT's COMMIT`
+    })
+  })
   return targets
 }
 
@@ -216,6 +228,69 @@ const trickleSection = (t: NonNullable<BenchResult["scenarios"]["trickle"]>): Ar
   return lines
 }
 
+const scaleSection = (s: NonNullable<BenchResult["scenarios"]["scale"]>): Array<string> => {
+  const lines: Array<string> = []
+  const storeName = (store: "local" | "s3") => (store === "s3" ? "S3" : "local disk")
+  lines.push(`## Scale: the lake on S3 against local disk, 1 against ${num(Math.max(...s.backfill.map((r) => r.consumers)))} consumers`)
+  lines.push("")
+  lines.push(`The same ${num(s.rows)} orders in PostgreSQL (loaded in ${num(s.loadSeconds, 1)} s) backfilled four times in this run, each with a fresh topic of ` +
+    `${num(s.partitions)} partitions and a fresh table, the consumers sharing the partitions through the consumer group. S3: ${s.s3.server} at ${s.s3.endpoint}` +
+    `${s.s3.startS === null ? "" : ` (started in ${num(s.s3.startS, 1)} s)`}. ` +
+    `End to end = spawn of the programs → the first version whose positions (the consumers' next offsets, committed with the files) cover every order, ` +
+    `as seen by a ${num(s.followMs)} ms poll of the table's next commit through its storage port (the same code for both stores). ` +
+    "Rows and distinct order_ids: DuckDB over the exact file list of the table's last version (readLakeVersion), after the programs stopped.")
+  lines.push("")
+  const base = s.backfill.find((r) => r.store === "local" && r.consumers === 1)
+  lines.push(table(
+    ["store", "consumers", "end to end", "vs local ×1", "first data", "files (rows each)", "live files", "batch commits", "compactions", "consumer CPU s (cores)", "peak RSS MiB consumers sum / max", "producer CPU cores / RSS MiB", "machine CPU cores", "DuckDB rows / distinct"],
+    s.backfill.map((r) => [
+      storeName(r.store),
+      num(r.consumers),
+      `${num(r.endToEndRowsPerS)}/s (${num(r.endToEndSeconds, 1)} s)`,
+      base === undefined ? "–" : `${num(ratio(r.endToEndRowsPerS, base.endToEndRowsPerS), 2)}×`,
+      r.firstDataS === null ? "–" : `${num(r.firstDataS, 1)} s`,
+      `${num(r.files.streamed)} (${num(r.files.avgStreamedRows)})`,
+      num(r.files.live),
+      num(r.commits.batchCommits),
+      num(r.commits.compactionCommits),
+      `${num(r.consumer.cpuSeconds, 1)} (${num(r.consumer.cpuCores, 2)})`,
+      `${num(r.consumer.peakRssMiBSum, 0)} / ${num(r.consumer.peakRssMiBMax, 0)}`,
+      `${num(r.producer.cpuCores, 2)} / ${num(r.producer.peakRssMiB, 0)}`,
+      num(r.machineCpuCores, 2),
+      `${num(r.lake.rows)} / ${num(r.lake.distinctIds)}`
+    ])
+  ))
+  lines.push("")
+  if (s.latency.length > 0) {
+    lines.push(`Commit-to-lake at a steady rate, one consumer: per order, the version naming its file first seen by the ${num(s.followMs)} ms poll − the time its INSERT's COMMIT returned ` +
+      "(so up to one poll period of detection delay, the same on both stores).")
+    lines.push("")
+    const local = s.latency.find((r) => r.store === "local")
+    lines.push(table(
+      ["store", "orders/s", "for", "orders", "p50 ms", "p95 ms", "p99 ms", "max ms", "p99 vs local", "files", "versions", "drain", "CPU cores prod/cons/machine", "peak RSS MiB prod/cons", "missing/dup"],
+      s.latency.map((r) => [
+        storeName(r.store),
+        num(r.rate),
+        `${num(r.durationS, 0)} s`,
+        num(r.inserted),
+        num(r.latencyMs.p50),
+        num(r.latencyMs.p95),
+        num(r.latencyMs.p99),
+        num(r.latencyMs.max),
+        local === undefined ? "–" : `${num(ratio(r.latencyMs.p99, local.latencyMs.p99), 2)}×`,
+        num(r.files),
+        num(r.versions),
+        `${num(r.drainS, 2)} s`,
+        `${num(r.producer.cpuCores, 2)} / ${num(r.consumer.cpuCores, 2)} / ${num(r.machineCpuCores, 2)}`,
+        `${num(r.producer.peakRssMiB, 0)} / ${num(r.consumer.peakRssMiB, 0)}`,
+        `${num(r.missing)} / ${num(r.duplicates)}`
+      ])
+    ))
+    lines.push("")
+  }
+  return lines
+}
+
 export const renderMarkdown = (result: BenchResult): string => {
   const m = result.machine
   const lines: Array<string> = []
@@ -342,6 +417,7 @@ export const renderMarkdown = (result: BenchResult): string => {
     lines.push("")
   }
   if (trickle !== undefined) lines.push(...trickleSection(trickle))
+  if (result.scenarios.scale !== undefined) lines.push(...scaleSection(result.scenarios.scale))
   if (result.profiles.length > 0) {
     lines.push("## CPU profiles (node --cpu-prof)")
     lines.push("")

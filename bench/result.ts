@@ -4,6 +4,7 @@ import type { BackfillRun } from "./scenarios/backfill.ts"
 import type { CeilingResult } from "./scenarios/ceiling.ts"
 import type { LatencyStep } from "./scenarios/latency.ts"
 import type { NativeResult } from "./scenarios/native.ts"
+import type { ScaleResult } from "./scenarios/scale.ts"
 import type { TrickleResult } from "./scenarios/trickle.ts"
 import type { MachineFacts } from "./stack.ts"
 
@@ -72,6 +73,8 @@ export interface BenchResult {
     ceiling?: CeilingResult
     reference?: SteadyResult
     trickle?: TrickleResult
+    /** The lake on S3 against local disk, 1 against 3 consumers (added in the same schema: absent from older results). */
+    scale?: ScaleResult
   }
   readonly ratios: ReadonlyArray<Ratio>
   readonly targets: ReadonlyArray<Target>
@@ -142,6 +145,27 @@ export const resultProblems = (result: BenchResult, expected: ReadonlyArray<keyo
       problems.push(`trickle: count(*) ${trickle.count.tableRows} over the table's files, ${trickle.count.oneFileRows} over the one file`)
     } else if (trickle.count.tableRows !== trickle.allInserted) {
       problems.push(`trickle: the table counts ${trickle.count.tableRows} rows, ${trickle.allInserted} were inserted (warm-up included)`)
+    }
+  }
+  const scale = result.scenarios.scale
+  if (scale !== undefined) {
+    if (scale.backfill.length === 0) problems.push("scale: no backfill runs")
+    for (const run of scale.backfill) {
+      const name = `scale ${run.store} x${run.consumers}`
+      if (run.lake.rows !== run.rows) problems.push(`${name}: ${run.lake.rows} rows in the lake, ${run.rows} in PostgreSQL`)
+      if (run.lake.distinctIds !== run.rows) problems.push(`${name}: ${run.lake.distinctIds} distinct order_ids for ${run.rows} rows`)
+      if (!(run.endToEndRowsPerS > 0)) problems.push(`${name}: no end-to-end rate`)
+      if (!(run.files.streamed > 0)) problems.push(`${name}: no lake files`)
+      if (!(run.consumer.peakRssMiBMax > 0)) problems.push(`${name}: no consumer peak RSS`)
+      if (run.consumer.each.length !== run.consumers) problems.push(`${name}: figures for ${run.consumer.each.length} consumers`)
+    }
+    if (scale.latency.length === 0) problems.push("scale: no latency runs")
+    for (const run of scale.latency) {
+      const name = `scale latency ${run.store}`
+      if (!(run.inserted > 0)) problems.push(`${name}: nothing inserted`)
+      if (run.missing !== 0) problems.push(`${name}: ${run.missing} orders never reached the table`)
+      if (run.duplicates !== 0) problems.push(`${name}: ${run.duplicates} orders in the table twice`)
+      if (run.latencyMs.count !== run.inserted) problems.push(`${name}: latency for ${run.latencyMs.count} of ${run.inserted} orders`)
     }
   }
   if (result.targets.length === 0) problems.push("no targets evaluated")

@@ -12,7 +12,7 @@ import { type BenchResult, resultProblems } from "../../bench/result.ts"
 import { repoRoot } from "../../scripts/stack/paths.ts"
 import { describeIntegration } from "../support/endpoints.ts"
 
-const allScenarios = ["backfill", "native", "steady", "ceiling", "reference", "trickle"] as const
+const allScenarios = ["backfill", "native", "steady", "ceiling", "reference", "trickle", "scale"] as const
 
 describeIntegration("npm run bench -- --smoke", (endpoints) => {
   const out = mkdtempSync(join(tmpdir(), "fop-bench-test-"))
@@ -29,9 +29,17 @@ describeIntegration("npm run bench -- --smoke", (endpoints) => {
             ...process.env,
             PG_URL: endpoints.pgUrl,
             KAFKA_BROKERS: endpoints.kafkaBrokers,
-            ...(endpoints.kafkaVersion === undefined ? {} : { KAFKA_VERSION: endpoints.kafkaVersion })
+            ...(endpoints.kafkaVersion === undefined ? {} : { KAFKA_VERSION: endpoints.kafkaVersion }),
+            // The scale scenario's lake on the suite's S3 server when it has one (else the bench starts its own S3Proxy).
+            ...(endpoints.s3 === null ? {} : {
+              AWS_ENDPOINT_URL_S3: endpoints.s3.endpoint,
+              AWS_ACCESS_KEY_ID: endpoints.s3.accessKeyId,
+              AWS_SECRET_ACCESS_KEY: endpoints.s3.secretAccessKey,
+              AWS_REGION: endpoints.s3.region,
+              LAKE_BUCKET: endpoints.s3.bucket
+            })
           },
-          timeout: 280_000,
+          timeout: 520_000,
           maxBuffer: 32 * 1024 * 1024
         },
         (error, stdout, stderr) =>
@@ -71,13 +79,22 @@ describeIntegration("npm run bench -- --smoke", (endpoints) => {
     expect({ missing: trickle.missing, measured: trickle.latencyMs.count, counted: trickle.count?.tableRows, oneFile: trickle.count?.oneFileRows })
       .toEqual({ missing: 0, measured: trickle.inserted, counted: trickle.allInserted, oneFile: trickle.allInserted })
     expect(trickle.samples.length).toBeGreaterThan(0)
-    expect(result.targets.map((t) => t.name)).toHaveLength(9)
+    // Scale: the lake local and on S3 (the run's own S3Proxy), 1 and 3 consumers; every order once.
+    const scale = result.scenarios.scale!
+    expect(scale.backfill.map((r) => `${r.store} x${r.consumers}`)).toEqual(["local x1", "local x3", "s3 x1", "s3 x3"])
+    for (const r of scale.backfill) expect([r.lake.rows, r.lake.distinctIds]).toEqual([r.rows, r.rows])
+    expect(scale.latency.map((r) => r.store)).toEqual(["local", "s3"])
+    for (const r of scale.latency) {
+      expect({ store: r.store, lake: r.lakeRows, measured: r.latencyMs.count, missing: r.missing, duplicates: r.duplicates })
+        .toEqual({ store: r.store, lake: r.inserted, measured: r.inserted, missing: 0, duplicates: 0 })
+    }
+    expect(result.targets.map((t) => t.name)).toHaveLength(10)
 
     const markdown = readFileSync(join(out, "smoke.md"), "utf8")
-    for (const heading of ["## Targets", "## Backfill", "## Native tools", "## Steady inserts", "## Reference-like poller", "## Ceiling", "## Trickle"]) {
+    for (const heading of ["## Targets", "## Backfill", "## Native tools", "## Steady inserts", "## Reference-like poller", "## Ceiling", "## Trickle", "## Scale"]) {
       expect(markdown).toContain(heading)
     }
     // Nothing of the run is left behind: its temporary state directories are gone.
     expect(readdirSync(tmpdir()).filter((name) => name.startsWith("fop-bench-") && existsSync(join(tmpdir(), name, "output")))).toEqual([])
-  }, 300_000)
+  }, 540_000)
 })
