@@ -70,6 +70,6 @@ export class OrderStream extends Context.Tag("OrderStream")<OrderStream, {
     maxMessages: number,
     maxWait: Duration.DurationInput
   ) => Effect.Effect<MessageBatch | null, BrokerError>
-  /** Tells the broker how far the consumer got (for lag tooling; our checkpoint file is the truth). */
+  /** Tells the broker how far the consumer got (for lag tooling; the table's positions are the truth), for the partitions it owns. */
   readonly commit: (positions: ReadonlyMap<number, bigint>) => Effect.Effect<void, BrokerError>
 }>() {}

@@ -72,8 +72,10 @@ const slice = (batch: MessageBatch, messages: ReadonlyArray<RawMessage>): Messag
 /**
  * OrderStream over a kafkajs consumer group. kafkajs pushes batches; a small queue turns that into
  * the pull the consumer program wants and bounds what is held in memory (backpressure: kafkajs
- * waits, heartbeating, until there is room). Our checkpoint file is the source of truth for
- * positions: stale messages are dropped and a gap triggers a seek back to the wanted offset.
+ * waits, heartbeating, until there is room). The table's positions are the source of truth: stale
+ * messages are dropped, a gap triggers a seek back to the wanted offset, and every partition of a
+ * new assignment is sought to the consumer's position. The group decides which partitions this
+ * consumer owns (`assignment`); what was fetched for a revoked partition is dropped.
  */
 export const kafkaOrderStream = (settings: KafkaSettings, topic: string, groupId: string) =>
   Layer.scoped(
@@ -115,10 +117,18 @@ export const kafkaOrderStream = (settings: KafkaSettings, topic: string, groupId
       let pending: Fetched | null = null
       /** Per partition, the offset after the last message handed out. */
       const delivered = new Map<number, bigint>()
+      /**
+       * Partitions of a new assignment, to be sought to the consumer's positions on its next poll:
+       * where kafkajs would start them (the group's offsets, or its own fetch position from before
+       * the rebalance, past a batch the consumer has dropped) is not necessarily the table's position,
+       * and with nothing more arriving, no gap would ever show it.
+       */
+      let unpositioned = new Set<number>()
       const reassign = (partitions: ReadonlySet<number>) => {
         assignment = { generation: assignment.generation + 1, partitions }
         pending = null
         delivered.clear()
+        unpositioned = new Set(partitions)
       }
       const removeListeners = [
         consumer.on(consumer.events.REBALANCING, () => reassign(new Set())),
@@ -187,6 +197,13 @@ export const kafkaOrderStream = (settings: KafkaSettings, topic: string, groupId
         poll: (from, maxMessages, maxWait) =>
           Effect.gen(function*() {
             const deadline = Date.now() + Duration.toMillis(Duration.decode(maxWait))
+            for (const partition of unpositioned) {
+              if (!assignment.partitions.has(partition)) continue
+              const wanted = from.get(partition) ?? 0n
+              yield* seek(partition, wanted)
+              delivered.set(partition, wanted)
+            }
+            unpositioned = new Set()
             // A batch the program could not finish is asked for again: rewind to it.
             for (const [partition, handedOut] of delivered) {
               const wanted = from.get(partition) ?? 0n
@@ -207,7 +224,7 @@ export const kafkaOrderStream = (settings: KafkaSettings, topic: string, groupId
               const fresh = batch.messages.filter((m) => m.offset >= wanted)
               if (fresh.length === 0) continue
               if (fresh[0]!.offset > wanted) {
-                // A gap: the group's position (or a stale fetch) is ahead of our checkpoint. Go back,
+                // A gap: the group's position (or a stale fetch) is ahead of the table's position. Go back,
                 // unless retention already deleted what we want, which is loss we can only report.
                 const low = yield* lowWatermark(batch.partition)
                 if (low <= wanted) {

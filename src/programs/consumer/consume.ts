@@ -20,8 +20,8 @@ interface BatchTimes {
 
 const logOutcome = (outcome: BatchOutcome, times: BatchTimes) =>
   Effect.logInfo("batch written").pipe(Effect.annotateLogs({
-    partitions: [...outcome.positions.keys()].join(","),
-    next_offsets: [...outcome.positions].map(([p, position]) => `${p}:${position.nextOffset}`).join(","),
+    partitions: [...outcome.positions.keys()].sort((a, b) => a - b).join(","),
+    next_offsets: [...outcome.positions].sort(([a], [b]) => a - b).map(([p, position]) => `${p}:${position.nextOffset}`).join(","),
     version: outcome.version ?? "none",
     messages: outcome.messages,
     written: outcome.written,
@@ -170,7 +170,7 @@ export const consume = (options: ConsumerOptions & { readonly once: boolean }) =
           Effect.gen(function*() {
             yield* Metric.increment(lakeCommitConflicts)
             yield* Effect.logWarning("another writer committed a partition of this batch first; batch dropped, resuming from the table's positions")
-              .pipe(Effect.annotateLogs({ partitions: splits.map((s) => s.partition).join(","), detail: conflict.detail }))
+              .pipe(Effect.annotateLogs({ partitions: splits.map((s) => s.partition).sort((a, b) => a - b).join(","), detail: conflict.detail }))
             current = yield* lake.positions(options.topic)
             return null
           }))
