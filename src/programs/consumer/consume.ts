@@ -61,13 +61,14 @@ export const consume = (options: ConsumerOptions & { readonly once: boolean }) =
         Effect.annotateLogs({ error: error instanceof Error ? error.message : String(error) })
       )
 
+    // The generation before the positions: an assignment that changes in between is followed.
+    let generation = (yield* stream.assignment).generation
     const startup = Effect.all({ positions: lake.positions(options.topic), ends: stream.endOffsets }).pipe(
       Effect.tapError(logFailure("startup")),
       Effect.retry(backoff)
     )
     let { ends, positions } = yield* startup
     let current: Positions = positions
-    let generation = (yield* stream.assignment).generation
     let totals = { messages: 0, written: 0, duplicates: 0, deadLettered: 0, files: 0 }
     yield* reportLag(current, ends)
 
