@@ -53,8 +53,9 @@ export class Lake extends Context.Tag("Lake")<Lake, {
    */
   readonly commitBatch: (parts: ReadonlyArray<LakeBatch>) => Effect.Effect<Committed, LakeError | CommitConflict>
   /**
-   * Whether this writer compacts and vacuums the table (when its settings let it at all). Several
-   * consumers share one table: one of them maintains it at a time (see consume.ts). On by default.
+   * Whether this writer checkpoints, compacts and vacuums the table (compaction and vacuum when its
+   * settings let it at all). Several consumers share one table: one of them maintains it at a time
+   * (see consume.ts). On by default.
    */
   readonly setMaintenance: (on: boolean) => Effect.Effect<void>
   /**

@@ -80,7 +80,9 @@ export const deltaLake = (settings: TableSettings) =>
           yield* Metric.set(lakeTableVersion, snapshot.version)
           yield* Metric.set(lakeLiveFiles, snapshot.files.size)
           yield* Queue.offer(wake, undefined)
-          if (snapshot.version - lastCheckpoint < settings.checkpointInterval || checkpointing) return
+          // One writer of a group checkpoints (the one that maintains): N consumers would write each
+          // checkpoint N times, and a lagging one would point `_last_checkpoint` back.
+          if (!maintaining || snapshot.version - lastCheckpoint < settings.checkpointInterval || checkpointing) return
           checkpointing = true
           lastCheckpoint = snapshot.version
           // Off the commit's path: a checkpoint of a large table must not stall the stream.
