@@ -4,7 +4,9 @@ import type { Order } from "../../src/domain/Order.ts"
 import { orderToJson } from "../../src/domain/Order.ts"
 import { append, makeMemoryTopic } from "../../src/layers/memory/MemoryTopic.ts"
 import { memoryAssignment, memoryDeadLetters, memoryOrderStream } from "../../src/layers/memory/memoryLayers.ts"
-import { makeMemoryObjects } from "../../src/layers/storage/memoryTableStorage.ts"
+import { makeMemoryObjects, memoryTableStorage } from "../../src/layers/storage/memoryTableStorage.ts"
+import { deltaLake } from "../../src/layers/lake/deltaLake.ts"
+import { TableStorage } from "../../src/services/TableStorage.ts"
 import { consume } from "../../src/programs/consumer/consume.ts"
 import type { FlushPolicy } from "../../src/programs/consumer/flushPolicy.ts"
 import { StorageError } from "../../src/services/errors.ts"
@@ -12,7 +14,7 @@ import { type Assignment, backlogHeader, captureKeyHeader, captureKeyText } from
 import { formatIsoMicros } from "../../src/domain/Timestamp.ts"
 import { Lake } from "../../src/services/Lake.ts"
 import { order } from "./fixtures.ts"
-import { memoryLakeLayer, tableFiles } from "../support/memoryTable.ts"
+import { memoryLakeLayer, memoryTableSettings, tableFiles } from "../support/memoryTable.ts"
 
 const topicName = "orders_raw"
 
@@ -273,6 +275,54 @@ describe("consumer", () => {
         yield* Fiber.interrupt(a)
         yield* Fiber.interrupt(b)
       }))
+
+    it.effect("only the owner of partition 0 compacts the table; the role follows the assignment", () =>
+      Effect.gen(function*() {
+        const raw = yield* makeMemoryTopic(topicName, 2)
+        const objects = yield* makeMemoryObjects
+        const merges = { a: 0, b: 0 }
+        /** The real table on the shared objects, counting the merged files this consumer writes. */
+        const compactingLake = (who: "a" | "b") =>
+          deltaLake({
+            ...memoryTableSettings,
+            maintenance: { targetFileBytes: 1024 * 1024, fanIn: 2, idleMs: 3_600_000, vacuumInterval: "1 hour" }
+          }).pipe(Layer.provide(Layer.effect(TableStorage, Effect.map(TableStorage, (storage) =>
+            TableStorage.of({
+              ...storage,
+              write: (path, bytes) => {
+                if (path.includes("part-compacted-")) merges[who] += 1
+                return storage.write(path, bytes)
+              }
+            }))).pipe(Layer.provide(memoryTableStorage(objects)))))
+        const assignedA = yield* memoryAssignment(raw, [0])
+        const assignedB = yield* memoryAssignment(raw, [1])
+        const consumer = (who: "a" | "b", assigned: Ref.Ref<Assignment>) =>
+          Effect.gen(function*() {
+            const layer = Layer.mergeAll(memoryOrderStream(raw, assigned), memoryDeadLetters(yield* makeMemoryTopic(`dlq-${who}`)), compactingLake(who))
+            return yield* consume({ topic: topicName, pollWait: "50 millis", flush, once: false }).pipe(Effect.provide(layer), Effect.fork)
+          })
+        const a = yield* consumer("a", assignedA)
+        const b = yield* consumer("b", assignedB)
+        const bursts = (from: number) =>
+          Effect.forEach([0, 1], (i) =>
+            fromProducer(raw, orders(from + i * 10, from + i * 10 + 9)).pipe(Effect.zipRight(TestClock.adjust("500 millis"))), { discard: true })
+        yield* bursts(1)
+        yield* TestClock.adjust("2 seconds")
+        expect(merges.a).toBeGreaterThan(0)
+        expect(merges.b).toBe(0)
+        // Partition 0 moves to B: so does compaction.
+        const before = merges.a
+        yield* Ref.update(assignedA, (x) => ({ generation: x.generation + 1, partitions: new Set([]) }))
+        yield* Ref.update(assignedB, (x) => ({ generation: x.generation + 1, partitions: new Set([0, 1]) }))
+        yield* TestClock.adjust("500 millis")
+        yield* bursts(101)
+        yield* TestClock.adjust("2 seconds")
+        expect(merges.a).toBe(before)
+        expect(merges.b).toBeGreaterThan(0)
+        expect(yield* idsIn(tableFiles(objects))).toEqual([...range(1, 20), ...range(101, 120)])
+        yield* Fiber.interrupt(a)
+        yield* Fiber.interrupt(b)
+      }), 60_000)
 
     it.effect("a consumer that lost its partition cannot commit it after the new owner did, and the other way round", () =>
       Effect.gen(function*() {
