@@ -1,6 +1,7 @@
 /** Targets, ratios to the baselines, and the markdown rendering of a result. */
 import type { BenchResult, Ratio, Target } from "./result.ts"
 import { bestLakeRate } from "./scenarios/ceiling.ts"
+import { summariseScale } from "./scenarios/scale.ts"
 import type { LatencyStep } from "./scenarios/latency.ts"
 import { trickleBounds } from "./scenarios/trickle.ts"
 import { ratio } from "./stats.ts"
@@ -233,32 +234,58 @@ const scaleSection = (s: NonNullable<BenchResult["scenarios"]["scale"]>): Array<
   const storeName = (store: "local" | "s3") => (store === "s3" ? "S3" : "local disk")
   lines.push(`## Scale: the lake on S3 against local disk, 1 against ${num(Math.max(...s.backfill.map((r) => r.consumers)))} consumers`)
   lines.push("")
-  lines.push(`The same ${num(s.rows)} orders in PostgreSQL (loaded in ${num(s.loadSeconds, 1)} s) backfilled four times in this run, each with a fresh topic of ` +
+  lines.push(`The same ${num(s.rows)} orders in PostgreSQL (loaded in ${num(s.loadSeconds, 1)} s) backfilled four times per round in this run, each with a fresh topic of ` +
     `${num(s.partitions)} partitions and a fresh table, the consumers sharing the partitions through the consumer group. S3: ${s.s3.server} at ${s.s3.endpoint}` +
     `${s.s3.startS === null ? "" : ` (started in ${num(s.s3.startS, 1)} s)`}. ` +
     `End to end = spawn of the programs → the first version whose positions (the consumers' next offsets, committed with the files) cover every order, ` +
     `as seen by a ${num(s.followMs)} ms poll of the table's next commit through its storage port (the same code for both stores). ` +
     "Rows and distinct order_ids: DuckDB over the exact file list of the table's last version (readLakeVersion), after the programs stopped.")
   lines.push("")
-  const base = s.backfill.find((r) => r.store === "local" && r.consumers === 1)
+  // Results from before the rounds have neither `summary` nor `round`: one round.
+  const runs = s.backfill.map((r) => ({ ...r, round: r.round ?? 1 }))
+  const summary = s.summary ?? summariseScale(runs)
+  const rounds = Math.max(...runs.map((r) => r.round))
+  lines.push(`Medians over ${num(rounds)} round(s) (each round runs the four in this order); "vs local ×1": this configuration's rate ÷ local ×1's in the same round, median over the rounds.`)
+  lines.push("")
   lines.push(table(
-    ["store", "consumers", "end to end", "vs local ×1", "first data", "files (rows each)", "live files", "batch commits", "compactions", "consumer CPU s (cores)", "peak RSS MiB consumers sum / max", "producer CPU cores / RSS MiB", "machine CPU cores", "DuckDB rows / distinct"],
-    s.backfill.map((r) => [
+    ["store", "consumers", "end to end (median)", "vs local ×1", "files", "batch commits", "compactions", "consumer CPU s (sum)", "peak RSS MiB consumers sum / max"],
+    summary.map((r) => [
       storeName(r.store),
       num(r.consumers),
       `${num(r.endToEndRowsPerS)}/s (${num(r.endToEndSeconds, 1)} s)`,
-      base === undefined ? "–" : `${num(ratio(r.endToEndRowsPerS, base.endToEndRowsPerS), 2)}×`,
-      r.firstDataS === null ? "–" : `${num(r.firstDataS, 1)} s`,
-      `${num(r.files.streamed)} (${num(r.files.avgStreamedRows)})`,
-      num(r.files.live),
-      num(r.commits.batchCommits),
-      num(r.commits.compactionCommits),
-      `${num(r.consumer.cpuSeconds, 1)} (${num(r.consumer.cpuCores, 2)})`,
-      `${num(r.consumer.peakRssMiBSum, 0)} / ${num(r.consumer.peakRssMiBMax, 0)}`,
-      `${num(r.producer.cpuCores, 2)} / ${num(r.producer.peakRssMiB, 0)}`,
-      num(r.machineCpuCores, 2),
-      `${num(r.lake.rows)} / ${num(r.lake.distinctIds)}`
+      r.vsLocal1 === null ? "–" : `${num(r.vsLocal1, 2)}×`,
+      num(r.files),
+      num(r.batchCommits),
+      num(r.compactionCommits),
+      num(r.consumerCpuSeconds, 1),
+      `${num(r.peakRssMiBSum, 0)} / ${num(r.peakRssMiBMax, 0)}`
     ])
+  ))
+  lines.push("")
+  lines.push("Every run:")
+  lines.push("")
+  lines.push(table(
+    ["round", "store", "consumers", "end to end", "vs local ×1 (round)", "first data", "files (rows each)", "live files", "batch commits", "compactions", "consumer CPU s (cores)", "peak RSS MiB consumers sum / max", "producer CPU cores / RSS MiB", "machine CPU cores", "DuckDB rows / distinct"],
+    runs.map((r) => {
+      const base = runs.find((b) => b.round === r.round && b.store === "local" && b.consumers === 1)
+      return [
+        num(r.round),
+        storeName(r.store),
+        num(r.consumers),
+        `${num(r.endToEndRowsPerS)}/s (${num(r.endToEndSeconds, 1)} s)`,
+        base === undefined ? "–" : `${num(ratio(r.endToEndRowsPerS, base.endToEndRowsPerS), 2)}×`,
+        r.firstDataS === null ? "–" : `${num(r.firstDataS, 1)} s`,
+        `${num(r.files.streamed)} (${num(r.files.avgStreamedRows)})`,
+        num(r.files.live),
+        num(r.commits.batchCommits),
+        num(r.commits.compactionCommits),
+        `${num(r.consumer.cpuSeconds, 1)} (${num(r.consumer.cpuCores, 2)})`,
+        `${num(r.consumer.peakRssMiBSum, 0)} / ${num(r.consumer.peakRssMiBMax, 0)}`,
+        `${num(r.producer.cpuCores, 2)} / ${num(r.producer.peakRssMiB, 0)}`,
+        num(r.machineCpuCores, 2),
+        `${num(r.lake.rows)} / ${num(r.lake.distinctIds)}`
+      ]
+    })
   ))
   lines.push("")
   if (s.latency.length > 0) {

@@ -29,7 +29,7 @@ import type { DuckDb } from "../lakeWatcher.ts"
 import { createRollTopics, newRoll, type PipelinePrograms, startPipelinePrograms } from "../pipeline.ts"
 import { readMachineCpu } from "../procStats.ts"
 import type { Stack } from "../stack.ts"
-import { type Distribution, distribution, perSecond, round, seconds, sleep, waitUntil } from "../stats.ts"
+import { type Distribution, distribution, median, perSecond, round, seconds, sleep, waitUntil } from "../stats.ts"
 import { followTable, stderrLogger } from "../tableFollower.ts"
 import { prepareBackfillTable } from "./backfill.ts"
 
@@ -41,6 +41,8 @@ export interface ScaleOptions {
   readonly partitions: number
   /** The consumer counts to compare (e.g. [1, 3]). */
   readonly consumers: ReadonlyArray<number>
+  /** Rounds of the four backfills (each round runs every store x consumers once, in the same order). */
+  readonly repetitions: number
   readonly timeoutMs: number
   readonly latency: { readonly rate: number; readonly durationMs: number; readonly tickMs: number; readonly drainTimeoutMs: number }
   /** The table follower's period. */
@@ -48,6 +50,8 @@ export interface ScaleOptions {
 }
 
 export interface ScaleBackfillRun {
+  /** 1-based round of the four backfills. */
+  readonly round: number
   readonly store: Store
   readonly consumers: number
   readonly partitions: number
@@ -96,13 +100,59 @@ export interface ScaleLatencyRun {
   readonly machineCpuCores: number
 }
 
+export interface ScaleSummary {
+  readonly store: Store
+  readonly consumers: number
+  readonly runs: number
+  readonly endToEndRowsPerS: number
+  readonly endToEndSeconds: number
+  /** Median over the rounds of (this ÷ local x1 of the same round). */
+  readonly vsLocal1: number | null
+  readonly files: number
+  readonly batchCommits: number
+  readonly compactionCommits: number
+  readonly consumerCpuSeconds: number
+  readonly peakRssMiBSum: number
+  readonly peakRssMiBMax: number
+}
+
+/** Medians per store x consumers, and each run's rate over local x1 of its own round (median over rounds). */
+export const summariseScale = (runs: ReadonlyArray<ScaleBackfillRun>): Array<ScaleSummary> => {
+  const keys = [...new Set(runs.map((r) => `${r.store}|${r.consumers}`))]
+  return keys.map((key) => {
+    const mine = runs.filter((r) => `${r.store}|${r.consumers}` === key)
+    const m = (f: (r: ScaleBackfillRun) => number) => median(mine.map(f))
+    const ratios = mine.flatMap((r) => {
+      const base = runs.find((b) => b.round === r.round && b.store === "local" && b.consumers === 1)
+      return base === undefined ? [] : [r.endToEndRowsPerS / base.endToEndRowsPerS]
+    })
+    return {
+      store: mine[0]!.store,
+      consumers: mine[0]!.consumers,
+      runs: mine.length,
+      endToEndRowsPerS: Math.round(m((r) => r.endToEndRowsPerS)),
+      endToEndSeconds: round(m((r) => r.endToEndSeconds), 2),
+      vsLocal1: ratios.length === 0 ? null : round(median(ratios), 2),
+      files: m((r) => r.files.streamed),
+      batchCommits: m((r) => r.commits.batchCommits),
+      compactionCommits: m((r) => r.commits.compactionCommits),
+      consumerCpuSeconds: round(m((r) => r.consumer.cpuSeconds), 1),
+      peakRssMiBSum: round(m((r) => r.consumer.peakRssMiBSum), 1),
+      peakRssMiBMax: round(m((r) => r.consumer.peakRssMiBMax), 1)
+    }
+  })
+}
+
 export interface ScaleResult {
   readonly rows: number
   readonly partitions: number
   readonly loadSeconds: number
   readonly s3: { readonly server: string; readonly endpoint: string; readonly startS: number | null }
   readonly followMs: number
+  readonly repetitions: number
   readonly backfill: ReadonlyArray<ScaleBackfillRun>
+  /** Per store x consumers: medians over the rounds. */
+  readonly summary: ReadonlyArray<ScaleSummary>
   readonly latency: ReadonlyArray<ScaleLatencyRun>
 }
 
@@ -198,6 +248,7 @@ const removeS3Lake = async (lakePath: string, s3: S3Target) => {
 const programCpu = (program: Program, from: number, to: number) => program.usage.between(from, to)
 
 const runScaleBackfill = async (
+  roundNo: number,
   stack: Stack,
   table: string,
   store: Store,
@@ -252,6 +303,7 @@ const runScaleBackfill = async (
   if (store === "s3") await removeS3Lake(lakePath, s3)
   const wallMs = tEnd - t0
   return {
+    round: roundNo,
     store,
     consumers,
     partitions: options.partitions,
@@ -409,16 +461,18 @@ export const runScale = async (stack: Stack, options: ScaleOptions, interval: nu
   const s3 = await resolveS3(join(cacheHome, "lake-cache"))
   const { roll, loadSeconds } = await prepareBackfillTable(stack, { rows: options.rows, days: options.days, interval, timeoutMs: options.timeoutMs })
   const backfill: Array<ScaleBackfillRun> = []
-  for (const store of ["local", "s3"] as const) {
-    for (const consumers of options.consumers) {
-      say(`scale backfill: ${options.rows} orders, lake ${store}, ${consumers} consumer(s), ${options.partitions} partitions`)
-      const run = await runScaleBackfill(stack, roll.table, store, consumers, options, interval, s3, cacheHome, duck)
-      backfill.push(run)
-      say(`scale ${store} x${consumers}: ${run.endToEndRowsPerS}/s end to end (${run.endToEndSeconds} s); ${run.files.streamed} files, ` +
-        `${run.commits.batchCommits} batch commits, ${run.commits.compactionCommits} compactions; consumer CPU ${run.consumer.cpuSeconds} s, ` +
-        `peak RSS sum ${run.consumer.peakRssMiBSum} MiB (max ${run.consumer.peakRssMiBMax}); DuckDB ${run.lake.rows} rows, ${run.lake.distinctIds} distinct`)
-      // Let the machine settle between runs (the last run's processes, the broker's log flush).
-      await sleep(1_000)
+  for (let roundNo = 1; roundNo <= options.repetitions; roundNo++) {
+    for (const store of ["local", "s3"] as const) {
+      for (const consumers of options.consumers) {
+        say(`scale backfill ${roundNo}/${options.repetitions}: ${options.rows} orders, lake ${store}, ${consumers} consumer(s), ${options.partitions} partitions`)
+        const run = await runScaleBackfill(roundNo, stack, roll.table, store, consumers, options, interval, s3, cacheHome, duck)
+        backfill.push(run)
+        say(`scale ${store} x${consumers}: ${run.endToEndRowsPerS}/s end to end (${run.endToEndSeconds} s); ${run.files.streamed} files, ` +
+          `${run.commits.batchCommits} batch commits, ${run.commits.compactionCommits} compactions; consumer CPU ${run.consumer.cpuSeconds} s, ` +
+          `peak RSS sum ${run.consumer.peakRssMiBSum} MiB (max ${run.consumer.peakRssMiBMax}); DuckDB ${run.lake.rows} rows, ${run.lake.distinctIds} distinct`)
+        // Let the machine settle between runs (the last run's processes, the broker's log flush).
+        await sleep(1_000)
+      }
     }
   }
   await dropTable(stack.pgUrl, roll.table)
@@ -429,5 +483,15 @@ export const runScale = async (stack: Stack, options: ScaleOptions, interval: nu
     latency.push(run)
     say(`scale latency ${store}: p50 ${run.latencyMs.p50} ms, p99 ${run.latencyMs.p99} ms, max ${run.latencyMs.max} ms; ${run.files} files; missing ${run.missing}`)
   }
-  return { rows: options.rows, partitions: options.partitions, loadSeconds: round(loadSeconds, 1), s3: s3.describe, followMs: options.pollMs, backfill, latency }
+  return {
+    rows: options.rows,
+    partitions: options.partitions,
+    loadSeconds: round(loadSeconds, 1),
+    s3: s3.describe,
+    followMs: options.pollMs,
+    repetitions: options.repetitions,
+    backfill,
+    summary: summariseScale(backfill),
+    latency
+  }
 }
