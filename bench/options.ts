@@ -44,7 +44,7 @@ Benchmarks the pipeline against a real PostgreSQL and Kafka (PG_URL + KAFKA_BROK
 set; otherwise the local PostgreSQL, database food_delivery_bench, and a throw-away Kafka broker).
 Writes bench/results/<mode>-<time>.json and bench/results/<mode>.md.
 
-  (default)    full run, about 25 minutes: 1,000,000-order backfill (x3), steady 200/1,000/5,000
+  (default)    full run, about 45 minutes: 1,000,000-order backfill (x3), steady 200/1,000/5,000
                orders/s for 60 s each, ceiling steps of 20 s, the reference poller, native tools (x3),
                trickle 50 orders/s for 10 minutes (table retention 2 min), scale: the 1,000,000-order
                backfill with the lake local and on S3 x 1 and 3 consumers (x3), 1,000 orders/s for 60 s on each
