@@ -29,8 +29,8 @@ export interface MessageBatch {
 }
 
 /**
- * The header the producer sets on the last message of a batch that filled its read: more orders
- * were waiting in the source, and the next batch follows at once.
+ * The header the producer sets, in a batch that filled its read, on the batch's last message for
+ * each partition: more orders were waiting in the source, and the next batch follows at once.
  */
 export const backlogHeader = "capture_backlog"
 

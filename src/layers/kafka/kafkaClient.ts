@@ -1,5 +1,5 @@
 import { Context, Effect, Layer } from "effect"
-import { Kafka, logLevel, type LogEntry, Partitioners, type Producer } from "kafkajs"
+import { Kafka, logLevel, type LogEntry, type PartitionerArgs, Partitioners, type PartitionMetadata, type Producer } from "kafkajs"
 import { BrokerError } from "../../services/errors.ts"
 
 export interface KafkaSettings {
@@ -95,29 +95,80 @@ export const ensureTopics = (settings: KafkaSettings, topics: ReadonlyArray<Topi
     (admin) => Effect.promise(() => admin.disconnect())
   )
 
-/** One connected kafkajs producer per process: idempotent, so broker-side retries never duplicate. */
-export class KafkaProducer extends Context.Tag("KafkaProducer")<KafkaProducer, Producer>() {}
+/**
+ * One connected kafkajs producer per process: idempotent, so broker-side retries never duplicate.
+ * Beside it, the partition count of each topic it has sent to (as its partitioner saw it), so a
+ * publisher can tell which partition a key goes to (`partitionOf`).
+ */
+export class KafkaProducer extends Context.Tag("KafkaProducer")<KafkaProducer, {
+  readonly producer: Producer
+  /**
+   * Which partition of `topic` a message with a given key goes to; undefined when the topic's
+   * partitions cannot be had (asked of the broker once, then as the producer's partitioner sees them).
+   */
+  readonly partitionerOf: (topic: string) => Effect.Effect<((key: string) => number) | undefined>
+}>() {}
+
+/** kafkajs's partition metadata as its partitioner reads it, for a topic of `n` partitions. */
+const partitionMetadata = (n: number): Array<PartitionMetadata> =>
+  Array.from({ length: n }, (_, partitionId) => ({ partitionId, leader: 0, replicas: [0], isr: [0], partitionErrorCode: 0 }))
 
 export const kafkaProducerLayer = (settings: KafkaSettings) =>
   Layer.scoped(
     KafkaProducer,
-    Effect.acquireRelease(
-      Effect.tryPromise({
-        try: async () => {
-          const producer = makeKafka(settings).producer({
-            idempotent: true,
-            createPartitioner: Partitioners.DefaultPartitioner,
-            maxInFlightRequests: 1,
-            allowAutoTopicCreation: false,
-            // Bounded so that a dead broker surfaces as an error our schedules log and retry,
-            // instead of an invisible infinite retry inside kafkajs.
-            retry: { initialRetryTime: 200, maxRetryTime: 5_000, retries: 8 }
+    Effect.gen(function*() {
+      const counts = new Map<string, number>()
+      // The default partitioner (murmur2 of the key, as the Java client), noting each topic's count.
+      const observing = () => {
+        const partition = Partitioners.DefaultPartitioner()
+        return (args: PartitionerArgs) => {
+          counts.set(args.topic, args.partitionMetadata.length)
+          return partition(args)
+        }
+      }
+      const keyed = Partitioners.DefaultPartitioner()
+      const producer = yield* Effect.acquireRelease(
+        Effect.tryPromise({
+          try: async () => {
+            const producer = makeKafka(settings).producer({
+              idempotent: true,
+              createPartitioner: observing,
+              maxInFlightRequests: 1,
+              allowAutoTopicCreation: false,
+              // Bounded so that a dead broker surfaces as an error our schedules log and retry,
+              // instead of an invisible infinite retry inside kafkajs.
+              retry: { initialRetryTime: 200, maxRetryTime: 5_000, retries: 8 }
+            })
+            await producer.connect()
+            return producer
+          },
+          catch: (cause) => new BrokerError({ operation: "connect", cause })
+        }),
+        (producer) => Effect.promise(() => producer.disconnect())
+      )
+      const partitionerFor = (topic: string) => (key: string) =>
+        keyed({ topic, partitionMetadata: partitionMetadata(counts.get(topic)!), message: { key, value: null } })
+      const fetchCount = (topic: string) =>
+        Effect.tryPromise(async () => {
+          const admin = makeKafka(settings).admin()
+          await admin.connect()
+          try {
+            return (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0]?.partitions.length
+          } finally {
+            await admin.disconnect().catch(() => undefined)
+          }
+        }).pipe(Effect.orElseSucceed(() => undefined))
+      return {
+        producer,
+        partitionerOf: (topic: string) =>
+          Effect.gen(function*() {
+            if (!counts.has(topic)) {
+              const n = yield* fetchCount(topic)
+              if (n === undefined || n === 0) return undefined
+              if (!counts.has(topic)) counts.set(topic, n)
+            }
+            return partitionerFor(topic)
           })
-          await producer.connect()
-          return producer
-        },
-        catch: (cause) => new BrokerError({ operation: "connect", cause })
-      }),
-      (producer) => Effect.promise(() => producer.disconnect())
-    )
+      }
+    })
   )

@@ -8,7 +8,7 @@ export const kafkaDeadLetters = (topic: string) =>
   Layer.effect(
     DeadLetters,
     Effect.gen(function*() {
-      const producer = yield* KafkaProducer
+      const { producer } = yield* KafkaProducer
       return DeadLetters.of({
         publish: (letters) =>
           Effect.tryPromise({

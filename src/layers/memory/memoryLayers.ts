@@ -8,7 +8,7 @@ import { OrderPublisher } from "../../services/OrderPublisher.ts"
 import { OrderSource } from "../../services/OrderSource.ts"
 import { type Assignment, backlogHeader, captureKeyHeader, captureKeyText, type MessageBatch, OrderStream } from "../../services/OrderStream.ts"
 import { formatIsoMicros } from "../../domain/Timestamp.ts"
-import { append, type MemoryTopic } from "./MemoryTopic.ts"
+import { append, type MemoryTopic, partitionFor } from "./MemoryTopic.ts"
 
 /** Orders held in a Ref, served in capture-key order like the live query. */
 export const memoryOrderSource = (rows: SubscriptionRef.SubscriptionRef<ReadonlyArray<Order>>) =>
@@ -29,17 +29,28 @@ export const memoryCursorStore = (ref: Ref.Ref<Option.Option<CaptureKey>>) =>
     save: (cursor) => Ref.set(ref, Option.some(cursor))
   }))
 
+/** As the Kafka publisher: a full batch flags its last message of each partition. */
 export const memoryOrderPublisher = (topic: MemoryTopic) =>
   Layer.succeed(OrderPublisher, OrderPublisher.of({
-    publish: (orders, options) =>
-      append(topic, orders.map((o, i) => ({
+    publish: (orders, options) => {
+      const flagged = new Set<number>()
+      if (options?.backlog === true) {
+        const seen = new Set<number>()
+        for (let i = orders.length - 1; i >= 0; i--) {
+          const partition = partitionFor(String(orders[i]!.order_id), topic.partitions)
+          if (!seen.has(partition)) flagged.add(i)
+          seen.add(partition)
+        }
+      }
+      return append(topic, orders.map((o, i) => ({
         key: String(o.order_id),
         value: orderToJson(o),
         headers: {
           [captureKeyHeader]: captureKeyText(formatIsoMicros(o.created_at), o.order_id),
-          ...(options?.backlog === true && i === orders.length - 1 ? { [backlogHeader]: "true" } : {})
+          ...(flagged.has(i) ? { [backlogHeader]: "true" } : {})
         }
       })))
+    }
   }))
 
 export const memoryDeadLetters = (topic: MemoryTopic) =>
