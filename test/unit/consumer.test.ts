@@ -236,6 +236,44 @@ describe("consumer", () => {
         expect([...positions].map(([p, position]) => [p, position.nextOffset]).sort()).toEqual([[0, 1n], [1, 1n], [2, 1n]])
       })))
 
+    it.effect("a consumer idle past the log's retention while another commits and cleans up lands its commit at the head", () =>
+      Effect.scoped(Effect.gen(function*() {
+        // Real time: the retention is measured against commit times and Date.now().
+        const wait = (ms: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, ms)))
+        const objects = yield* makeMemoryObjects
+        const settings = { retention: "300 millis", checkpointInterval: 2 } as const
+        const a = Context.get(yield* Layer.build(memoryLakeLayer(objects, settings)), Lake)
+        const b = Context.get(yield* Layer.build(memoryLakeLayer(objects, settings)), Lake)
+        yield* a.setMaintenance(false)
+        const part = (partition: number, from: bigint, ids: ReadonlyArray<number>) => ({
+          topic: topicName,
+          partition,
+          from,
+          firstOffset: from,
+          lastOffset: from + BigInt(ids.length) - 1n,
+          position: { nextOffset: from + BigInt(ids.length), lastCaptureKey: null },
+          ordersByDate: new Map([["2025-01-15", ids.map((id) => order(id, "2025-01-15T10:00:00Z"))]])
+        })
+        yield* a.commitBatch([part(0, 0n, [1])])
+        // A goes quiet; B commits on, checkpoints every 2 versions and cleans the log up behind the
+        // retention, until the version after A's snapshot is gone.
+        let next = 0n
+        for (let round = 0; round < 3; round++) {
+          yield* wait(400)
+          for (let i = 0; i < 2; i++) {
+            yield* b.commitBatch([part(1, next, [100 + Number(next)])])
+            next += 1n
+          }
+        }
+        yield* wait(100)
+        const log = [...(yield* Ref.get(objects)).keys()].filter((k) => /_delta_log\/\d{20}\.json$/.test(k))
+        expect(log.some((k) => k.endsWith(`${"2".padStart(20, "0")}.json`)), "the version after A's snapshot was cleaned up").toBe(false)
+        // A's next batch must land where readers look, not in the freed slot behind the checkpoint.
+        const committed = yield* a.commitBatch([part(0, 1n, [2])])
+        expect(committed.version).toBeGreaterThan(6)
+        expect(yield* idsIn(tableFiles(objects))).toEqual([1, 2, 100, 101, 102, 103, 104, 105])
+      })))
+
     it.effect("a partition that comes back after a rebalance resumes from the table, not from memory", () =>
       Effect.gen(function*() {
         const raw = yield* makeMemoryTopic(topicName, 2)

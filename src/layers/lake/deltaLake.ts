@@ -16,7 +16,7 @@ import { checkWritable, openTable } from "../../table/openTable.ts"
 import { ordersFileBytes } from "../../table/ordersFile.ts"
 import { ordersStats } from "../../table/ordersTable.ts"
 import { partitionAppIds, positionTxns, tablePositions } from "../../table/positions.ts"
-import { refreshSnapshot } from "../../table/readLog.ts"
+import { loadSnapshot, refreshSnapshot } from "../../table/readLog.ts"
 import { type Snapshot, withoutExpiredTombstones } from "../../table/snapshot.ts"
 import { CommitConflict } from "../../table/tableErrors.ts"
 
@@ -73,6 +73,26 @@ export const deltaLake = (settings: TableSettings) =>
       // Counted from the versions we see, not multiples of the interval: another writer's commits,
       // or a compaction pass that made several, may step over those.
       let lastCheckpoint = opened.version
+      /**
+       * When our snapshot was last known to be the table's newest version (read from the log, or our
+       * own commit on top of it). Log cleanup deletes only commits older than the retention, so a
+       * snapshot confirmed within half of it can be committed on (a version someone wrote after it is
+       * still there to step over) and vacuumed against. An older one is read again whole: one consumer
+       * of a group can sit idle for an hour while the others commit and clean the log up, and its next
+       * version would then be free to write behind the newest checkpoint, where no reader looks.
+       */
+      let confirmedAt = Date.now()
+      const latest = (mode: "refresh" | "if-stale") =>
+        Effect.gen(function*() {
+          const started = Date.now()
+          const held = yield* Ref.get(current)
+          const stale = started - confirmedAt >= retentionMs / 2
+          if (!stale && mode === "if-stale") return held
+          const fresh = stale ? yield* loadSnapshot() : yield* refreshSnapshot(held)
+          confirmedAt = started
+          yield* keepNewest(current, fresh)
+          return fresh
+        }).pipe(Effect.provideService(TableStorage, storage))
 
       const afterCommit = (snapshot: Snapshot) =>
         Effect.gen(function*() {
@@ -103,14 +123,15 @@ export const deltaLake = (settings: TableSettings) =>
         let lastVacuum = Date.now()
         const pass = Effect.gen(function*() {
           if (!maintaining) return
-          const compacted = yield* compactUntilDone(yield* Ref.get(current), maintenance)
+          const compacted = yield* compactUntilDone(yield* latest("if-stale"), maintenance)
           if (compacted.merged > 0) {
             yield* Metric.incrementBy(lakeCompactions, compacted.merged)
             yield* afterCommit(compacted.snapshot)
           }
           if (Date.now() - lastVacuum >= vacuumEveryMs) {
             lastVacuum = Date.now()
-            const swept = yield* vacuumTable(yield* Ref.get(current), retentionMs)
+            // Every other writer's files must be in the snapshot vacuum keeps files of.
+            const swept = yield* vacuumTable(yield* latest("refresh"), retentionMs)
             if (swept.removed > 0) yield* Effect.logInfo("vacuumed").pipe(Effect.annotateLogs(swept))
             // Removed files past the retention are gone from disk: forget them (checkpoints drop them too).
             const cutoff = Date.now() - retentionMs
@@ -168,23 +189,21 @@ export const deltaLake = (settings: TableSettings) =>
       return Lake.of({
         positions: (topic) =>
           Effect.gen(function*() {
-            const fresh = yield* refreshSnapshot(yield* Ref.get(current))
+            const fresh = yield* latest("refresh")
             yield* checkWritable(fresh)
-            yield* keepNewest(current, fresh)
             return tablePositions(fresh, topic)
           }).pipe(Effect.provideService(TableStorage, storage)),
 
         existing: (orders) =>
           Effect.gen(function*() {
             // Other writers' versions too: the question is what the table holds now.
-            const fresh = yield* refreshSnapshot(yield* Ref.get(current))
-            yield* keepNewest(current, fresh)
-            return yield* existingRows(fresh, orders)
+            return yield* existingRows(yield* latest("refresh"), orders)
           }).pipe(Effect.provideService(TableStorage, storage)),
 
         commitBatch: (parts) =>
           Effect.gen(function*() {
-            const snapshot = yield* Ref.get(current)
+            const started = Date.now()
+            const snapshot = yield* latest("if-stale")
             for (const part of parts) {
               const held = tablePositions(snapshot, part.topic).get(part.partition)?.nextOffset ?? 0n
               if (held !== part.from) {
@@ -234,6 +253,8 @@ export const deltaLake = (settings: TableSettings) =>
               // Ours are in no version: remove them now rather than leave them to vacuum.
               Effect.tapErrorTag("CommitConflict", () => removeWritten)
             )
+            // Ours went on top of the newest version there was: the snapshot is current as of the start.
+            confirmedAt = Math.max(confirmedAt, started)
             yield* afterCommit(committed.snapshot)
             yield* crashPoint("consumer.after-commit")
             return { version: committed.version, files: files.map((f) => f.written) }
