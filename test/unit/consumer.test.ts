@@ -177,6 +177,16 @@ describe("consumer", () => {
     const idsIn = (files: Effect.Effect<ReadonlyMap<string, ReadonlyArray<Order>>>) =>
       files.pipe(Effect.map((all) => [...all.values()].flat().map((o) => o.order_id).sort((a, b) => a - b)))
     const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
+    /** One partition's part of a lake batch: these orders at offsets `from`, ... */
+    const part = (partition: number, from: bigint, ids: ReadonlyArray<number>) => ({
+      topic: topicName,
+      partition,
+      from,
+      firstOffset: from,
+      lastOffset: from + BigInt(ids.length) - 1n,
+      position: { nextOffset: from + BigInt(ids.length), lastCaptureKey: null },
+      ordersByDate: new Map([["2025-01-15", ids.map((id) => order(id, "2025-01-15T10:00:00Z"))]])
+    })
     const positionsOf = (objects: Effect.Effect.Success<typeof makeMemoryObjects>) =>
       Effect.flatMap(Lake, (lake) => lake.positions(topicName)).pipe(Effect.provide(memoryLakeLayer(objects)), Effect.orDie)
     /** The real Lake, counting the commits it was refused. */
@@ -212,15 +222,6 @@ describe("consumer", () => {
         const objects = yield* makeMemoryObjects
         const a = Context.get(yield* Layer.build(memoryLakeLayer(objects)), Lake)
         const b = Context.get(yield* Layer.build(memoryLakeLayer(objects)), Lake)
-        const part = (partition: number, from: bigint, ids: ReadonlyArray<number>) => ({
-          topic: topicName,
-          partition,
-          from,
-          firstOffset: from,
-          lastOffset: from + BigInt(ids.length) - 1n,
-          position: { nextOffset: from + BigInt(ids.length), lastCaptureKey: null },
-          ordersByDate: new Map([["2025-01-15", ids.map((id) => order(id, "2025-01-15T10:00:00Z"))]])
-        })
         // B (the partition's new owner) commits partition 1; A still holds a batch read before that.
         yield* b.commitBatch([part(1, 0n, [11])])
         const refused = yield* Effect.flip(a.commitBatch([part(0, 0n, [1]), part(1, 0n, [12])]))
@@ -245,15 +246,6 @@ describe("consumer", () => {
         const a = Context.get(yield* Layer.build(memoryLakeLayer(objects, settings)), Lake)
         const b = Context.get(yield* Layer.build(memoryLakeLayer(objects, settings)), Lake)
         yield* a.setMaintenance(false)
-        const part = (partition: number, from: bigint, ids: ReadonlyArray<number>) => ({
-          topic: topicName,
-          partition,
-          from,
-          firstOffset: from,
-          lastOffset: from + BigInt(ids.length) - 1n,
-          position: { nextOffset: from + BigInt(ids.length), lastCaptureKey: null },
-          ordersByDate: new Map([["2025-01-15", ids.map((id) => order(id, "2025-01-15T10:00:00Z"))]])
-        })
         yield* a.commitBatch([part(0, 0n, [1])])
         // A goes quiet; B commits on, checkpoints every 2 versions and cleans the log up behind the
         // retention, until the version after A's snapshot is gone.
