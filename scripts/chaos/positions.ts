@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs"
-import { Effect } from "effect"
+import { Effect, Logger, LogLevel } from "effect"
 import { Kafka, logLevel } from "kafkajs"
 import { tableStorageFor } from "../../src/layers/storage/tableStorageFor.ts"
 import { tablePositions } from "../../src/table/positions.ts"
@@ -48,7 +48,9 @@ export const pipelinePositions = async (
   const nextOffsets = await Effect.runPromise(
     loadSnapshot().pipe(
       Effect.map((snapshot) => tablePositions(snapshot, topic)),
-      Effect.provide(tableStorageFor(env["DATALAKE_PATH"]!))
+      Effect.provide(tableStorageFor(env["DATALAKE_PATH"]!)),
+      // The run's stdout is its report: the storage layer's start-up line stays out of it.
+      Logger.withMinimumLogLevel(LogLevel.Warning)
     )
   ).catch(() => null)
   let consumerCaughtUp = false

@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import { Effect, Logger, LogLevel } from "effect"
 import { isS3Path, parseS3Location } from "../../src/layers/storage/s3Location.ts"
 import { tableStorageFor } from "../../src/layers/storage/tableStorageFor.ts"
 import { TableStorage } from "../../src/services/TableStorage.ts"
@@ -53,4 +53,4 @@ export const compactionCommits = (lake: string): Promise<number> =>
       if (read !== null && new TextDecoder().decode(read.bytes).includes(`"operation":"OPTIMIZE"`)) optimize++
     }
     return optimize
-  }).pipe(Effect.provide(tableStorageFor(lake)), Effect.runPromise)
+  }).pipe(Effect.provide(tableStorageFor(lake)), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.runPromise)
