@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs"
 import { join } from "node:path"
 import { findFreePorts } from "../stack/ports.ts"
-import { isS3ProxyProcess, launchS3Proxy, type S3Endpoint, type S3ServerSettings, STACK_S3, stopS3Proxy } from "../stack/s3Server.ts"
+import { endpointOf, isS3ProxyProcess, launchS3Proxy, type S3Endpoint, type S3ServerSettings, STACK_S3, stopS3Proxy } from "../stack/s3Server.ts"
 import { sleep } from "./timing.ts"
 
 /** The run's own S3 server (S3Proxy from Maven Central), which the run SIGKILLs and restarts on the same port and data. */
@@ -27,13 +27,7 @@ export const startChaosS3 = async (dir: string): Promise<ChaosS3> => {
   }
   let pid = await launchS3Proxy(dir, settings)
   return {
-    endpoint: {
-      endpoint: `http://127.0.0.1:${settings.port}`,
-      accessKeyId: settings.accessKeyId,
-      secretAccessKey: settings.secretAccessKey,
-      region: settings.region,
-      bucket: settings.bucket
-    },
+    endpoint: endpointOf(settings),
     pidFile: join(dir, "s3proxy.pid"),
     pid: () => pid,
     restart: async (downMs) => {

@@ -81,7 +81,7 @@ export interface S3Endpoint {
   readonly bucket: string
 }
 
-const endpointOf = (settings: S3ServerSettings): S3Endpoint => ({
+export const endpointOf = (settings: S3ServerSettings): S3Endpoint => ({
   endpoint: `http://127.0.0.1:${settings.port}`,
   accessKeyId: settings.accessKeyId,
   secretAccessKey: settings.secretAccessKey,

@@ -17,24 +17,12 @@ import { orderColumns, orderSchema } from "../../src/table/orderColumns.ts"
 import { type Action, type AddFile, parseCommit, serializeCommit } from "../../src/table/actions.ts"
 import { decodeCheckpoint, encodeCheckpoint } from "../../src/table/checkpointParquet.ts"
 import { checkpointActions, SnapshotBuilder, statsOf } from "../../src/table/snapshot.ts"
+import { handWrittenOrdersSchema } from "../support/ordersSchemaFixture.ts"
 import { type SparkSession, sparkSkipReason, startSpark } from "../support/spark.ts"
 
 const logFile = (version: number, suffix = "json") => `${String(version).padStart(20, "0")}.${suffix}`
 
-const field = (name: string, type: string) => ({ name, type, nullable: true, metadata: {} })
-const schemaString = JSON.stringify({
-  type: "struct",
-  fields: [
-    field("order_id", "long"),
-    field("customer_name", "string"),
-    field("restaurant_name", "string"),
-    field("item", "string"),
-    field("order_status", "string"),
-    field("amount", "decimal(10,2)"),
-    field("created_at", "timestamp"),
-    field("date", "date")
-  ]
-})
+const schemaString = handWrittenOrdersSchema
 
 /** Orders `from..from+count-1` on `date`: whole-millisecond instants, some null amounts. */
 const ordersOn = (date: string, from: number, count: number): Array<Order> =>

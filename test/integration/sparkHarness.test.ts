@@ -16,6 +16,7 @@ import type { Order } from "../../src/domain/Order.ts"
 import type { Micros } from "../../src/domain/Timestamp.ts"
 import { orderColumns, orderSchema } from "../../src/table/orderColumns.ts"
 import { endpoints } from "../support/endpoints.ts"
+import { handWrittenOrdersSchema } from "../support/ordersSchemaFixture.ts"
 import { type SparkSession, sparkJarsProblem, sparkSkipReason, startSpark } from "../support/spark.ts"
 
 const skipReason = sparkSkipReason()
@@ -181,20 +182,7 @@ const handWrittenTable = (): ReadonlyArray<readonly [string, Uint8Array]> => {
     maxValues: { order_id: 3, amount: 99.99, created_at: "2025-01-15T23:59:59.999Z" },
     nullCount: { order_id: 0, amount: 1, created_at: 0 }
   }
-  const field = (name: string, type: string) => ({ name, type, nullable: true, metadata: {} })
-  const schemaString = JSON.stringify({
-    type: "struct",
-    fields: [
-      field("order_id", "long"),
-      field("customer_name", "string"),
-      field("restaurant_name", "string"),
-      field("item", "string"),
-      field("order_status", "string"),
-      field("amount", "decimal(10,2)"),
-      field("created_at", "timestamp"),
-      field("date", "date")
-    ]
-  })
+  const schemaString = handWrittenOrdersSchema
   const commit0 = [
     { protocol: { minReaderVersion: 1, minWriterVersion: 2 } },
     {

@@ -19,15 +19,18 @@ export const memoryLakeLayer = (objects: MemoryObjects, settings: Partial<TableS
   deltaLake({ ...memoryTableSettings, ...settings }).pipe(Layer.provide(memoryTableStorage(objects)))
 
 /** The table's current version as its live files (path relative to the root) and their rows, in commit order. */
+export const liveFileRows = Effect.gen(function*() {
+  const storage = yield* TableStorage
+  const snapshot = yield* loadSnapshot()
+  const out = new Map<string, ReadonlyArray<Order>>()
+  const adds = [...snapshot.files.values()].sort((a, b) => a.modificationTime - b.modificationTime || (a.path < b.path ? -1 : 1))
+  for (const add of adds) {
+    const found = yield* storage.read(storagePathOf(add.path, storage.root))
+    out.set(add.path, yield* Effect.promise(() => readOrdersFile(found!.bytes)))
+  }
+  return out
+})
+
+/** liveFileRows of a table held in memory. */
 export const tableFiles = (objects: MemoryObjects) =>
-  Effect.gen(function*() {
-    const storage = yield* TableStorage
-    const snapshot = yield* loadSnapshot()
-    const out = new Map<string, ReadonlyArray<Order>>()
-    const adds = [...snapshot.files.values()].sort((a, b) => a.modificationTime - b.modificationTime || (a.path < b.path ? -1 : 1))
-    for (const add of adds) {
-      const found = yield* storage.read(storagePathOf(add.path, storage.root))
-      out.set(add.path, yield* Effect.promise(() => readOrdersFile(found!.bytes)))
-    }
-    return out
-  }).pipe(Effect.provide(memoryTableStorage(objects)), Effect.orDie)
+  liveFileRows.pipe(Effect.provide(memoryTableStorage(objects)), Effect.orDie)

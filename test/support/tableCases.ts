@@ -13,15 +13,14 @@ import { TableStorage } from "../../src/services/TableStorage.ts"
 import { type Action, parseCommit } from "../../src/table/actions.ts"
 import { commit } from "../../src/table/commit.ts"
 import { planCompaction } from "../../src/table/compaction.ts"
-import { storagePathOf } from "../../src/table/dataPaths.ts"
 import { commitPath, lastCheckpointPath } from "../../src/table/logFiles.ts"
 import { checkpointAndCleanLog, compactUntilDone, vacuumTable } from "../../src/table/maintenance.ts"
-import { ordersFileBytes, readOrdersFile } from "../../src/table/ordersFile.ts"
+import { ordersFileBytes } from "../../src/table/ordersFile.ts"
 import { openTable } from "../../src/table/openTable.ts"
 import { tablePositions } from "../../src/table/positions.ts"
 import { loadSnapshot } from "../../src/table/readLog.ts"
 import { order } from "../unit/fixtures.ts"
-import { memoryTableSettings } from "./memoryTable.ts"
+import { liveFileRows, memoryTableSettings } from "./memoryTable.ts"
 
 export type Storage = Context.Tag.Service<typeof TableStorage>
 
@@ -67,20 +66,7 @@ const commitOrders = (storage: Storage, batches: ReadonlyArray<ReadonlyArray<Ord
   }).pipe(Effect.provide(lakeOver(storage)))
 
 /** The table's current live files and their rows, in commit order. */
-const tableFiles = (storage: Storage) =>
-  inStorage(
-    storage,
-    Effect.gen(function*() {
-      const snapshot = yield* loadSnapshot()
-      const out = new Map<string, ReadonlyArray<Order>>()
-      const adds = [...snapshot.files.values()].sort((a, b) => a.modificationTime - b.modificationTime || (a.path < b.path ? -1 : 1))
-      for (const add of adds) {
-        const found = yield* storage.read(storagePathOf(add.path, storage.root))
-        out.set(add.path, yield* Effect.promise(() => readOrdersFile(found!.bytes)))
-      }
-      return out
-    })
-  ).pipe(Effect.orDie)
+const tableFiles = (storage: Storage) => inStorage(storage, liveFileRows).pipe(Effect.orDie)
 
 const ids = (files: ReadonlyMap<string, ReadonlyArray<Order>>) => [...files.values()].flat().map((o) => o.order_id)
 
