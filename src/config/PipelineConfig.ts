@@ -40,6 +40,25 @@ const BooleanLike = Schema.Union(
   Schema.transform(Schema.Literal("true", "false"), Schema.Boolean, { decode: (s) => s === "true", encode: (b) => (b ? "true" : "false") })
 )
 
+/** A replication slot name as PostgreSQL accepts it: lower-case letters, digits and underscores. */
+const SlotName = Schema.String.pipe(
+  Schema.pattern(/^[a-z0-9_]{1,63}$/, {
+    message: (issue) => `Expected a slot name (lower-case letters, digits, _; at most 63), got ${JSON.stringify(issue.actual)}`
+  })
+)
+
+/**
+ * How the producer captures: `poll` (the reference design's query for new rows: inserts only) or
+ * `logical` (PostgreSQL logical replication: inserts, updates and deletes, in commit order). The slot
+ * and publication default to names derived from the table (`slotNameOf`, `publicationNameOf`).
+ */
+const captureDefaults = {
+  mode: "poll" as const,
+  snapshot_chunk: 10_000,
+  heartbeat_seconds: 10,
+  slot_lag_warn_mb: 1024
+}
+
 const NonEmpty = Schema.String.pipe(Schema.minLength(1, { message: () => "Expected a non-empty string" }))
 
 const BrokerList = Schema.String.pipe(
@@ -85,6 +104,20 @@ export const PipelineConfig = Schema.Struct({
     last_processed_timestamp_location: NonEmpty,
     batch_interval: NumberLike(Positive)
   }),
+  capture: Schema.optionalWith(
+    Schema.Struct({
+      mode: Schema.optionalWith(Schema.Literal("poll", "logical"), { default: () => captureDefaults.mode }),
+      slot: Schema.optional(SlotName),
+      publication: Schema.optional(SqlIdentifier),
+      /** Rows per read of the initial snapshot (each one published and acknowledged before the next). */
+      snapshot_chunk: Schema.optionalWith(NumberLike(PositiveInt), { default: () => captureDefaults.snapshot_chunk }),
+      /** How often an idle producer confirms its position, so the slot retains no WAL of other tables. */
+      heartbeat_seconds: Schema.optionalWith(NumberLike(Positive), { default: () => captureDefaults.heartbeat_seconds }),
+      /** A warning when the slot retains more WAL than this. */
+      slot_lag_warn_mb: Schema.optionalWith(NumberLike(Positive), { default: () => captureDefaults.slot_lag_warn_mb })
+    }),
+    { default: () => captureDefaults }
+  ),
   producer: Schema.optionalWith(
     Schema.Struct({
       batch_size: Schema.optionalWith(NumberLike(PositiveInt), { default: () => 2500 })
@@ -131,6 +164,13 @@ export const dlqTopicOf = (config: PipelineConfig): string =>
 
 export const consumerGroupOf = (config: PipelineConfig): string =>
   config.kafka.consumer_group ?? `${config.kafka.topic}_lake_writer`
+
+/** The replication slot of logical capture: `capture.slot`, else `<table>_slot` (lower-cased). */
+export const slotNameOf = (config: PipelineConfig): string => config.capture.slot ?? `${config.postgres.table.toLowerCase().slice(0, 58)}_slot`
+
+/** The publication of logical capture: `capture.publication`, else `<table>_pub`. */
+export const publicationNameOf = (config: PipelineConfig): SqlIdentifier =>
+  config.capture.publication ?? SqlIdentifier.make(`${config.postgres.table.slice(0, 59)}_pub`)
 
 export const brokersOf = (config: PipelineConfig): ReadonlyArray<string> =>
   config.kafka.brokers.split(",").map((b) => b.trim())

@@ -14,6 +14,8 @@ export const overridableKeys: ReadonlyArray<readonly [section: string, key: stri
   ["kafka", "brokers"], ["kafka", "topic"], ["kafka", "dlq_topic"], ["kafka", "consumer_group"], ["kafka", "client_id"], ["kafka", "partitions"],
   ["datalake", "path"], ["datalake", "format"],
   ["streaming", "checkpoint_location"], ["streaming", "last_processed_timestamp_location"], ["streaming", "batch_interval"],
+  ["capture", "mode"], ["capture", "slot"], ["capture", "publication"], ["capture", "snapshot_chunk"],
+  ["capture", "heartbeat_seconds"], ["capture", "slot_lag_warn_mb"],
   ["producer", "batch_size"], ["consumer", "max_batch_messages"], ["consumer", "max_batch_bytes"], ["consumer", "linger_ms"], ["consumer", "backlog_linger_ms"],
   ["table", "checkpoint_interval"], ["table", "retention_minutes"], ["table", "compaction"], ["table", "target_file_mb"],
   ["table", "compaction_fan_in"], ["table", "vacuum_interval_minutes"], ["table", "idle_compaction_seconds"],

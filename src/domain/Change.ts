@@ -1,0 +1,73 @@
+import type { Micros } from "./Timestamp.ts"
+import type { Order } from "./Order.ts"
+
+/**
+ * A change of one order, as logical-replication capture publishes it (capture.mode `logical`).
+ * `snapshot` is an order read from the slot's initial snapshot; the others are committed changes.
+ */
+export type ChangeOp = "insert" | "update" | "delete" | "snapshot"
+export const changeOps: ReadonlyArray<ChangeOp> = ["insert", "update", "delete", "snapshot"]
+
+/**
+ * Where a change stands in the capture order, a total order over everything one slot produces:
+ * the commit LSN of its transaction, then `phase` (0: the initial snapshot, read as of the slot's
+ * consistent point; 1: streamed), then `seq` (snapshot: the order_id, read in key order; streamed:
+ * the change's index in its transaction, from 0). Commit LSNs order transactions as PostgreSQL
+ * committed them (per-change LSNs do not: transactions interleave in the WAL), and a streamed
+ * commit can sit at the consistent point itself, hence the phase.
+ */
+export interface ChangeKey {
+  readonly lsn: bigint
+  readonly phase: 0 | 1
+  readonly seq: number
+}
+
+export interface OrderChange {
+  readonly op: ChangeOp
+  readonly orderId: number
+  /** The row after the change; null for a delete (the message is a tombstone). */
+  readonly order: Order | null
+  readonly key: ChangeKey
+  /** When its transaction committed (null for snapshot rows). */
+  readonly commitTime: Micros | null
+  /** Its transaction's id (null for snapshot rows). */
+  readonly xid: number | null
+}
+
+export const compareChangeKeys = (a: ChangeKey, b: ChangeKey): number =>
+  a.lsn < b.lsn ? -1 : a.lsn > b.lsn ? 1 : a.phase !== b.phase ? a.phase - b.phase : a.seq - b.seq
+
+/** `0/E6BCC38` and `00000000/0E6BCC38` (both appear) to one number. Undefined if it is not an LSN. */
+export const parseLsn = (text: string): bigint | undefined => {
+  const match = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(text)
+  if (match === null) return undefined
+  return (BigInt(`0x${match[1]}`) << 32n) | BigInt(`0x${match[2]}`)
+}
+
+/** PostgreSQL's own spelling (`%X/%X`), as `pg_current_wal_lsn()` prints it. */
+export const formatLsn = (lsn: bigint): string =>
+  `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`
+
+/** Message headers of a change (beside `source` and `captured_at`, which every message has). */
+export const changeHeaders = {
+  op: "op",
+  /** The commit LSN of the change's transaction (snapshot rows: the slot's consistent point). */
+  lsn: "lsn",
+  /** ISO-8601 UTC, microseconds; absent on snapshot rows. */
+  commitTime: "commit_ts",
+  /** Absent on snapshot rows. */
+  xid: "xid",
+  /** `formatChangeKey`: the consumer's de-duplication position. */
+  changeKey: "change_key"
+} as const
+
+/** `<lsn as 16 hex digits>:<phase>:<seq>`, e.g. `000000000E6BCC38:1:3`. */
+export const formatChangeKey = (key: ChangeKey): string =>
+  `${key.lsn.toString(16).toUpperCase().padStart(16, "0")}:${key.phase}:${key.seq}`
+
+export const parseChangeKey = (text: string | undefined): ChangeKey | undefined => {
+  if (text === undefined) return undefined
+  const match = /^([0-9A-F]{16}):([01]):(\d{1,15})$/.exec(text)
+  if (match === null) return undefined
+  return { lsn: BigInt(`0x${match[1]}`), phase: match[2] === "0" ? 0 : 1, seq: Number(match[3]) }
+}
