@@ -1,19 +1,34 @@
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { PgClient } from "@effect/sql-pg"
 import { Cause, Effect, Layer } from "effect"
 import { parseArgs } from "node:util"
-import { quoteIdentifier } from "../config/Identifiers.ts"
 import { defaultConfigFile, loadConfig } from "../config/loadConfig.ts"
-import { formatCents } from "../domain/Amount.ts"
-import { makeOrderGenerator } from "../generator/generateOrders.ts"
+import { defaultLifecycleSettings, type LifecycleSettings, lifecycleSettingsProblem } from "../generator/lifecycle.ts"
+import { generateLoad, type LoadProgress } from "../generator/orderLoad.ts"
 import { pgClientLayer } from "../layers/live.ts"
 import { loggerLayer } from "../runtime/logging.ts"
 
+const d = defaultLifecycleSettings
 const usage = `Usage: npm run generate -- [--rate N] [--duration S] [--seed N] [--config FILE]
+                             [--lifecycle] [--lifecycle-seconds S] [--updates-per-order U]
+                             [--cancel-rate P] [--delete-rate P] [--max-in-flight N]
 
 Inserts realistic orders (restaurants, their dishes and prices, reference statuses) into the
 source table of the configuration, at N orders per second for S seconds (default 50/s for 10 s).
-created_at is left to the database default (the insert's time, UTC).`
+created_at is left to the database default (the insert's time, UTC).
+
+--lifecycle gives every order a life, for capture.mode: logical (updates and deletes): it is
+inserted PLACED, becomes PREPARING, then DELIVERED or CANCELLED; some get their amount corrected,
+a few are deleted. Each step is one UPDATE/DELETE ... WHERE order_id = $1 in its own transaction.
+After the inserts stop, the command waits until every started lifecycle has finished.
+  --lifecycle-seconds S    an order's final status comes within S s of its insert (default ${d.lifecycleSeconds})
+  --updates-per-order U    amount corrections per order on average (default ${d.updatesPerOrder});
+                           raise it (e.g. 3) for an update-heavy load
+  --cancel-rate P          share of orders CANCELLED instead of DELIVERED (default ${d.cancelRate})
+  --delete-rate P          share of orders deleted after their final status (default ${d.deleteRate})
+  --max-in-flight N        lifecycles running at once (default 50000); orders inserted beyond it
+                           keep PLACED (memory stays bounded; the count is logged)
+Without --lifecycle, orders are only inserted, with mixed statuses (as before).
+The same --seed gives the same orders and the same lifecycles.`
 
 const { values } = parseArgs({
   options: {
@@ -21,50 +36,53 @@ const { values } = parseArgs({
     duration: { type: "string", default: "10" },
     seed: { type: "string", default: String(Date.now() % 1_000_000) },
     config: { type: "string", default: defaultConfigFile },
+    lifecycle: { type: "boolean", default: false },
+    "lifecycle-seconds": { type: "string", default: String(d.lifecycleSeconds) },
+    "updates-per-order": { type: "string", default: String(d.updatesPerOrder) },
+    "cancel-rate": { type: "string", default: String(d.cancelRate) },
+    "delete-rate": { type: "string", default: String(d.deleteRate) },
+    "max-in-flight": { type: "string", default: "50000" },
     help: { type: "boolean", default: false }
   }
 })
 const rate = Number(values.rate)
 const duration = Number(values.duration)
-if (values.help || !(rate > 0) || !(duration > 0)) {
+const maxInFlight = Number(values["max-in-flight"])
+const settings: LifecycleSettings = {
+  lifecycleSeconds: Number(values["lifecycle-seconds"]),
+  updatesPerOrder: Number(values["updates-per-order"]),
+  cancelRate: Number(values["cancel-rate"]),
+  deleteRate: Number(values["delete-rate"])
+}
+const problem = !(rate > 0) || !(duration > 0)
+  ? "--rate and --duration must be > 0"
+  : !(Number.isInteger(maxInFlight) && maxInFlight > 0)
+  ? "--max-in-flight must be a positive integer"
+  : lifecycleSettingsProblem(settings)
+if (values.help || problem !== undefined) {
   process.stdout.write(usage + "\n")
+  if (!values.help) process.stderr.write(`generate: ${problem}\n`)
   process.exit(values.help ? 0 : 2)
 }
 
-/** Ten inserts a second, each a multi-row INSERT in its own transaction. */
-const tickMillis = 100
+const logProgress = (progress: LoadProgress) =>
+  Effect.logInfo(progress.phase === "inserting" ? "generated" : "finishing lifecycles").pipe(
+    Effect.annotateLogs({ inserted: progress.inserted, seconds: progress.seconds, ...(progress.lifecycle ?? {}) })
+  )
 
 const main = Effect.gen(function*() {
   const config = yield* loadConfig(values.config)
-  const table = quoteIdentifier(config.postgres.table)
-  const next = makeOrderGenerator(Number(values.seed))
-  const program = Effect.gen(function*() {
-    const sql = yield* PgClient.PgClient
-    const started = Date.now()
-    const ticks = Math.round((duration * 1000) / tickMillis)
-    let inserted = 0
-    for (let tick = 1; tick <= ticks; tick++) {
-      // Catch up to the schedule rather than drift when an insert is slow.
-      const due = Math.round((rate * tick * tickMillis) / 1000) - inserted
-      if (due > 0) {
-        const orders = Array.from({ length: due }, next)
-        const params = orders.flatMap((o) => [o.customer_name, o.restaurant_name, o.item, formatCents(o.amount), o.order_status])
-        const rows = orders.map((_, i) => `($${i * 5 + 1}, $${i * 5 + 2}, $${i * 5 + 3}, $${i * 5 + 4}::numeric, $${i * 5 + 5})`)
-        yield* sql.unsafe(
-          `INSERT INTO ${table} (customer_name, restaurant_name, item, amount, order_status) VALUES ${rows.join(", ")}`,
-          params
-        )
-        inserted += due
-      }
-      const wait = started + tick * tickMillis - Date.now()
-      if (wait > 0) yield* Effect.sleep(`${wait} millis`)
-      if (tick % 10 === 0 || tick === ticks) {
-        yield* Effect.logInfo("generated").pipe(Effect.annotateLogs({ inserted, seconds: Math.round((Date.now() - started) / 100) / 10 }))
-      }
-    }
-    return inserted
-  })
-  return yield* program.pipe(Effect.provide(pgClientLayer(config, "food-orders-generator")))
+  const result = yield* generateLoad({
+    table: config.postgres.table,
+    rate,
+    seconds: duration,
+    seed: Number(values.seed),
+    ...(values.lifecycle ? { lifecycle: { settings, maxInFlight } } : {}),
+    onProgress: logProgress
+  }).pipe(Effect.provide(pgClientLayer(config, "food-orders-generator")))
+  if (result.lifecycle !== null) {
+    yield* Effect.logInfo("lifecycles done").pipe(Effect.annotateLogs({ inserted: result.inserted, ...result.lifecycle }))
+  }
 })
 
 main.pipe(
