@@ -8,6 +8,8 @@ export type RejectReason =
   | "null_order_id"
   | "null_created_at"
   | "negative_amount"
+  /** A change message (logical capture) whose headers, key and value disagree. */
+  | "invalid_change"
 
 export interface Rejection {
   readonly reason: RejectReason

@@ -53,7 +53,8 @@ const rejectReasons: Readonly<Record<RejectReason, null>> = {
   invalid_schema: null,
   null_order_id: null,
   null_created_at: null,
-  negative_amount: null
+  negative_amount: null,
+  invalid_change: null
 }
 export const registerDeadLetterReasons = Effect.forEach(
   Object.keys(rejectReasons),
@@ -69,6 +70,10 @@ export const lakeTableVersion = Metric.gauge("lake_table_version", {
 })
 export const lakeLiveFiles = Metric.gauge("lake_live_files", {
   description: "Data files in the table's newest version known to this consumer (all date partitions)"
+})
+export const lakeRewriteRebases = Metric.counter("lake_rewrite_rebases_total", {
+  description: "Batches of changes whose copy-on-write was planned again because another writer (the compactor, another consumer) removed a file they rewrite first",
+  incremental: true
 })
 export const lakeCompactions = Metric.counter("lake_compactions_total", {
   description: "Compaction commits (merges of small files) made by this consumer",

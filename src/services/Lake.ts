@@ -1,5 +1,6 @@
 import { Context, type Effect } from "effect"
 import type { CaptureKey } from "../domain/CaptureKey.ts"
+import type { ChangeKey, OrderChange } from "../domain/Change.ts"
 import type { Order } from "../domain/Order.ts"
 import type { CommitConflict, TableError } from "../table/tableErrors.ts"
 import type { StorageError } from "./errors.ts"
@@ -13,6 +14,12 @@ export interface PartitionPosition {
    * message already handled (the producer crashed before saving its cursor).
    */
   readonly lastCaptureKey: CaptureKey | null
+  /**
+   * The highest change key (logical capture, header `change_key`) applied from this partition. The
+   * producer publishes each partition's changes in change-key order, so a change at or below it is a
+   * re-delivery of one applied already.
+   */
+  readonly lastChangeKey: ChangeKey | null
 }
 
 /** One partition's part of a lake batch: its files (one per date) and its new position. */
@@ -24,7 +31,13 @@ export interface LakeBatch {
   readonly firstOffset: bigint
   readonly lastOffset: bigint
   readonly position: PartitionPosition
+  /** Orders appended as they are (poll capture: each order once, never updated). */
   readonly ordersByDate: ReadonlyMap<string, ReadonlyArray<Order>>
+  /**
+   * Changes applied in this order (logical capture): the table ends up holding each order's state
+   * after its last change, or no row for it after a delete.
+   */
+  readonly changes?: ReadonlyArray<OrderChange>
 }
 
 export interface WrittenFile {
@@ -37,6 +50,11 @@ export interface WrittenFile {
 export interface Committed {
   readonly version: number
   readonly files: ReadonlyArray<WrittenFile>
+  /** Files rewritten without rows that changes replaced or deleted (copy-on-write), and rows dropped from them. */
+  readonly rewritten: number
+  readonly rowsReplaced: number
+  /** Rows the table held for changed orders before this commit, by order_id (a delete's history needs them). */
+  readonly before: ReadonlyMap<number, Order>
 }
 
 export type LakeError = StorageError | TableError
@@ -49,7 +67,8 @@ export class Lake extends Context.Tag("Lake")<Lake, {
    * Writes the files of every partition's part (one per partition and date) and commits them with
    * each partition's new position, as one version. CommitConflict when another writer moved any of
    * these partitions first: nothing of the batch is in the table, and the caller must re-read its
-   * positions. Parts are of one topic, one per partition.
+   * positions. Parts are of one topic, one per partition. A part's `changes` replace or delete the
+   * rows of their orders wherever the table holds them (rewriting the files that do).
    */
   readonly commitBatch: (parts: ReadonlyArray<LakeBatch>) => Effect.Effect<Committed, LakeError | CommitConflict>
   /**

@@ -57,7 +57,7 @@ export const convertLegacyLake = (topic: string, checkpoint: Checkpoint | undefi
     }
     const now = Date.now()
     const txns = ours === undefined ? [] : Object.entries(ours.partitions).flatMap(([p, progress]) =>
-      positionTxns(topic, Number(p), { nextOffset: progress.next_offset, lastCaptureKey: progress.last_key }, now)
+      positionTxns(topic, Number(p), { nextOffset: progress.next_offset, lastCaptureKey: progress.last_key, lastChangeKey: null }, now)
     )
     const committed = yield* commit(emptySnapshot, {
       actions: [

@@ -31,6 +31,9 @@ export const streamFilePath = (date: string, topic: string, partition: number, f
 
 export const compactedFilePath = (date: string) => `date=${date}/part-compacted-${randomUUID()}.parquet`
 
+/** A file rewritten without rows that changes replaced or deleted (copy-on-write). */
+export const rewrittenFilePath = (date: string) => `date=${date}/part-rewritten-${randomUUID()}.parquet`
+
 export const isDataFile = (path: string) => path.endsWith(".parquet") && !path.startsWith("_delta_log/")
 
 /** The file's partition date, from the log (directory names are not part of the protocol). */

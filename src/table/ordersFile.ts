@@ -114,3 +114,11 @@ export const readOrdersFile = async (bytes: Uint8Array, rowStart?: number, rowEn
   }
   return orders
 }
+
+/** The order_id column of a data file alone: enough to tell whether a file holds one of some orders. */
+export const readOrderIds = async (bytes: Uint8Array): Promise<Array<number>> => {
+  const rows = await parquetReadObjects({ file: asyncBuffer(bytes), columns: ["order_id"] })
+  const ids: Array<number> = new Array(rows.length)
+  for (let i = 0; i < rows.length; i++) ids[i] = toInt(rows[i]!["order_id"], "order_id")
+  return ids
+}

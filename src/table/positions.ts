@@ -1,4 +1,5 @@
 import type { CaptureKey } from "../domain/CaptureKey.ts"
+import type { ChangeKey } from "../domain/Change.ts"
 import { Micros } from "../domain/Timestamp.ts"
 import type { Action } from "./actions.ts"
 import type { Snapshot } from "./snapshot.ts"
@@ -7,15 +8,21 @@ import type { Snapshot } from "./snapshot.ts"
  * A consumer's position per Kafka partition lives in the table as `txn` actions (lake-table.md,
  * "Exactly-once"), committed in the same version as the files it covers. `<topic>-<partition>`
  * holds the next offset (as Spark's streaming sink would); two more hold the last producer capture
- * key, which a txn version (a long) can carry as its two numbers.
+ * key, which a txn version (a long) can carry as its two numbers, and two the last change key of
+ * logical capture (its commit LSN; its phase and sequence number as phase * 2^48 + seq).
  */
 export const offsetAppId = (topic: string, partition: number) => `${topic}-${partition}`
 const capturedAtAppId = (topic: string, partition: number) => `${topic}-${partition}.capture_created_at_us`
 const captureIdAppId = (topic: string, partition: number) => `${topic}-${partition}.capture_order_id`
+const changeLsnAppId = (topic: string, partition: number) => `${topic}-${partition}.change_lsn`
+const changeSeqAppId = (topic: string, partition: number) => `${topic}-${partition}.change_seq`
+
+const phaseUnit = 2 ** 48
 
 export interface TablePosition {
   readonly nextOffset: bigint
   readonly lastCaptureKey: CaptureKey | null
+  readonly lastChangeKey: ChangeKey | null
 }
 
 export const positionTxns = (topic: string, partition: number, position: TablePosition, now: number): ReadonlyArray<Action> => [
@@ -23,6 +30,16 @@ export const positionTxns = (topic: string, partition: number, position: TablePo
   ...(position.lastCaptureKey === null ? [] : [
     { txn: { appId: capturedAtAppId(topic, partition), version: Number(position.lastCaptureKey.created_at), lastUpdated: now } },
     { txn: { appId: captureIdAppId(topic, partition), version: position.lastCaptureKey.order_id, lastUpdated: now } }
+  ]),
+  ...(position.lastChangeKey === null ? [] : [
+    { txn: { appId: changeLsnAppId(topic, partition), version: Number(position.lastChangeKey.lsn), lastUpdated: now } },
+    {
+      txn: {
+        appId: changeSeqAppId(topic, partition),
+        version: position.lastChangeKey.phase * phaseUnit + position.lastChangeKey.seq,
+        lastUpdated: now
+      }
+    }
   ])
 ]
 
@@ -37,11 +54,20 @@ export const tablePositions = (snapshot: Snapshot, topic: string): ReadonlyMap<n
     const partition = Number(rest)
     const createdAt = snapshot.txns.get(capturedAtAppId(topic, partition))
     const orderId = snapshot.txns.get(captureIdAppId(topic, partition))
+    const changeLsn = snapshot.txns.get(changeLsnAppId(topic, partition))
+    const changeSeq = snapshot.txns.get(changeSeqAppId(topic, partition))
     out.set(partition, {
       nextOffset: BigInt(txn.version),
       lastCaptureKey: createdAt === undefined || orderId === undefined
         ? null
-        : { created_at: Micros.make(BigInt(createdAt.version)), order_id: orderId.version }
+        : { created_at: Micros.make(BigInt(createdAt.version)), order_id: orderId.version },
+      lastChangeKey: changeLsn === undefined || changeSeq === undefined
+        ? null
+        : {
+          lsn: BigInt(changeLsn.version),
+          phase: changeSeq.version >= phaseUnit ? 1 : 0,
+          seq: changeSeq.version >= phaseUnit ? changeSeq.version - phaseUnit : changeSeq.version
+        }
     })
   }
   return out
@@ -49,4 +75,10 @@ export const tablePositions = (snapshot: Snapshot, topic: string): ReadonlyMap<n
 
 /** The app ids a batch for this partition commits: another commit touching any of them conflicts with it. */
 export const partitionAppIds = (topic: string, partition: number): ReadonlySet<string> =>
-  new Set([offsetAppId(topic, partition), capturedAtAppId(topic, partition), captureIdAppId(topic, partition)])
+  new Set([
+    offsetAppId(topic, partition),
+    capturedAtAppId(topic, partition),
+    captureIdAppId(topic, partition),
+    changeLsnAppId(topic, partition),
+    changeSeqAppId(topic, partition)
+  ])

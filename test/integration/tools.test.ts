@@ -84,12 +84,12 @@ describe("query and lake:stats", () => {
       const writer = yield* Lake
       const first = yield* writer.commitBatch([{
         topic: "t", partition: 0, from: 0n, firstOffset: 0n, lastOffset: 1n,
-        position: { nextOffset: 2n, lastCaptureKey: null },
+        position: { nextOffset: 2n, lastCaptureKey: null, lastChangeKey: null },
         ordersByDate: new Map([["2025-01-01", [order(1, "2025-01-01T10:00:00Z", 1999, "A"), order(2, "2025-01-01T11:00:00Z", 1, "B")]]])
       }])
       const second = yield* writer.commitBatch([{
         topic: "t", partition: 0, from: 2n, firstOffset: 2n, lastOffset: 2n,
-        position: { nextOffset: 3n, lastCaptureKey: null },
+        position: { nextOffset: 3n, lastCaptureKey: null, lastChangeKey: null },
         ordersByDate: new Map([["2025-01-02", [order(3, "2025-01-02T09:30:00Z", 50000, "A")]]])
       }])
       return [first.version, second.version] as const
@@ -162,5 +162,44 @@ describeIntegration("generate", (endpoints) => {
       `SELECT count(*)::int AS n FROM "${table}" WHERE restaurant_name = 'Pizza Palace' AND item NOT IN ('Margherita Pizza','Farmhouse Pizza','Garlic Bread')`
     )
     expect(mismatched[0].n).toBe(0)
+  })
+
+  it("with --lifecycle, gives orders a life: every order ends DELIVERED or CANCELLED, some amounts corrected, a few deleted", async () => {
+    const lifeTable = `${table}_life`
+    onTestFinished(async () => {
+      await pool.query(`DROP TABLE IF EXISTS "${lifeTable}"`)
+    })
+    await pool.query(ordersTableDdl(lifeTable))
+    const started = Date.now()
+    const result = await run("generate", [
+      "--rate", "100", "--duration", "2", "--seed", "11", "--lifecycle", "--lifecycle-seconds", "1",
+      "--updates-per-order", "0.5", "--delete-rate", "0.1"
+    ], { PG_URL: endpoints.pgUrl, POSTGRES_TABLE: lifeTable, LOG_FORMAT: "json" })
+    expect(result.code, result.stderr).toBe(0)
+    // Inserts for 2 s, then waits for the last lifecycle (at most 1.2 s after its insert).
+    expect(Date.now() - started).toBeGreaterThan(2000)
+    const { rows } = await pool.query(`
+      SELECT count(*)::int AS n, max(order_id)::int - min(order_id)::int + 1 AS span,
+             count(*) FILTER (WHERE order_status = 'DELIVERED')::int AS delivered,
+             count(*) FILTER (WHERE order_status = 'CANCELLED')::int AS cancelled
+      FROM "${lifeTable}"`)
+    const { n, span, delivered, cancelled } = rows[0]
+    // 200 inserted (ids 1..200 in a fresh table), about 10% deleted.
+    expect(span).toBeLessThanOrEqual(200)
+    expect(n).toBeGreaterThan(150)
+    expect(n).toBeLessThan(200)
+    expect(delivered + cancelled).toBe(n)
+    expect(cancelled).toBeGreaterThan(0)
+    expect(delivered).toBeGreaterThan(cancelled)
+    // The generator's own count of what it did, from its last log line.
+    const done = result.stdout.split("\n").filter((line) => line.startsWith("{")).map((line) => JSON.parse(line))
+      .find((entry) => entry.message === "lifecycles done")
+    expect(done, result.stdout).toBeDefined()
+    const counts = done.annotations
+    expect(Number(counts.untracked)).toBe(0)
+    expect(Number(counts.deletes)).toBe(200 - n)
+    expect(Number(counts.missing)).toBe(0)
+    expect(Number(counts.amountUpdates)).toBeGreaterThan(50)
+    expect(Number(counts.statusUpdates)).toBe(400)
   })
 })

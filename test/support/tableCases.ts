@@ -58,7 +58,7 @@ const commitOrders = (storage: Storage, batches: ReadonlyArray<ReadonlyArray<Ord
         from: offset,
         firstOffset: offset,
         lastOffset: offset + BigInt(orders.length) - 1n,
-        position: { nextOffset: offset + BigInt(orders.length), lastCaptureKey: null },
+        position: { nextOffset: offset + BigInt(orders.length), lastCaptureKey: null, lastChangeKey: null },
         ordersByDate: byDate
       }])
       offset += BigInt(orders.length)
@@ -224,7 +224,7 @@ export const tableCases = (store: TableStore): void => {
         const opened = yield* open
         expect(opened.version).toBe(0)
         expect(opened.files.size).toBe(1)
-        expect(tablePositions(opened, topic).get(0)).toEqual({ nextOffset: 2n, lastCaptureKey: checkpoint.partitions["0"]!.last_key })
+        expect(tablePositions(opened, topic).get(0)).toEqual({ nextOffset: 2n, lastCaptureKey: checkpoint.partitions["0"]!.last_key, lastChangeKey: null })
         expect(ids(yield* tableFiles(storage))).toEqual([1, 2])
         // Opening again changes nothing.
         expect((yield* open).version).toBe(0)

@@ -80,7 +80,7 @@ describe("consumer", () => {
       expect(letters.map((l) => l.headers["dlq-reason"])).toEqual(["null_order_id", "negative_amount", "invalid_json"])
       expect(new TextDecoder().decode(letters[2]!.value!)).toBe("not json")
       // Headerless messages (another client's) carry no capture key to remember.
-      expect(yield* position).toEqual({ nextOffset: 6n, lastCaptureKey: null })
+      expect(yield* position).toEqual({ nextOffset: 6n, lastCaptureKey: null, lastChangeKey: null })
     }))
 
   it.effect("skips orders re-published by a producer that crashed before saving its cursor", () =>
@@ -184,7 +184,7 @@ describe("consumer", () => {
       from,
       firstOffset: from,
       lastOffset: from + BigInt(ids.length) - 1n,
-      position: { nextOffset: from + BigInt(ids.length), lastCaptureKey: null },
+      position: { nextOffset: from + BigInt(ids.length), lastCaptureKey: null, lastChangeKey: null },
       ordersByDate: new Map([["2025-01-15", ids.map((id) => order(id, "2025-01-15T10:00:00Z"))]])
     })
     const positionsOf = (objects: Effect.Effect.Success<typeof makeMemoryObjects>) =>

@@ -33,7 +33,7 @@ const writeTable = (dir: string, batches: ReadonlyArray<ReadonlyArray<Order>>) =
         from: next,
         firstOffset: next,
         lastOffset: last,
-        position: { nextOffset: last + 1n, lastCaptureKey: null },
+        position: { nextOffset: last + 1n, lastCaptureKey: null, lastChangeKey: null },
         ordersByDate: byDate
       }])
       versions.push(committed.version)

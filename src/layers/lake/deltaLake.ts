@@ -1,7 +1,8 @@
-import { Cause, Duration, Effect, Layer, Metric, Queue, Ref, Schedule } from "effect"
-import { lakeCompactions, lakeLiveFiles, lakeTableVersion } from "../../observability/metrics.ts"
+import { Cause, Duration, Effect, Either, Layer, Metric, Queue, Ref, Schedule } from "effect"
+import { lakeCompactions, lakeLiveFiles, lakeRewriteRebases, lakeTableVersion } from "../../observability/metrics.ts"
 import type { Checkpoint } from "../../domain/Checkpoint.ts"
 import type { Order } from "../../domain/Order.ts"
+import { utcDate } from "../../domain/Timestamp.ts"
 import { crashPoint } from "../../runtime/crashPoints.ts"
 import type { StorageError } from "../../services/errors.ts"
 import { Lake, type WrittenFile } from "../../services/Lake.ts"
@@ -17,6 +18,7 @@ import { ordersFileBytes } from "../../table/ordersFile.ts"
 import { ordersStats } from "../../table/ordersTable.ts"
 import { partitionAppIds, positionTxns, tablePositions } from "../../table/positions.ts"
 import { loadSnapshot, refreshSnapshot } from "../../table/readLog.ts"
+import { netChanges, rewriteWithout } from "../../table/rewrite.ts"
 import { type Snapshot, withoutExpiredTombstones } from "../../table/snapshot.ts"
 import { CommitConflict } from "../../table/tableErrors.ts"
 
@@ -40,6 +42,9 @@ export const tableConfiguration = (settings: TableSettings): Record<string, stri
     "delta.deletedFileRetentionDuration": `interval ${minutes} minutes`
   }
 }
+
+/** Times a batch of changes plans its rewrites again after a compaction or another consumer took a file first. */
+const maxRebases = 20
 
 const keepNewest = (ref: Ref.Ref<Snapshot>, next: Snapshot) => Ref.update(ref, (s) => (next.version > s.version ? next : s))
 
@@ -203,23 +208,40 @@ export const deltaLake = (settings: TableSettings) =>
         commitBatch: (parts) =>
           Effect.gen(function*() {
             const started = Date.now()
-            const snapshot = yield* latest("if-stale")
-            for (const part of parts) {
-              const held = tablePositions(snapshot, part.topic).get(part.partition)?.nextOffset ?? 0n
-              if (held !== part.from) {
-                return yield* new CommitConflict({
-                  version: snapshot.version,
-                  detail: `partition ${part.partition} is at offset ${held} in the table; this batch read it from ${part.from}`
+            let snapshot = yield* latest("if-stale")
+            const checkPositions = (held: Snapshot) =>
+              Effect.forEach(parts, (part) => {
+                const at = tablePositions(held, part.topic).get(part.partition)?.nextOffset ?? 0n
+                return at === part.from ? Effect.void : new CommitConflict({
+                  version: held.version,
+                  detail: `partition ${part.partition} is at offset ${at} in the table; this batch read it from ${part.from}`
                 })
+              }, { discard: true })
+            yield* checkPositions(snapshot)
+            // Changes (logical capture) replace their orders' rows: per partition, each order's last
+            // state is written with the partition's new rows, and every file holding an older row of
+            // one of them is rewritten without it. An order's changes all come from one partition.
+            const changed = new Set<number>()
+            const rowsOf = parts.map((part) => {
+              if (part.changes === undefined || part.changes.length === 0) return part.ordersByDate
+              const byDate = new Map([...part.ordersByDate].map(([date, orders]) => [date, [...orders]]))
+              for (const [id, order] of netChanges(part.changes)) {
+                changed.add(id)
+                if (order === null) continue
+                const date = utcDate(order.created_at)
+                const group = byDate.get(date)
+                if (group === undefined) byDate.set(date, [order])
+                else group.push(order)
               }
-            }
+              return byDate
+            })
             const files: Array<Effect.Effect.Success<ReturnType<typeof writeFiles>>[number]> = []
             const removeWritten = Effect.suspend(() =>
               Effect.forEach(files, (f) => storage.remove(f.add.add.path).pipe(Effect.ignore), { discard: true })
             )
-            for (const part of parts) {
+            for (const [i, part] of parts.entries()) {
               files.push(
-                ...(yield* writeFiles(part.topic, part.partition, part.firstOffset, part.lastOffset, part.ordersByDate).pipe(
+                ...(yield* writeFiles(part.topic, part.partition, part.firstOffset, part.lastOffset, rowsOf[i]!).pipe(
                   Effect.tapError(() => removeWritten)
                 ))
               )
@@ -227,37 +249,74 @@ export const deltaLake = (settings: TableSettings) =>
             if (files.length > 0) yield* crashPoint("consumer.after-lake-files")
             // The partitions this commit moves: a commit by another writer that moved any of them
             // between our snapshot and our version (a new owner after a rebalance) wins, and ours is
-            // refused whole. Compactions never touch txns, so they never conflict with us.
+            // refused whole. Compactions never touch txns, so they never conflict with a plain append.
             const owners = new Map<string, number>()
             for (const part of parts) for (const appId of partitionAppIds(part.topic, part.partition)) owners.set(appId, part.partition)
-            const now = Date.now()
-            const committed = yield* commit(snapshot, {
-              actions: [
-                ...files.map((f) => f.add),
-                ...parts.flatMap((part) => positionTxns(part.topic, part.partition, part.position, now))
-              ],
-              operation: "STREAMING UPDATE",
-              operationParameters: {
-                outputMode: "Append",
-                epochId: parts.map((part) => `${part.partition}:${part.position.nextOffset}`).join(",")
-              },
-              isBlindAppend: true,
-              conflictsWith: (winner) => {
-                for (const action of winner) {
-                  if (!("txn" in action) || !owners.has(action.txn.appId)) continue
-                  return `another writer committed partition ${owners.get(action.txn.appId)} (${action.txn.appId} = ${action.txn.version})`
+            for (let rebase = 0;; rebase++) {
+              const now = Date.now()
+              const { before, rewrites } = changed.size === 0
+                ? { rewrites: [], before: new Map<number, Order>() }
+                : yield* rewriteWithout(snapshot, changed, now).pipe(Effect.tapError(() => removeWritten))
+              const removed = new Set(rewrites.map((r) => r.old.path))
+              const removeRewritten = Effect.forEach(
+                rewrites.flatMap((r) => (r.path === null ? [] : [r.path])),
+                (path) => storage.remove(path).pipe(Effect.ignore),
+                { discard: true }
+              )
+              // A file we rewrite that another writer removed first (a compaction merged it, another
+              // consumer rewrote it) is no conflict of positions: plan again on top of theirs.
+              let lostFile: string | undefined
+              const attempt = yield* commit(snapshot, {
+                actions: [
+                  ...rewrites.flatMap((r) => r.actions),
+                  ...files.map((f) => f.add),
+                  ...parts.flatMap((part) => positionTxns(part.topic, part.partition, part.position, now))
+                ],
+                operation: changed.size === 0 ? "STREAMING UPDATE" : "MERGE",
+                operationParameters: {
+                  outputMode: changed.size === 0 ? "Append" : "Update",
+                  epochId: parts.map((part) => `${part.partition}:${part.position.nextOffset}`).join(","),
+                  ...(changed.size === 0 ? {} : { predicate: JSON.stringify(["order_id"]) })
+                },
+                isBlindAppend: removed.size === 0,
+                conflictsWith: (winner) => {
+                  for (const action of winner) {
+                    if ("txn" in action && owners.has(action.txn.appId)) {
+                      return `another writer committed partition ${owners.get(action.txn.appId)} (${action.txn.appId} = ${action.txn.version})`
+                    }
+                    if ("remove" in action && removed.has(action.remove.path)) {
+                      lostFile = action.remove.path
+                      return `another writer removed ${action.remove.path}, which this batch rewrites`
+                    }
+                  }
+                  return undefined
                 }
-                return undefined
+              }).pipe(Effect.either)
+              if (Either.isRight(attempt)) {
+                // Ours went on top of the newest version there was: the snapshot is current as of the start.
+                confirmedAt = Math.max(confirmedAt, started)
+                yield* afterCommit(attempt.right.snapshot)
+                yield* crashPoint("consumer.after-commit")
+                return {
+                  version: attempt.right.version,
+                  files: files.map((f) => f.written),
+                  rewritten: rewrites.length,
+                  rowsReplaced: rewrites.reduce((n, r) => n + r.dropped, 0),
+                  before
+                }
               }
-            }).pipe(
               // Ours are in no version: remove them now rather than leave them to vacuum.
-              Effect.tapErrorTag("CommitConflict", () => removeWritten)
-            )
-            // Ours went on top of the newest version there was: the snapshot is current as of the start.
-            confirmedAt = Math.max(confirmedAt, started)
-            yield* afterCommit(committed.snapshot)
-            yield* crashPoint("consumer.after-commit")
-            return { version: committed.version, files: files.map((f) => f.written) }
+              yield* removeRewritten
+              const error = attempt.left
+              if (error._tag === "CommitConflict" && lostFile !== undefined && rebase < maxRebases) {
+                yield* Metric.increment(lakeRewriteRebases)
+                snapshot = yield* latest("refresh")
+                yield* checkPositions(snapshot).pipe(Effect.tapError(() => removeWritten))
+                continue
+              }
+              if (error._tag === "CommitConflict") yield* removeWritten
+              return yield* error
+            }
           }).pipe(
             Effect.provideService(TableStorage, storage),
             Effect.withSpan("Lake.commitBatch", { attributes: { partitions: parts.map((p) => p.partition).join(",") } })

@@ -1,4 +1,5 @@
 import { Effect, Metric } from "effect"
+import type { OrderChange } from "../../domain/Change.ts"
 import { type Order, orderToJson } from "../../domain/Order.ts"
 import { utcDate } from "../../domain/Timestamp.ts"
 import type { RejectReason } from "../../domain/Rejection.ts"
@@ -64,7 +65,7 @@ export const commitBatch = Effect.fn("Consumer.commitBatch")(function*(splits: R
   }
   const moved = splits.filter((split) => split.nextOffset !== split.from)
   const positions = new Map<number, PartitionPosition>(
-    moved.map((split) => [split.partition, { nextOffset: split.nextOffset, lastCaptureKey: split.lastCaptureKey }])
+    moved.map((split) => [split.partition, { nextOffset: split.nextOffset, lastCaptureKey: split.lastCaptureKey, lastChangeKey: split.lastChangeKey }])
   )
   let version: number | null = null
   let files = 0
@@ -76,7 +77,8 @@ export const commitBatch = Effect.fn("Consumer.commitBatch")(function*(splits: R
       firstOffset: split.firstOffset ?? split.from,
       lastOffset: split.lastOffset ?? split.from,
       position: positions.get(split.partition)!,
-      ordersByDate: split.byDate
+      ordersByDate: split.byDate,
+      changes: split.changes
     }))).pipe(
       Effect.tapBoth({
         onFailure: (error) => error._tag === "CommitConflict" ? Effect.void : reportHealth("lake", { ok: false, error: error.message }),
@@ -85,7 +87,7 @@ export const commitBatch = Effect.fn("Consumer.commitBatch")(function*(splits: R
     )
     version = committed.version
     files = committed.files.length
-    for (const split of moved) recordLatencies(split.byDate)
+    for (const split of moved) recordLatencies(split.byDate, split.changes)
   }
   const deadLettered: Partial<Record<RejectReason, number>> = {}
   for (const letter of dead) deadLettered[letter.rejection.reason] = (deadLettered[letter.rejection.reason] ?? 0) + 1
@@ -98,10 +100,14 @@ export const commitBatch = Effect.fn("Consumer.commitBatch")(function*(splits: R
 })
 
 /** Per order, but without an Effect per order: this runs for every row at full throughput. */
-const recordLatencies = (byDate: ReadonlyMap<string, ReadonlyArray<Order>>) => {
+const recordLatencies = (byDate: ReadonlyMap<string, ReadonlyArray<Order>>, changes: ReadonlyArray<OrderChange>) => {
   const nowMicros = BigInt(Date.now()) * 1000n
   for (const orders of byDate.values()) {
     for (const order of orders) commitToLakeSeconds.unsafeUpdate(Number(nowMicros - order.created_at) / 1e6, [])
+  }
+  // A change's own commit, not its order's creation: an update of an old order is not hours late.
+  for (const change of changes) {
+    if (change.commitTime !== null) commitToLakeSeconds.unsafeUpdate(Number(nowMicros - change.commitTime) / 1e6, [])
   }
 }
 

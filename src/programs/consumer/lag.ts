@@ -4,7 +4,7 @@ import type { PartitionPosition } from "../../services/Lake.ts"
 
 export type Positions = ReadonlyMap<number, PartitionPosition>
 
-export const noPosition: PartitionPosition = { nextOffset: 0n, lastCaptureKey: null }
+export const noPosition: PartitionPosition = { nextOffset: 0n, lastCaptureKey: null, lastChangeKey: null }
 
 export const positionOf = (positions: Positions, partition: number): PartitionPosition => positions.get(partition) ?? noPosition
 

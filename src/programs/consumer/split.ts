@@ -1,6 +1,8 @@
 import { Either } from "effect"
 import { type CaptureKey, compareKeys } from "../../domain/CaptureKey.ts"
+import { changeHeaders, type ChangeKey, type ChangeOp, changeOps, compareChangeKeys, type OrderChange, parseChangeKey } from "../../domain/Change.ts"
 import { decodeAndClean } from "../../domain/Cleaning.ts"
+import { rejection, type Rejection } from "../../domain/Rejection.ts"
 import { type Order, orderToJson } from "../../domain/Order.ts"
 import { parseIsoMicros, utcDate } from "../../domain/Timestamp.ts"
 import type { DeadLetter } from "../../services/DeadLetters.ts"
@@ -23,6 +25,52 @@ const parseCaptureKey = (text: string | undefined): CaptureKey | undefined => {
 const producerKeyOf = (message: RawMessage, order: Order): CaptureKey | undefined => {
   const key = parseCaptureKey(headerOf(message, captureKeyHeader))
   return key !== undefined && key.order_id === order.order_id && key.created_at === order.created_at ? key : undefined
+}
+
+const keyDecoder = new TextDecoder("utf-8", { fatal: true })
+
+const orderIdOfKey = (key: Uint8Array | null): number | undefined => {
+  if (key === null) return undefined
+  try {
+    const text = keyDecoder.decode(key)
+    const id = Number(text)
+    return /^-?\d+$/.test(text) && Number.isSafeInteger(id) ? id : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * A message of logical capture (it has a `change_key` header) to a change. A delete is a tombstone:
+ * its key names the order and its value is null. Anything inconsistent (a delete with a value, a key
+ * that is not the value's order, an unknown op) is rejected with what was wrong, never guessed at.
+ */
+export const decodeChange = (message: RawMessage, keyText: string): Either.Either<OrderChange, Rejection> => {
+  const key = parseChangeKey(keyText)
+  if (key === undefined) return Either.left(rejection("invalid_change", `change_key header is not <16 hex>:<phase>:<seq>: ${JSON.stringify(keyText)}`))
+  const op = headerOf(message, changeHeaders.op) as ChangeOp | undefined
+  if (op === undefined || !changeOps.includes(op)) {
+    return Either.left(rejection("invalid_change", `op header is ${JSON.stringify(op ?? null)}; expected one of ${changeOps.join(", ")}`))
+  }
+  const commitText = headerOf(message, changeHeaders.commitTime)
+  const commitTime = commitText === undefined ? null : parseIsoMicros(commitText) ?? null
+  const xidText = headerOf(message, changeHeaders.xid)
+  const xid = xidText === undefined || !/^\d+$/.test(xidText) ? null : Number(xidText)
+  const keyId = orderIdOfKey(message.key)
+  if (op === "delete") {
+    if (message.value !== null && message.value.length > 0) {
+      return Either.left(rejection("invalid_change", "a delete must be a tombstone (null value), this one has a value"))
+    }
+    if (keyId === undefined) return Either.left(rejection("invalid_change", "a delete's key must be its order_id"))
+    return Either.right({ op, orderId: keyId, order: null, key, commitTime, xid })
+  }
+  const decoded = decodeAndClean(message.value)
+  if (Either.isLeft(decoded)) return Either.left(decoded.left)
+  const order = decoded.right
+  if (keyId !== undefined && keyId !== order.order_id) {
+    return Either.left(rejection("invalid_change", `key ${keyId} is not the value's order_id ${order.order_id}`))
+  }
+  return Either.right({ op, orderId: order.order_id, order, key, commitTime, xid })
 }
 
 /**
@@ -52,6 +100,9 @@ export interface Split {
    */
   readonly foreign: Array<Order>
   lastCaptureKey: CaptureKey | null
+  /** Changes of logical capture, in the partition's order (each order's last one wins in the table). */
+  readonly changes: Array<OrderChange>
+  lastChangeKey: ChangeKey | null
   duplicates: number
   written: number
 }
@@ -69,6 +120,8 @@ export const openSplit = (topic: string, partition: number, position: PartitionP
   dead: [],
   foreign: [],
   lastCaptureKey: position.lastCaptureKey,
+  changes: [],
+  lastChangeKey: position.lastChangeKey,
   duplicates: 0,
   written: 0
 })
@@ -125,6 +178,24 @@ export const addToSplit = (split: Split, batch: MessageBatch): Split => {
     split.lastOffset = message.offset
     split.messages += 1
     split.bytes += message.value?.length ?? 0
+    const changeKey = headerOf(message, changeHeaders.changeKey)
+    if (changeKey !== undefined) {
+      const change = decodeChange(message, changeKey)
+      if (Either.isLeft(change)) {
+        split.dead.push({ source: { topic: batch.topic, partition: batch.partition }, message, rejection: change.left })
+        continue
+      }
+      // The producer publishes each partition in change-key order and re-sends only after a crash or
+      // a reconnect (what PostgreSQL streams again): a key at or below the partition's mark is a copy.
+      if (split.lastChangeKey !== null && compareChangeKeys(change.right.key, split.lastChangeKey) <= 0) {
+        split.duplicates += 1
+        continue
+      }
+      split.lastChangeKey = change.right.key
+      split.changes.push(change.right)
+      split.written += 1
+      continue
+    }
     const decoded = decodeAndClean(message.value)
     if (Either.isLeft(decoded)) {
       split.dead.push({ source: { topic: batch.topic, partition: batch.partition }, message, rejection: decoded.left })

@@ -1,0 +1,152 @@
+import { Effect } from "effect"
+import type { OrderChange } from "../domain/Change.ts"
+import type { Order } from "../domain/Order.ts"
+import { TableStorage } from "../services/TableStorage.ts"
+import type { Action, AddFile } from "./actions.ts"
+import { dateOf, rewrittenFilePath, storagePathOf } from "./dataPaths.ts"
+import { OrdersFileWriter, parquetRowCount, readOrderIds, readOrdersFile } from "./ordersFile.ts"
+import { OrdersStats } from "./ordersTable.ts"
+import { type Snapshot, statsOf } from "./snapshot.ts"
+import { TableError } from "./tableErrors.ts"
+
+/**
+ * Changes to the table's current state: per order, its row after its last change, or null when that
+ * change deleted it. Applied in order, so the last change of an order wins.
+ */
+export const netChanges = (changes: Iterable<OrderChange>): Map<number, Order | null> => {
+  const net = new Map<number, Order | null>()
+  for (const change of changes) {
+    // Re-inserted: the map's order then follows the last change (the rows go in that order).
+    net.delete(change.orderId)
+    net.set(change.orderId, change.order)
+  }
+  return net
+}
+
+/** Whether the sorted ids hold one in [low, high]. */
+const anyWithin = (sorted: Float64Array, low: number, high: number): boolean => {
+  let lo = 0
+  let hi = sorted.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (sorted[mid]! < low) lo = mid + 1
+    else hi = mid
+  }
+  return lo < sorted.length && sorted[lo]! <= high
+}
+
+/**
+ * The live files that may hold one of `ids`: every file whose order_id statistics admit one (a file
+ * without them always may). Metadata only: order ids grow with time, so a stream of new orders
+ * and of changes to recent ones rules out nearly every file of a long table without reading it.
+ */
+export const candidateFiles = (snapshot: Snapshot, ids: Iterable<number>): ReadonlyArray<AddFile> => {
+  const sorted = Float64Array.from(ids).sort()
+  if (sorted.length === 0) return []
+  const out: Array<AddFile> = []
+  for (const add of snapshot.files.values()) {
+    const stats = statsOf(add)
+    const low = stats?.minValues?.["order_id"]
+    const high = stats?.maxValues?.["order_id"]
+    if (typeof low === "number" && typeof high === "number" && !anyWithin(sorted, low, high)) continue
+    out.push(add)
+  }
+  return out
+}
+
+/** A file rewritten without the changed orders' rows: the remove of the old one and the add of the new (if rows remain). */
+export interface Rewrite {
+  readonly old: AddFile
+  /** Null when every row of the old file was replaced. */
+  readonly path: string | null
+  readonly actions: ReadonlyArray<Action>
+  readonly dropped: number
+}
+
+/** Rows of one input read at a time: memory stays bounded whatever the size of the files rewritten. */
+const chunkRows = 100_000
+
+/**
+ * Copy-on-write of the files that hold rows of `ids`: each is read (its order_id column first, so a
+ * file whose statistics only admitted an id costs one column), and, when it holds one, rewritten
+ * without those rows, streamed chunk by chunk. Returns the rewrites (their new files written, not yet
+ * committed) and the rows they dropped, by order_id: what the table held before the changes.
+ */
+export const rewriteWithout = (snapshot: Snapshot, ids: ReadonlySet<number>, now: number) =>
+  Effect.gen(function*() {
+    const storage = yield* TableStorage
+    const rewrites: Array<Rewrite> = []
+    const before = new Map<number, Order>()
+    const written: Array<string> = []
+    const fail = (path: string, error: unknown) =>
+      new TableError({ reason: "corrupt", path: storage.locate(path), detail: `cannot read data file: ${error instanceof Error ? error.message : String(error)}` })
+    const work = Effect.gen(function*() {
+      for (const add of candidateFiles(snapshot, ids)) {
+        const path = storagePathOf(add.path, storage.root)
+        const found = yield* storage.read(path)
+        if (found === null) {
+          return yield* new TableError({ reason: "missing", path: storage.locate(path), detail: "a live data file of the table is missing" })
+        }
+        const fileIds = yield* Effect.tryPromise({ try: () => readOrderIds(found.bytes), catch: (e) => fail(path, e) })
+        if (!fileIds.some((id) => ids.has(id))) continue
+        const date = dateOf(add)
+        const writer = new OrdersFileWriter([{ key: "food_orders.rewritten_from", value: add.path }])
+        const stats = new OrdersStats()
+        let dropped = 0
+        yield* Effect.tryPromise({
+          try: async () => {
+            const rows = parquetRowCount(found.bytes)
+            for (let start = 0; start < rows; start += chunkRows) {
+              const orders = await readOrdersFile(found.bytes, start, Math.min(rows, start + chunkRows))
+              const kept: Array<Order> = []
+              for (const order of orders) {
+                if (ids.has(order.order_id)) {
+                  before.set(order.order_id, order)
+                  dropped++
+                } else kept.push(order)
+              }
+              writer.write(kept)
+              stats.add(kept)
+            }
+          },
+          catch: (e) => fail(path, e)
+        })
+        const remove: Action = {
+          remove: {
+            path: add.path,
+            deletionTimestamp: now,
+            dataChange: true,
+            extendedFileMetadata: true,
+            partitionValues: add.partitionValues,
+            size: add.size
+          }
+        }
+        if (stats.rows === 0) {
+          rewrites.push({ old: add, path: null, actions: [remove], dropped })
+          continue
+        }
+        const bytes = writer.finish()
+        const newPath = rewrittenFilePath(date)
+        written.push(newPath)
+        yield* storage.write(newPath, bytes)
+        rewrites.push({
+          old: add,
+          path: newPath,
+          dropped,
+          actions: [remove, {
+            add: {
+              path: newPath,
+              partitionValues: add.partitionValues,
+              size: bytes.byteLength,
+              modificationTime: now,
+              dataChange: true,
+              stats: stats.json()
+            }
+          }]
+        })
+      }
+      return { rewrites: rewrites as ReadonlyArray<Rewrite>, before: before as ReadonlyMap<number, Order> }
+    })
+    // Files of a rewrite that failed half-way are in no version: remove them now rather than leave them to vacuum.
+    return yield* work.pipe(Effect.tapError(() => Effect.forEach(written, (p) => storage.remove(p).pipe(Effect.ignore), { discard: true })))
+  }).pipe(Effect.withSpan("Table.rewriteWithout", { attributes: { orders: ids.size } }))
