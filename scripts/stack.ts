@@ -8,16 +8,18 @@
  *                                broker's, S3Proxy's, and Spark + Delta's for the tests that read the table with Spark
  *
  * With a Docker engine it drives docker-compose.yml (MinIO for S3). Without one it uses the machine's
- * PostgreSQL (through the superuser) and runs a Kafka broker and S3Proxy from Maven Central jars. STACK_MODE=docker|local
- * forces a mode. Progress goes to stderr; stdout carries only the endpoints, also saved to
+ * PostgreSQL (through the superuser; it sets wal_level = logical, restarting the cluster once if it
+ * can) and runs a Kafka broker and S3Proxy from Maven Central jars. STACK_MODE=docker|local
+ * forces a mode. CAPTURE_MODE=logical is printed when the server can serve logical capture. Progress goes to stderr; stdout carries only the endpoints, also saved to
  * <cache>/stack/endpoints.env.
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { dirname } from "node:path"
-import { composeDown, composeEndpoints, composeUp, dockerEngineAvailable } from "./stack/docker.ts"
+import { composeCaptureMode, composeDown, composeEndpoints, composeUp, dockerEngineAvailable } from "./stack/docker.ts"
 import { ensureKafkaJars, KAFKA_VERSION } from "./stack/kafkaJars.ts"
 import { describeStackBrokers, ensureStackBroker, stackBrokerProblem, stopStackBrokers } from "./stack/localStack.ts"
 import { StackError, say } from "./stack/log.ts"
+import { currentWalLevel, ensureLogicalWal } from "./stack/logicalWal.ts"
 import { describeStackS3, ensureS3ProxyJar, ensureStackS3, S3PROXY_VERSION, s3EnvOf, stopStackS3 } from "./stack/s3Server.ts"
 import { endpointsFile } from "./stack/paths.ts"
 import { ensureLocalPostgres, localPostgresProblem } from "./stack/postgres.ts"
@@ -48,16 +50,22 @@ const up = async (): Promise<void> => {
     say("Docker engine found: docker compose up -d --wait")
     const code = await composeUp()
     if (code !== 0) throw new StackError(`docker compose up failed (exit ${code})`)
-    publish({ ...composeEndpoints(), KAFKA_VERSION, STACK_MODE: mode })
+    publish({ ...composeEndpoints(), CAPTURE_MODE: await composeCaptureMode(), KAFKA_VERSION, STACK_MODE: mode })
   } else {
     say("no Docker engine answers: using the local PostgreSQL, and a Kafka broker and S3Proxy from Maven Central jars")
     const problem = stackBrokerProblem()
     if (problem !== null) throw new StackError(problem)
     const pg = await ensureLocalPostgres()
+    const wal = await ensureLogicalWal()
+    if (!wal.logical) {
+      say(`WARNING: wal_level is ${wal.walLevel}, so capture stays in poll mode (inserts only; no updates or deletes). ${wal.advice ?? ""}`)
+      say("then run `npm run stack:up` again to get CAPTURE_MODE=logical")
+    }
     const kafka = await ensureStackBroker()
     const s3 = await ensureStackS3()
     publish({
       PG_URL: pg.pgUrl,
+      CAPTURE_MODE: wal.logical ? "logical" : "poll",
       KAFKA_BROKERS: kafka.brokers,
       KAFKA_VERSION,
       ...s3EnvOf(s3),
@@ -93,7 +101,7 @@ const status = async (): Promise<number> => {
   const s3 = await describeStackS3()
   say(s3.line)
   const pgProblem = await localPostgresProblem()
-  say(pgProblem === null ? "PostgreSQL: reachable" : `PostgreSQL: ${pgProblem}`)
+  say(pgProblem === null ? `PostgreSQL: reachable, wal_level ${await currentWalLevel() ?? "unknown"}` : `PostgreSQL: ${pgProblem}`)
   if (healthy === null || pgProblem !== null || !s3.healthy) return 1
   try {
     process.stdout.write(readFileSync(endpointsFile(), "utf8"))

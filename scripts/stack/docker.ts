@@ -49,3 +49,16 @@ export const composeEndpoints = (): Record<string, string> => {
     })
   }
 }
+
+/**
+ * docker-compose.yml starts PostgreSQL with wal_level=logical, and its student is the image's
+ * superuser (so REPLICATION too). Read back from the container, in case an older one still runs.
+ */
+export const composeCaptureMode = async (): Promise<"logical" | "poll"> => {
+  const shown = await run(
+    "docker",
+    ["compose", "exec", "-T", "postgres", "psql", "-U", "student", "-d", "food_delivery_db", "-Atc", "SHOW wal_level"],
+    { cwd: repoRoot, timeoutMs: 30_000 }
+  )
+  return shown.code === 0 && shown.stdout.trim() !== "logical" ? "poll" : "logical"
+}

@@ -36,21 +36,21 @@ const identifier = (kind: string, value: string): string => {
 const literal = (value: string): string => `'${value.replaceAll("'", "''")}'`
 
 /** Quiet psql that stops at the first error; NOTICEs such as "already exists, skipping" are suppressed. */
-const psql = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv, input?: string) =>
+export const psql = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv, input?: string) =>
   run("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", ...args], {
     env: { ...process.env, PGCONNECT_TIMEOUT: "5", PGOPTIONS: "-c client_min_messages=warning", ...env },
     ...(input === undefined ? {} : { input }),
     timeoutMs: 60_000
   })
 
-const adminEnv = (target: PgAdminTarget): NodeJS.ProcessEnv => ({
+export const adminEnv = (target: PgAdminTarget): NodeJS.ProcessEnv => ({
   PGHOST: target.host,
   PGPORT: String(target.port),
   PGUSER: target.user,
   PGDATABASE: "postgres"
 })
 
-const describeTarget = (target: PgAdminTarget) => `${target.user}@${target.host}:${target.port}`
+export const describeTarget = (target: PgAdminTarget) => `${target.user}@${target.host}:${target.port}`
 
 /** Why the superuser connection is not usable, or null when it is. */
 export const localPostgresProblem = async (target: PgAdminTarget = pgAdminTarget()): Promise<string | null> => {
@@ -82,8 +82,9 @@ export interface LocalPostgres {
 
 /**
  * Creates (if missing) the login role with its password, grants it pg_read_all_stats (the producer
- * reads other sessions' xact_start), creates the database owned by it and applies db/*.sql as it.
- * Never drops anything.
+ * reads other sessions' xact_start) and REPLICATION (logical capture), creates the database owned by
+ * it, applies db/*.sql as it and makes it the source table's owner (CREATE PUBLICATION needs that).
+ * Never drops anything. The server's wal_level is `ensureLogicalWal`'s business (it may restart the server).
  */
 export const ensureLocalPostgres = async (options: EnsureLocalPostgresOptions = {}): Promise<LocalPostgres> => {
   const target = pgAdminTarget()
@@ -109,6 +110,10 @@ BEGIN
   IF NOT pg_has_role(${literal(role)}, 'pg_read_all_stats', 'MEMBER') THEN
     GRANT pg_read_all_stats TO ${role};
   END IF;
+  -- capture.mode logical streams through a replication connection (a walsender).
+  IF NOT (SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = ${literal(role)}) THEN
+    ALTER ROLE ${role} REPLICATION;
+  END IF;
 END
 $$;
 SELECT format('CREATE DATABASE %I OWNER %I', ${literal(database)}, ${literal(role)})
@@ -123,10 +128,34 @@ WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = ${literal(database)}
   const urlHost = target.host.startsWith("/") ? "127.0.0.1" : target.host
   const pgUrl = `postgres://${role}:${encodeURIComponent(password)}@${urlHost}:${target.port}/${database}`
   if (options.applyDbScripts ?? true) {
+    // Before the scripts: they insert the sample rows as the role, which needs the table to be its own.
+    await ensureTableOwner(target, database, role, SOURCE_TABLE)
     const applied = await applyDbScripts({ host: target.host, port: target.port, user: role }, password, database)
-    say(`PostgreSQL ${database}: role ${role} ready, applied ${applied.join(", ")}`)
+    say(`PostgreSQL ${database}: role ${role} ready (REPLICATION, owns "${SOURCE_TABLE}"), applied ${applied.join(", ")}`)
   }
   return { pgUrl, database, role }
+}
+
+/** The table db/001_orders.sql creates. */
+export const SOURCE_TABLE = "2025em1100506_orders"
+
+/**
+ * CREATE PUBLICATION ... FOR TABLE needs the table's owner. db/*.sql run as the role create it owned
+ * by the role; a table created earlier by someone else (e.g. by hand as postgres) is handed over,
+ * with its sequence and indexes.
+ */
+const ensureTableOwner = async (target: PgAdminTarget, database: string, role: string, table: string): Promise<void> => {
+  const sql = `
+DO $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = 'public' AND tablename = ${literal(table)} AND tableowner <> ${literal(role)}) THEN
+    EXECUTE format('ALTER TABLE public.%I OWNER TO %I', ${literal(table)}, ${literal(role)});
+  END IF;
+END
+$$;
+`
+  const result = await psql(["-f", "-"], { ...adminEnv(target), PGDATABASE: database }, sql)
+  if (result.code !== 0) throw new StackError(`could not make ${role} the owner of "${table}" in ${database}:\n${result.stderr.trim()}`)
 }
 
 /** db/*.sql in name order: the same files docker's postgres image runs from /docker-entrypoint-initdb.d. */
