@@ -58,7 +58,8 @@ describe("producer", () => {
       const failing = Layer.succeed(OrderPublisher, OrderPublisher.of({
         publish: () => Ref.update(attempts, (n) => n + 1).pipe(
           Effect.zipRight(Effect.fail(new BrokerError({ operation: "publish", cause: "broker down" })))
-        )
+        ),
+        publishChanges: () => Effect.die("not used by poll capture")
       }))
       const fiber = yield* Effect.fork(captureAvailable(1).pipe(Effect.provide(Layer.merge(layer, failing))))
       yield* TestClock.adjust("1 minute")

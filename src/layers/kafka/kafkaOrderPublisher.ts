@@ -1,6 +1,7 @@
 import { Effect, Layer } from "effect"
+import { changeHeaders, formatChangeKey, formatLsn, type OrderChange } from "../../domain/Change.ts"
 import { formatIsoMicros } from "../../domain/Timestamp.ts"
-import { type Order, orderToJsonAt } from "../../domain/Order.ts"
+import { orderToJson, orderToJsonAt } from "../../domain/Order.ts"
 import { BrokerError } from "../../services/errors.ts"
 import { OrderPublisher } from "../../services/OrderPublisher.ts"
 import { backlogHeader, captureKeyHeader, captureKeyText } from "../../services/OrderStream.ts"
@@ -14,18 +15,36 @@ import { KafkaProducer } from "./kafkaClient.ts"
  */
 const noneFlagged: ReadonlySet<number> = new Set()
 
-const lastPerPartition = (orders: ReadonlyArray<Order>, partitionOf: ((key: string) => number) | undefined): ReadonlySet<number> => {
-  if (partitionOf === undefined) return new Set([orders.length - 1])
+const lastPerPartition = (keys: ReadonlyArray<string>, partitionOf: ((key: string) => number) | undefined): ReadonlySet<number> => {
+  if (partitionOf === undefined) return new Set([keys.length - 1])
   const seen = new Set<number>()
   const flagged = new Set<number>()
-  for (let i = orders.length - 1; i >= 0; i--) {
-    const partition = partitionOf(String(orders[i]!.order_id))
+  for (let i = keys.length - 1; i >= 0; i--) {
+    const partition = partitionOf(keys[i]!)
     if (seen.has(partition)) continue
     seen.add(partition)
     flagged.add(i)
   }
   return flagged
 }
+
+/**
+ * The message of a logical-capture change (the contract in src/domain/Change.ts): key the order_id,
+ * value the row after the change (null for a delete: a tombstone), position and origin in headers.
+ */
+export const changeMessage = (change: OrderChange, sourceTable: string, capturedAt: string) => ({
+  key: String(change.orderId),
+  value: change.order === null ? null : orderToJson(change.order),
+  headers: {
+    [changeHeaders.op]: change.op,
+    [changeHeaders.lsn]: formatLsn(change.key.lsn),
+    ...(change.commitTime === null ? {} : { [changeHeaders.commitTime]: formatIsoMicros(change.commitTime) }),
+    ...(change.xid === null ? {} : { [changeHeaders.xid]: String(change.xid) }),
+    [changeHeaders.changeKey]: formatChangeKey(change.key),
+    source: sourceTable,
+    captured_at: capturedAt
+  } as Record<string, string>
+})
 
 /**
  * Publishes with acks from all in-sync replicas. The value is the exact seven-field JSON; capture
@@ -42,7 +61,9 @@ export const kafkaOrderPublisher = (topic: string, sourceTable: string) =>
       return OrderPublisher.of({
         publish: (orders, options) =>
           Effect.gen(function*() {
-            const flagged = options?.backlog === true ? lastPerPartition(orders, yield* partitionerOf(topic)) : noneFlagged
+            const flagged = options?.backlog === true
+              ? lastPerPartition(orders.map((order) => String(order.order_id)), yield* partitionerOf(topic))
+              : noneFlagged
             yield* Effect.tryPromise({
               try: () => {
                 const capturedAt = new Date().toISOString()
@@ -64,7 +85,26 @@ export const kafkaOrderPublisher = (topic: string, sourceTable: string) =>
               },
               catch: (cause) => new BrokerError({ operation: "publish", cause })
             })
-          }).pipe(Effect.withSpan("OrderPublisher.publish", { attributes: { orders: orders.length } }))
+          }).pipe(Effect.withSpan("OrderPublisher.publish", { attributes: { orders: orders.length } })),
+        publishChanges: (changes, options) =>
+          Effect.gen(function*() {
+            if (changes.length === 0) return
+            const flagged = options?.backlog === true
+              ? lastPerPartition(changes.map((change) => String(change.orderId)), yield* partitionerOf(topic))
+              : noneFlagged
+            yield* Effect.tryPromise({
+              try: () => {
+                const capturedAt = new Date().toISOString()
+                const messages = changes.map((change, i) => {
+                  const message = changeMessage(change, sourceTable, capturedAt)
+                  if (flagged.has(i)) message.headers[backlogHeader] = "true"
+                  return message
+                })
+                return producer.send({ topic, acks: -1, messages })
+              },
+              catch: (cause) => new BrokerError({ operation: "publish", cause })
+            })
+          }).pipe(Effect.withSpan("OrderPublisher.publishChanges", { attributes: { changes: changes.length } }))
       })
     })
   )

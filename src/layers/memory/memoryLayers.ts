@@ -1,5 +1,6 @@
 import { Duration, Effect, Layer, Option, Ref, Stream, SubscriptionRef } from "effect"
 import type { CaptureKey } from "../../domain/CaptureKey.ts"
+import { formatChangeKey } from "../../domain/Change.ts"
 import { compareKeys, keyOf } from "../../domain/CaptureKey.ts"
 import { type Order, orderToJson } from "../../domain/Order.ts"
 import { CursorStore } from "../../services/CursorStore.ts"
@@ -50,7 +51,13 @@ export const memoryOrderPublisher = (topic: MemoryTopic) =>
           ...(flagged.has(i) ? { [backlogHeader]: "true" } : {})
         }
       })))
-    }
+    },
+    publishChanges: (changes) =>
+      append(topic, changes.map((change) => ({
+        key: String(change.orderId),
+        value: change.order === null ? null : orderToJson(change.order),
+        headers: { op: change.op, change_key: formatChangeKey(change.key) }
+      })))
   }))
 
 export const memoryDeadLetters = (topic: MemoryTopic) =>

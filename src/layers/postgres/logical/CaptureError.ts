@@ -1,0 +1,33 @@
+import { Data } from "effect"
+
+/**
+ * Why logical capture cannot go on. `transient` reasons are retried with backoff from the slot
+ * (a dropped connection, a slot briefly held by our own previous connection); the others stop the
+ * program with a message that says what to run.
+ */
+export type CaptureFailure =
+  | "connection" // PostgreSQL unreachable, restarted, or the replication connection dropped
+  | "slot-busy" // the slot is streamed by another process
+  | "misconfigured" // wal_level, max_replication_slots, REPLICATION, table ownership, publication
+  | "slot-lost" // the slot vanished or was invalidated after the snapshot: changes may be missing
+  | "relation-changed" // a contract column was dropped or retyped
+  | "state" // the state file and the database disagree
+
+const transientFailures: ReadonlySet<CaptureFailure> = new Set(["connection", "slot-busy"])
+
+export class CaptureError extends Data.TaggedError("CaptureError")<{
+  readonly reason: CaptureFailure
+  /** For a person: what happened and the command that fixes it. */
+  readonly detail: string
+  readonly cause?: unknown
+}> {
+  override get message() {
+    const cause = this.cause === undefined
+      ? ""
+      : ` [${this.cause instanceof Error ? this.cause.message : typeof this.cause === "string" ? this.cause : JSON.stringify(this.cause)}]`
+    return `logical capture ${this.reason}: ${this.detail}${cause}`
+  }
+}
+
+export const isTransientCapture = (error: unknown): boolean =>
+  !(error instanceof CaptureError) || transientFailures.has(error.reason)

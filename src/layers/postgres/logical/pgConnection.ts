@@ -1,0 +1,74 @@
+import { Effect, Redacted } from "effect"
+import pg from "pg"
+import type { PipelineConfig } from "../../../config/PipelineConfig.ts"
+import { CaptureError } from "./CaptureError.ts"
+
+export interface PgSettings {
+  readonly host: string
+  readonly port: number
+  readonly database: string
+  readonly user: string
+  readonly password: Redacted.Redacted<string>
+  readonly applicationName: string
+}
+
+export const pgSettingsOf = (config: PipelineConfig, applicationName = "food-orders-producer"): PgSettings => ({
+  host: config.postgres.host,
+  port: config.postgres.port,
+  database: config.postgres.db,
+  user: config.postgres.user,
+  password: config.postgres.password,
+  applicationName
+})
+
+/**
+ * `pg` client settings. DateStyle ISO fixes the text of TIMESTAMP values that pgoutput sends
+ * (the walsender prints them with the session's DateStyle).
+ */
+export const clientConfigOf = (settings: PgSettings): pg.ClientConfig => ({
+  host: settings.host,
+  port: settings.port,
+  database: settings.database,
+  user: settings.user,
+  password: Redacted.value(settings.password),
+  application_name: settings.applicationName,
+  connectionTimeoutMillis: 5_000,
+  options: "-c DateStyle=ISO,YMD"
+})
+
+const describe = (cause: unknown) => (cause instanceof Error ? cause.message : String(cause))
+
+/** The SQLSTATE of a failed query, when PostgreSQL sent one. */
+export const sqlStateOf = (cause: unknown): string | undefined =>
+  typeof cause === "object" && cause !== null && "code" in cause && typeof cause.code === "string" ? cause.code : undefined
+
+/**
+ * A pool for ordinary queries (checks, the snapshot, slot monitoring); it reconnects by itself.
+ * Closed with the scope.
+ */
+export const queryPool = (settings: PgSettings) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const pool = new pg.Pool({ ...clientConfigOf(settings), max: 2, idleTimeoutMillis: 30_000 })
+      // An idle client's connection dropping (a PostgreSQL restart) must not crash the process.
+      pool.on("error", () => undefined)
+      return pool
+    }),
+    (pool) => Effect.promise(() => pool.end().catch(() => undefined))
+  )
+
+export const query = <Row extends object>(pool: pg.Pool | pg.PoolClient | pg.Client, text: string, values?: ReadonlyArray<unknown>) =>
+  Effect.tryPromise({
+    try: async () => (await pool.query<Row>(text, values === undefined ? undefined : [...values])).rows,
+    catch: (cause) => new CaptureError({ reason: "connection", detail: `query failed: ${text.split("\n")[0]!.slice(0, 80)}`, cause: describe(cause) })
+  })
+
+/** One connection of the pool for a transaction; returned (or discarded when broken) with the scope. */
+export const reservedClient = (pool: pg.Pool) =>
+  Effect.acquireRelease(
+    Effect.tryPromise({
+      try: () => pool.connect(),
+      catch: (cause) => new CaptureError({ reason: "connection", detail: "cannot connect to PostgreSQL", cause: describe(cause) })
+    }),
+    (client, exit) => Effect.sync(() => client.release(exit._tag === "Failure" ? true : undefined))
+  )

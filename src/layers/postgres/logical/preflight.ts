@@ -1,0 +1,131 @@
+import { Effect } from "effect"
+import type pg from "pg"
+import { quoteIdentifier, type SqlIdentifier } from "../../../config/Identifiers.ts"
+import { CaptureError } from "./CaptureError.ts"
+import { query } from "./pgConnection.ts"
+
+export interface CapturedTable {
+  /** pg_class oid: relation messages are matched by it, so a renamed table is still recognised. */
+  readonly oid: number
+  readonly schema: string
+  readonly name: string
+  readonly owned: boolean
+}
+
+const misconfigured = (detail: string) => new CaptureError({ reason: "misconfigured", detail })
+
+interface Settings {
+  readonly wal_level: string
+  readonly max_replication_slots: number
+  readonly max_wal_senders: number
+  readonly slots_used: number
+  readonly role: string
+  readonly replication: boolean
+  readonly superuser: boolean
+}
+
+/**
+ * What logical capture needs from the database, checked before anything is created, each failure
+ * with the statement that fixes it (PostgreSQL's own errors name the problem, not the cure).
+ */
+export const preflight = Effect.fn("LogicalCapture.preflight")(function*(pool: pg.Pool, table: SqlIdentifier, slot: string) {
+  const [s] = yield* query<Settings>(pool, `SELECT current_setting('wal_level') AS wal_level,
+      current_setting('max_replication_slots')::int AS max_replication_slots,
+      current_setting('max_wal_senders')::int AS max_wal_senders,
+      (SELECT count(*) FROM pg_replication_slots WHERE slot_name <> $1)::int AS slots_used,
+      current_user AS role, r.rolreplication AS replication, r.rolsuper AS superuser
+    FROM pg_roles r WHERE r.rolname = current_user`, [slot])
+  const settings = s!
+  const restart = "then restart PostgreSQL (e.g. pg_ctlcluster 15 main restart; a reload is not enough)"
+  if (settings.wal_level !== "logical") {
+    return yield* misconfigured(
+      `wal_level is ${settings.wal_level}, logical capture needs logical: as a superuser run ` +
+        `ALTER SYSTEM SET wal_level = logical; ${restart}`
+    )
+  }
+  if (settings.max_replication_slots < 1) {
+    return yield* misconfigured(`max_replication_slots is 0: run ALTER SYSTEM SET max_replication_slots = 10; ${restart}`)
+  }
+  if (settings.max_wal_senders < 1) {
+    return yield* misconfigured(`max_wal_senders is 0: run ALTER SYSTEM SET max_wal_senders = 10; ${restart}`)
+  }
+  const [ownSlot] = yield* query<{ n: number }>(pool, `SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name = $1`, [slot])
+  if (ownSlot!.n === 0 && settings.slots_used >= settings.max_replication_slots) {
+    return yield* misconfigured(
+      `all ${settings.max_replication_slots} replication slots are in use: drop unused ones ` +
+        `(SELECT slot_name, active FROM pg_replication_slots; SELECT pg_drop_replication_slot('<name>')) ` +
+        `or raise max_replication_slots (ALTER SYSTEM SET max_replication_slots = ...; ${restart})`
+    )
+  }
+  if (!settings.replication && !settings.superuser) {
+    return yield* misconfigured(
+      `role ${settings.role} lacks the REPLICATION attribute (PostgreSQL: "must be superuser or replication role to start walsender"): ` +
+        `as a superuser run ALTER ROLE ${quoteIdentifier(settings.role as SqlIdentifier)} REPLICATION`
+    )
+  }
+  const [found] = yield* query<{ oid: number; schema: string; name: string; owned: boolean; readable: boolean; identity: string }>(
+    pool,
+    `SELECT c.oid::int AS oid, n.nspname AS schema, c.relname AS name,
+        pg_has_role(current_user, c.relowner, 'USAGE') AS owned,
+        has_table_privilege(c.oid, 'SELECT') AS readable, c.relreplident AS identity
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.oid = to_regclass($1)`,
+    [quoteIdentifier(table)]
+  )
+  if (found === undefined) return yield* misconfigured(`table ${table} does not exist (postgres.table)`)
+  if (!found.readable) {
+    return yield* misconfigured(`role ${settings.role} cannot read table ${table} (the snapshot reads it): GRANT SELECT ON ${quoteIdentifier(table)} TO ${settings.role}`)
+  }
+  if (found.identity === "n") {
+    return yield* misconfigured(
+      `table ${table} has REPLICA IDENTITY NOTHING: deletes would not say which order went. Run ALTER TABLE ${quoteIdentifier(table)} REPLICA IDENTITY DEFAULT`
+    )
+  }
+  return { oid: found.oid, schema: found.schema, name: found.name, owned: found.owned } satisfies CapturedTable
+})
+
+/**
+ * The publication of the captured table, created when missing (needs ownership of the table);
+ * an existing one must publish the table's inserts, updates and deletes. TRUNCATE is left out:
+ * there is no change of an order to say for it.
+ */
+export const ensurePublication = Effect.fn("LogicalCapture.ensurePublication")(function*(
+  pool: pg.Pool,
+  publication: SqlIdentifier,
+  table: CapturedTable
+) {
+  const pub = quoteIdentifier(publication)
+  const tableSql = quoteIdentifier(table.name as SqlIdentifier)
+  const check = query<{ pubinsert: boolean; pubupdate: boolean; pubdelete: boolean; covers: boolean }>(
+    pool,
+    `SELECT p.pubinsert, p.pubupdate, p.pubdelete,
+        EXISTS (SELECT 1 FROM pg_publication_tables t WHERE t.pubname = p.pubname AND t.schemaname = $2 AND t.tablename = $3) AS covers
+      FROM pg_publication p WHERE p.pubname = $1`,
+    [publication, table.schema, table.name]
+  )
+  let [existing] = yield* check
+  if (existing === undefined) {
+    if (!table.owned) {
+      return yield* misconfigured(
+        `publication ${publication} does not exist and creating it needs ownership of table ${table.name} ("must be owner of table"): ` +
+          `as the table's owner run CREATE PUBLICATION ${pub} FOR TABLE ${tableSql} WITH (publish = 'insert,update,delete'), ` +
+          `or ALTER TABLE ${tableSql} OWNER TO <this role>`
+      )
+    }
+    yield* query(pool, `CREATE PUBLICATION ${pub} FOR TABLE ${tableSql} WITH (publish = 'insert,update,delete')`).pipe(
+      // Created at the same moment by another producer: check what is there now.
+      Effect.catchIf((error) => String(error.cause).includes("already exists"), () => Effect.void)
+    )
+    yield* Effect.logInfo("publication created").pipe(Effect.annotateLogs({ publication, table: table.name }))
+    ;[existing] = yield* check
+  }
+  if (existing === undefined) return yield* misconfigured(`publication ${publication} could not be created`)
+  if (!existing.covers) {
+    return yield* misconfigured(`publication ${publication} exists but does not publish table ${table.name}: run ALTER PUBLICATION ${pub} ADD TABLE ${tableSql}`)
+  }
+  if (!existing.pubinsert || !existing.pubupdate || !existing.pubdelete) {
+    return yield* misconfigured(
+      `publication ${publication} does not publish every insert, update and delete: run ALTER PUBLICATION ${pub} SET (publish = 'insert,update,delete')`
+    )
+  }
+})
