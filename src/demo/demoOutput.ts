@@ -67,6 +67,15 @@ export const checkText = (result: PipelineResult, summary: LakeSummary) => {
   return lines.join("\n")
 }
 
+/**
+ * The demo captures by polling for new rows (PGlite cannot serve logical replication); what the
+ * other mode adds, in two lines.
+ */
+export const captureModeText = [
+  "This demo captured new orders only (capture.mode: poll). capture.mode: logical also carries updates and deletes,",
+  "through logical replication: it needs a real PostgreSQL with wal_level=logical, which `npm run stack:up` sets up (CAPTURE_MODE=logical)."
+]
+
 export const whereText = (layout: DemoLayout, summary: LakeSummary) => {
   const lake = show(layout.lake)
   return [
@@ -83,6 +92,7 @@ export const whereText = (layout: DemoLayout, summary: LakeSummary) => {
     `  or Spark: spark.read.format("delta").load("${Path.resolve(layout.lake)}")`,
     "",
     "Next: `npm run stack:up` for a real PostgreSQL and Kafka broker, then `npm run producer` and `npm run consumer`.",
+    ...captureModeText,
     ""
   ].join("\n")
 }
