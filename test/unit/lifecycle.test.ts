@@ -1,4 +1,7 @@
+import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
+import { Effect, Fiber, Layer, TestClock } from "effect"
+import { SqlIdentifier } from "../../src/config/Identifiers.ts"
 import {
   defaultLifecycleSettings,
   finalStateOf,
@@ -7,6 +10,7 @@ import {
   planLifecycle,
   statusRank
 } from "../../src/generator/lifecycle.ts"
+import { makeLifecycleDriver } from "../../src/generator/lifecycleDriver.ts"
 import { LifecycleQueue } from "../../src/generator/lifecycleQueue.ts"
 
 const settings: LifecycleSettings = { lifecycleSeconds: 60, cancelRate: 0.1, updatesPerOrder: 0.2, deleteRate: 0.05 }
@@ -152,5 +156,77 @@ describe("LifecycleQueue", () => {
     const out = queue.takeDue(Number.MAX_SAFE_INTEGER, 10_000).map((t) => t.step.at)
     expect(out).toHaveLength(5000)
     expect(out).toEqual([...out].sort((a, b) => a - b))
+  })
+})
+
+/** A table in memory behind the one method the driver uses, recording each statement it ran. */
+const fakeSql = () => {
+  const rows = new Map<number, { status: string; amount: string }>()
+  const log: Array<{ orderId: number; sql: string }> = []
+  const client = {
+    unsafe: (sql: string, params: ReadonlyArray<unknown>) =>
+      Effect.sync(() => {
+        const orderId = params[0] as number
+        log.push({ orderId, sql })
+        const row = rows.get(orderId)
+        if (row === undefined) return []
+        if (sql.startsWith("DELETE")) rows.delete(orderId)
+        else if (sql.includes("SET order_status")) row.status = params[1] as string
+        else row.amount = params[1] as string
+        return [{ order_id: orderId }]
+      })
+  }
+  return { rows, log, layer: Layer.succeed(SqlClient.SqlClient, client as unknown as SqlClient.SqlClient) }
+}
+
+describe("the lifecycle driver", () => {
+  const table = SqlIdentifier.make("orders")
+  const cents = (text: string) => Math.round(Number(text) * 100)
+
+  it.effect("runs each order's steps when due, one statement each, ending in the planned final state", () => {
+    const db = fakeSql()
+    const s = { ...settings, lifecycleSeconds: 10, updatesPerOrder: 1.5, deleteRate: 0.2 }
+    return Effect.gen(function*() {
+      const driver = yield* makeLifecycleDriver({ table, settings: s, seed: 5, maxInFlight: 1000 })
+      const start = yield* TestClock.currentTimeMillis
+      const orders = Array.from({ length: 50 }, (_, i) => ({ orderId: i + 1, amount: 10_000 + i * 5 }))
+      for (const o of orders) db.rows.set(o.orderId, { status: "PLACED", amount: (o.amount / 100).toFixed(2) })
+      yield* driver.track(orders)
+      const fiber = yield* Effect.fork(driver.drain)
+      yield* TestClock.adjust("13 seconds")
+      yield* Fiber.join(fiber)
+      const stats = yield* driver.stats
+      expect(stats.inFlight).toBe(0)
+      expect(stats.tracked).toBe(50)
+      for (const order of orders) {
+        const steps = planLifecycle(s, 5, { ...order, insertedAt: start })
+        const expected = finalStateOf({ ...order, insertedAt: start }, steps)
+        const row = db.rows.get(order.orderId)
+        expect(row === undefined).toBe(expected.deleted)
+        if (row !== undefined) {
+          expect(row.status).toBe(expected.status)
+          expect(cents(row.amount)).toBe(expected.amount)
+        }
+        expect(db.log.filter((l) => l.orderId === order.orderId)).toHaveLength(steps.length)
+      }
+      expect(stats.statusUpdates).toBe(100)
+      expect(stats.deletes).toBe(orders.length - db.rows.size)
+    }).pipe(Effect.provide(db.layer))
+  })
+
+  it.effect("runs nothing before it is due, drops an order whose row is gone, and caps orders in flight", () => {
+    const db = fakeSql()
+    return Effect.gen(function*() {
+      const driver = yield* makeLifecycleDriver({ table, settings, seed: 1, maxInFlight: 2 })
+      db.rows.set(1, { status: "PLACED", amount: "1.00" })
+      yield* driver.track([{ orderId: 1, amount: 100 }, { orderId: 2, amount: 100 }, { orderId: 3, amount: 100 }])
+      expect(yield* driver.runDue).toBe(0)
+      yield* TestClock.adjust(`${settings.lifecycleSeconds * 2} seconds`)
+      yield* driver.runDue
+      const stats = yield* driver.stats
+      expect(stats).toMatchObject({ tracked: 2, untracked: 1, missing: 1, inFlight: 0 })
+      expect(db.log.filter((l) => l.orderId === 2)).toHaveLength(1)
+      expect(db.rows.get(1)?.status ?? "deleted").not.toBe("PLACED")
+    }).pipe(Effect.provide(db.layer))
   })
 })
