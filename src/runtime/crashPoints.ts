@@ -13,6 +13,7 @@ export type CrashPoint =
   | "consumer.after-lake-files"
   | "consumer.after-dead-letters"
   | "consumer.after-commit"
+  | "consumer.after-history-commit"
   | "compactor.after-merged-file"
   | "compactor.after-commit"
   | "cleanup.mid-log"

@@ -37,7 +37,12 @@ export interface LakeBatch {
    * Changes applied in this order (logical capture): the table ends up holding each order's state
    * after its last change, or no row for it after a delete.
    */
-  readonly changes?: ReadonlyArray<OrderChange>
+  readonly changes?: ReadonlyArray<ChangeAt>
+}
+
+/** A change and the offset of its message (each table takes only the messages past its own position). */
+export interface ChangeAt extends OrderChange {
+  readonly offset: bigint
 }
 
 export interface WrittenFile {

@@ -4,8 +4,8 @@ import { TableStorage } from "../services/TableStorage.ts"
 import type { Action, AddFile } from "./actions.ts"
 import { commit } from "./commit.ts"
 import { compactedFilePath, dateOf, storagePathOf } from "./dataPaths.ts"
-import { OrdersFileWriter, parquetRowCount, readOrdersFile } from "./ordersFile.ts"
-import { OrdersStats } from "./ordersTable.ts"
+import { parquetRowCount } from "./ordersFile.ts"
+import { ordersFormat, type TableFormat } from "./tableFormat.ts"
 import type { Snapshot } from "./snapshot.ts"
 import { TableError } from "./tableErrors.ts"
 
@@ -112,11 +112,11 @@ const chunkRows = 100_000
  * unreferenced file for vacuum; after it, the table reads exactly as before, in fewer files.
  * Conflicts only with another writer that removed one of the same files first.
  */
-export const compactGroup = (snapshot: Snapshot, group: CompactionGroup) =>
+export const compactGroup = (snapshot: Snapshot, group: CompactionGroup, format: TableFormat<any> = ordersFormat) =>
   Effect.gen(function*() {
     const storage = yield* TableStorage
-    const writer = new OrdersFileWriter([{ key: "food_orders.compacted_from", value: String(group.files.length) }])
-    const stats = new OrdersStats()
+    const writer = format.writer([{ key: "food_orders.compacted_from", value: String(group.files.length) }])
+    const stats = format.stats()
     let expectedRows = 0
     for (const file of group.files) {
       const path = storagePathOf(file.path, storage.root)
@@ -128,9 +128,9 @@ export const compactGroup = (snapshot: Snapshot, group: CompactionGroup) =>
         try: async () => {
           const rows = parquetRowCount(found.bytes)
           for (let start = 0; start < rows; start += chunkRows) {
-            const orders = await readOrdersFile(found.bytes, start, Math.min(rows, start + chunkRows))
-            writer.write(orders)
-            stats.add(orders)
+            const chunk = await format.read(found.bytes, start, Math.min(rows, start + chunkRows))
+            writer.write(chunk)
+            stats.add(chunk)
           }
           expectedRows += rows
         },

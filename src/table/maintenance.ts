@@ -3,6 +3,7 @@ import { cleanupLog, vacuum } from "./cleanup.ts"
 import { type CompactionSettings, compactGroup, planCompaction } from "./compaction.ts"
 import { refreshSnapshot } from "./readLog.ts"
 import type { Snapshot } from "./snapshot.ts"
+import { ordersFormat, type TableFormat } from "./tableFormat.ts"
 import { writeCheckpoint } from "./writeCheckpoint.ts"
 
 export interface CompactionReport {
@@ -16,7 +17,7 @@ export interface CompactionReport {
  * Compacts until no size tier of any date partition is full, at most `maxGroups` merges. A
  * conflict (another writer removed the same files) re-reads the table and plans again.
  */
-export const compactUntilDone = (start: Snapshot, settings: CompactionSettings, maxGroups = 64) =>
+export const compactUntilDone = (start: Snapshot, settings: CompactionSettings, maxGroups = 64, format: TableFormat<any> = ordersFormat) =>
   Effect.gen(function*() {
     let snapshot = start
     let merged = 0
@@ -25,7 +26,7 @@ export const compactUntilDone = (start: Snapshot, settings: CompactionSettings, 
     while (merged < maxGroups) {
       const group = planCompaction(snapshot, settings)[0]
       if (group === undefined) break
-      const result = yield* compactGroup(snapshot, group).pipe(
+      const result = yield* compactGroup(snapshot, group, format).pipe(
         Effect.catchTag("CommitConflict", () => Effect.succeed(undefined))
       )
       if (result === undefined) {
@@ -38,6 +39,7 @@ export const compactUntilDone = (start: Snapshot, settings: CompactionSettings, 
       rows += result.rows
       yield* Effect.logInfo("compacted").pipe(Effect.annotateLogs({
         version: result.version,
+        table: format.name,
         date: group.date,
         files: result.inputs,
         rows: result.rows,

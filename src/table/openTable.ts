@@ -6,20 +6,20 @@ import { commit } from "./commit.ts"
 import { convertLegacyLake } from "./convert.ts"
 import { isDataFile } from "./dataPaths.ts"
 import { logDir } from "./logFiles.ts"
-import { ordersMetadata, ordersProtocol, schemaDifference } from "./ordersTable.ts"
+import { ordersFormat, type TableFormat } from "./tableFormat.ts"
 import { checkProtocol, loadSnapshot } from "./readLog.ts"
 import { emptySnapshot, type Snapshot } from "./snapshot.ts"
 import { TableError } from "./tableErrors.ts"
 
 /** Checks that we may write this table: a protocol we implement, and our columns. */
-export const checkWritable = (snapshot: Snapshot) =>
+export const checkWritable = (snapshot: Snapshot, format: TableFormat<any> = ordersFormat) =>
   Effect.gen(function*() {
     const storage = yield* TableStorage
     yield* checkProtocol(storage.locate(logDir), snapshot.protocol, "write")
     const metadata = snapshot.metadata!
-    const difference = schemaDifference(metadata.schemaString, metadata.partitionColumns)
+    const difference = format.schemaDifference(metadata.schemaString, metadata.partitionColumns)
     if (difference !== undefined) {
-      return yield* new TableError({ reason: "schema", path: storage.locate(logDir), detail: `not the orders table: ${difference}` })
+      return yield* new TableError({ reason: "schema", path: storage.locate(logDir), detail: `not the ${format.name} table: ${difference}` })
     }
     if (metadata.format.provider !== "parquet") {
       return yield* new TableError({ reason: "unsupported", path: storage.locate(logDir), detail: `data format ${metadata.format.provider}` })
@@ -31,6 +31,8 @@ export interface OpenOptions {
   readonly configuration: Readonly<Record<string, string>>
   /** The topic and the previous release's checkpoint file, for turning its lake into a table on first start. */
   readonly legacy: { readonly topic: string; readonly checkpoint: Effect.Effect<Checkpoint | undefined, StorageError> }
+  /** The kind of table (the orders table unless said). Only the orders table converts a previous release's lake. */
+  readonly format?: TableFormat<any>
 }
 
 /**
@@ -42,9 +44,10 @@ export interface OpenOptions {
 export const openTable = (options: OpenOptions) =>
   Effect.gen(function*() {
     const storage = yield* TableStorage
+    const format = options.format ?? ordersFormat
     let snapshot = yield* loadSnapshot()
     if (snapshot.version < 0) {
-      const legacy = (yield* storage.list("date=")).some((o) => isDataFile(o.path))
+      const legacy = format === ordersFormat && (yield* storage.list("date=")).some((o) => isDataFile(o.path))
       const created = legacy
         ? yield* convertLegacyLake(options.legacy.topic, yield* options.legacy.checkpoint, options.configuration).pipe(
           Effect.tap((converted) =>
@@ -56,14 +59,14 @@ export const openTable = (options: OpenOptions) =>
           )
         )
         : yield* commit(emptySnapshot, {
-          actions: [{ protocol: ordersProtocol }, { metaData: ordersMetadata(crypto.randomUUID(), options.configuration, Date.now()) }],
+          actions: [{ protocol: format.protocol }, { metaData: format.metadata(crypto.randomUUID(), options.configuration, Date.now()) }],
           operation: "CREATE TABLE",
           conflictsWith: () => "the table was created by another writer meanwhile"
         })
       snapshot = created.snapshot
     }
-    yield* checkWritable(snapshot)
+    yield* checkWritable(snapshot, format)
     return snapshot
   }).pipe(
-    Effect.catchTag("CommitConflict", () => loadSnapshot().pipe(Effect.tap(checkWritable)))
+    Effect.catchTag("CommitConflict", () => loadSnapshot().pipe(Effect.tap((s) => checkWritable(s, options.format ?? ordersFormat))))
   )

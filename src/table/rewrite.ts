@@ -150,3 +150,24 @@ export const rewriteWithout = (snapshot: Snapshot, ids: ReadonlySet<number>, now
     // Files of a rewrite that failed half-way are in no version: remove them now rather than leave them to vacuum.
     return yield* work.pipe(Effect.tapError(() => Effect.forEach(written, (p) => storage.remove(p).pipe(Effect.ignore), { discard: true })))
   }).pipe(Effect.withSpan("Table.rewriteWithout", { attributes: { orders: ids.size } }))
+
+/** The rows the snapshot holds of `ids` (read-only: what a tombstone is about to remove). */
+export const findRows = (snapshot: Snapshot, ids: ReadonlySet<number>) =>
+  Effect.gen(function*() {
+    const storage = yield* TableStorage
+    const found = new Map<number, Order>()
+    for (const add of candidateFiles(snapshot, ids)) {
+      const path = storagePathOf(add.path, storage.root)
+      const file = yield* storage.read(path)
+      if (file === null) {
+        return yield* new TableError({ reason: "missing", path: storage.locate(path), detail: "a live data file of the table is missing" })
+      }
+      const orders = yield* Effect.tryPromise({
+        try: async () => ((await readOrderIds(file.bytes)).some((id) => ids.has(id)) ? readOrdersFile(file.bytes) : []),
+        catch: (error) =>
+          new TableError({ reason: "corrupt", path: storage.locate(path), detail: `cannot read data file: ${error instanceof Error ? error.message : String(error)}` })
+      })
+      for (const order of orders) if (ids.has(order.order_id)) found.set(order.order_id, order)
+    }
+    return found as ReadonlyMap<number, Order>
+  })

@@ -15,8 +15,10 @@ export const memoryTableSettings: TableSettings = {
 }
 
 /** The real Delta table code over objects held in memory. */
-export const memoryLakeLayer = (objects: MemoryObjects, settings: Partial<TableSettings> = {}) =>
-  deltaLake({ ...memoryTableSettings, ...settings }).pipe(Layer.provide(memoryTableStorage(objects)))
+export const memoryLakeLayer = (objects: MemoryObjects, settings: Partial<TableSettings> = {}, history?: MemoryObjects) =>
+  deltaLake({ ...memoryTableSettings, ...settings }, history === undefined ? undefined : memoryTableStorage(history)).pipe(
+    Layer.provide(memoryTableStorage(objects))
+  )
 
 /** The table's current version as its live files (path relative to the root) and their rows, in commit order. */
 export const liveFileRows = Effect.gen(function*() {

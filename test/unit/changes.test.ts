@@ -11,7 +11,9 @@ import { lakeRewriteRebases } from "../../src/observability/metrics.ts"
 import { consume } from "../../src/programs/consumer/consume.ts"
 import { Lake } from "../../src/services/Lake.ts"
 import { compactGroup } from "../../src/table/compaction.ts"
-import { dateOf } from "../../src/table/dataPaths.ts"
+import { type ChangeRow, changesFormat } from "../../src/table/changesTable.ts"
+import { dateOf, storagePathOf } from "../../src/table/dataPaths.ts"
+import { TableStorage } from "../../src/services/TableStorage.ts"
 import { loadSnapshot } from "../../src/table/readLog.ts"
 import { memoryLakeLayer, tableFiles } from "../support/memoryTable.ts"
 import { order } from "./fixtures.ts"
@@ -41,12 +43,25 @@ const publishChanges = (topic: Topic, steps: ReadonlyArray<Step>) =>
 
 const setup = Effect.gen(function*() {
   const raw = yield* makeMemoryTopic(topicName, 3)
-  const dlq = yield* makeMemoryObjectsAndTopic
+  const dlq = yield* makeMemoryTopic("orders_dlq")
   const objects = yield* makeMemoryObjects
-  const layer = Layer.mergeAll(memoryOrderStream(raw), memoryDeadLetters(dlq), memoryLakeLayer(objects))
-  return { raw, dlq, objects, layer, rows: tableRows(objects) }
+  const historyObjects = yield* makeMemoryObjects
+  const layer = Layer.mergeAll(memoryOrderStream(raw), memoryDeadLetters(dlq), memoryLakeLayer(objects, {}, historyObjects))
+  return { raw, dlq, objects, layer, rows: tableRows(objects), history: historyOf(historyObjects) }
 })
-const makeMemoryObjectsAndTopic = makeMemoryTopic("orders_dlq")
+
+/** The history table's rows in commit order (commit_lsn, change_seq). */
+const historyOf = (objects: Effect.Effect.Success<typeof makeMemoryObjects>) =>
+  Effect.gen(function*() {
+    const storage = yield* TableStorage
+    const snapshot = yield* loadSnapshot()
+    const rows: Array<ChangeRow & { date: string }> = []
+    for (const add of snapshot.files.values()) {
+      const found = yield* storage.read(storagePathOf(add.path, storage.root))
+      for (const row of yield* Effect.promise(() => changesFormat.read(found!.bytes))) rows.push({ ...row, date: dateOf(add) })
+    }
+    return rows.sort((a, b) => (a.commit_lsn < b.commit_lsn ? -1 : a.commit_lsn > b.commit_lsn ? 1 : a.change_seq - b.change_seq))
+  }).pipe(Effect.provide(memoryTableStorage(objects)), Effect.orDie)
 
 /** The table's rows by order_id, with each row's date partition; fails on an order held twice. */
 const tableRows = (objects: Effect.Effect.Success<typeof makeMemoryObjects>) =>
@@ -75,7 +90,7 @@ const snap = (lsn: number, id: number): ChangeKey => ({ lsn: BigInt(lsn), phase:
 describe("changes (logical capture) applied to the table", () => {
   it.effect("inserts, updates and deletes leave each order's last state, once, in its date partition", () =>
     Effect.gen(function*() {
-      const { layer, raw, rows } = yield* setup
+      const { history, layer, raw, rows } = yield* setup
       const o1 = order(1, "2025-01-15T10:00:00Z")
       const o2 = order(2, "2025-01-15T11:00:00Z")
       const o3 = order(3, "2025-01-16T09:00:00Z")
@@ -102,11 +117,24 @@ describe("changes (logical capture) applied to the table", () => {
       expect([...after.keys()].sort()).toEqual([1, 3])
       expect(after.get(1)).toEqual({ order: o1Delivered, date: "2025-01-15" })
       expect(after.get(3)).toEqual({ order: o3Moved, date: "2025-01-17" })
+      // Every change once, in commit order; the delete with the row it removed (read from the table).
+      const changes = yield* history
+      expect(changes.map((c) => [c.order_id, c.op, c.order_status, c.date])).toEqual([
+        [1, "snapshot", "PLACED", "2025-01-15"],
+        [2, "snapshot", "PLACED", "2025-01-15"],
+        [3, "insert", "PLACED", "2025-01-16"],
+        [1, "update", "PREPARING", "2025-01-15"],
+        [1, "update", "DELIVERED", "2025-01-15"],
+        [2, "delete", "PLACED", "2025-01-15"],
+        [3, "update", "PLACED", "2025-01-17"]
+      ])
+      expect(changes.find((c) => c.op === "delete")).toMatchObject({ amount: o2.amount, customer_name: o2.customer_name, created_at: o2.created_at, xid: 700 })
+      expect(changes.find((c) => c.op === "snapshot")).toMatchObject({ commit_ts: null, xid: null, commit_lsn: 100n })
     }))
 
   it.effect("a re-delivered change (the producer re-sent after a crash) is recognised by its change key, not applied again", () =>
     Effect.gen(function*() {
-      const { layer, raw, rows } = yield* setup
+      const { history, layer, raw, rows } = yield* setup
       const o1 = order(1, "2025-01-15T10:00:00Z")
       const placed = { op: "insert" as const, order: o1, key: at(100, 0) }
       const delivered = { op: "update" as const, order: { ...o1, order_status: "DELIVERED" }, key: at(200, 0) }
@@ -117,6 +145,7 @@ describe("changes (logical capture) applied to the table", () => {
       const totals = yield* drain(layer)
       expect(totals).toMatchObject({ messages: 2, written: 0, duplicates: 2 })
       expect((yield* rows).get(1)?.order.order_status).toBe("DELIVERED")
+      expect((yield* history).map((c) => c.op)).toEqual(["insert", "update"])
     }))
 
   it.effect("a tombstone without our delete header, or a delete carrying a value, goes to the dead-letter topic", () =>
@@ -158,9 +187,9 @@ describe("changes (logical capture) applied to the table", () => {
           from,
           firstOffset: from,
           lastOffset: from,
-          position: { nextOffset: from + 1n, lastCaptureKey: null, lastChangeKey: null },
+          position: { nextOffset: from + BigInt(Math.max(1, changes.length)), lastCaptureKey: null, lastChangeKey: null },
           ordersByDate: byDate,
-          changes: changes.map((s) => ({ op: s.op, orderId: s.order.order_id, order: s.op === "delete" ? null : s.order, key: s.key, commitTime: null, xid: null }))
+          changes: changes.map((s, i) => ({ offset: from + BigInt(i), op: s.op, orderId: s.order.order_id, order: s.op === "delete" ? null : s.order, key: s.key, commitTime: null, xid: null }))
         })
         yield* lake.commitBatch([part(0n, new Map([["2025-01-15", orders.slice(0, 2)]]))])
         yield* lake.commitBatch([part(1n, new Map([["2025-01-15", orders.slice(2)]]))])
@@ -182,5 +211,41 @@ describe("changes (logical capture) applied to the table", () => {
       const after = yield* rows
       expect([...after.keys()].sort()).toEqual([1, 2, 3])
       expect(after.get(1)?.order.order_status).toBe("DELIVERED")
+    }))
+
+  it.effect("a crash between the history's commit and the orders' commit: the batch again applies each change once to each table", () =>
+    Effect.gen(function*() {
+      const objects = yield* makeMemoryObjects
+      const historyObjects = yield* makeMemoryObjects
+      const o1 = order(1, "2025-01-15T10:00:00Z")
+      const steps = [
+        { offset: 0n, op: "insert" as const, orderId: 1, order: o1, key: at(100, 0), commitTime: null, xid: null },
+        { offset: 1n, op: "update" as const, orderId: 1, order: { ...o1, order_status: "DELIVERED" }, key: at(200, 0), commitTime: null, xid: null }
+      ]
+      const batch = (from: bigint, upTo: number) => ({
+        topic: topicName,
+        partition: 0,
+        from,
+        firstOffset: from,
+        lastOffset: BigInt(upTo - 1),
+        position: { nextOffset: BigInt(upTo), lastCaptureKey: null, lastChangeKey: steps[upTo - 1]!.key },
+        ordersByDate: new Map<string, ReadonlyArray<Order>>(),
+        changes: steps.slice(0, upTo)
+      })
+      // The first batch lands in the history only: the orders table's commit never happens (the
+      // process died): its objects are rolled back to before the batch.
+      const ordersBefore = yield* Ref.get(objects)
+      yield* Effect.flatMap(Lake, (lake) => lake.commitBatch([batch(0n, 1)])).pipe(Effect.provide(memoryLakeLayer(objects, {}, historyObjects)))
+      yield* Ref.set(objects, ordersBefore)
+      yield* Effect.gen(function*() {
+        const lake = yield* Lake
+        // Read from the lower of the two positions: the orders table's.
+        expect((yield* lake.positions(topicName)).get(0)?.nextOffset ?? 0n).toBe(0n)
+        // Redone with more messages (batches need not end where they did before).
+        yield* lake.commitBatch([batch(0n, 2)])
+        expect((yield* lake.positions(topicName)).get(0)?.nextOffset).toBe(2n)
+      }).pipe(Effect.provide(memoryLakeLayer(objects, {}, historyObjects)))
+      expect((yield* tableRows(objects)).get(1)?.order.order_status).toBe("DELIVERED")
+      expect((yield* historyOf(historyObjects)).map((c) => [c.op, c.order_status])).toEqual([["insert", "PLACED"], ["update", "DELIVERED"]])
     }))
 })

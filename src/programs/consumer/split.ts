@@ -6,7 +6,7 @@ import { rejection, type Rejection } from "../../domain/Rejection.ts"
 import { type Order, orderToJson } from "../../domain/Order.ts"
 import { parseIsoMicros, utcDate } from "../../domain/Timestamp.ts"
 import type { DeadLetter } from "../../services/DeadLetters.ts"
-import type { PartitionPosition } from "../../services/Lake.ts"
+import type { ChangeAt, PartitionPosition } from "../../services/Lake.ts"
 import { captureKeyHeader, headerOf, type MessageBatch, type RawMessage } from "../../services/OrderStream.ts"
 
 const parseCaptureKey = (text: string | undefined): CaptureKey | undefined => {
@@ -101,7 +101,7 @@ export interface Split {
   readonly foreign: Array<Order>
   lastCaptureKey: CaptureKey | null
   /** Changes of logical capture, in the partition's order (each order's last one wins in the table). */
-  readonly changes: Array<OrderChange>
+  readonly changes: Array<ChangeAt>
   lastChangeKey: ChangeKey | null
   duplicates: number
   written: number
@@ -192,7 +192,7 @@ export const addToSplit = (split: Split, batch: MessageBatch): Split => {
         continue
       }
       split.lastChangeKey = change.right.key
-      split.changes.push(change.right)
+      split.changes.push({ ...change.right, offset: message.offset })
       split.written += 1
       continue
     }

@@ -1,0 +1,289 @@
+import { type AsyncBuffer, parquetReadObjects } from "hyparquet"
+import { ByteWriter, type ColumnSource, ParquetWriter } from "hyparquet-writer"
+import type { Cents } from "../domain/Amount.ts"
+import type { ChangeOp } from "../domain/Change.ts"
+import { Micros } from "../domain/Timestamp.ts"
+import type { Metadata } from "./actions.ts"
+import { ordersProtocol, partitionColumn } from "./ordersTable.ts"
+import type { RowFileWriter, RowStats, TableFormat } from "./tableFormat.ts"
+
+/**
+ * A row of `order_changes`: one committed change of an order (or a row of the initial snapshot), the
+ * order's columns as they were after it (a delete: as they were before it, from the table or the
+ * batch), and where it stands in PostgreSQL's commit order. `ORDER BY commit_lsn, change_seq` is the
+ * order the changes were committed in.
+ */
+export interface ChangeRow {
+  readonly order_id: number
+  readonly op: ChangeOp
+  /** The commit LSN of the change's transaction, as a number (sortable; `formatLsn` spells it as PostgreSQL does). */
+  readonly commit_lsn: bigint
+  /** The change's index in its transaction (a snapshot row: its order_id). */
+  readonly change_seq: number
+  readonly commit_ts: Micros | null
+  readonly xid: number | null
+  readonly customer_name: string | null
+  readonly restaurant_name: string | null
+  readonly item: string | null
+  readonly amount: Cents | null
+  readonly order_status: string | null
+  /** Null only for the delete of an order whose row neither the table nor the batch held. */
+  readonly created_at: Micros | null
+}
+
+const field = (name: string, type: string, nullable = true) => ({ name, type, nullable, metadata: {} })
+
+export const changesSchema = {
+  type: "struct",
+  fields: [
+    field("order_id", "long"),
+    field("op", "string"),
+    field("commit_lsn", "long"),
+    field("change_seq", "long"),
+    field("commit_ts", "timestamp"),
+    field("xid", "long"),
+    field("customer_name", "string"),
+    field("restaurant_name", "string"),
+    field("item", "string"),
+    field("amount", "decimal(10,2)"),
+    field("order_status", "string"),
+    field("created_at", "timestamp"),
+    field("date", "date")
+  ]
+} as const
+
+const changesMetadata = (id: string, configuration: Readonly<Record<string, string>>, createdTime: number): Metadata => ({
+  id,
+  name: null,
+  description: "food-orders-pipeline: every change of every order captured by logical replication, partitioned by the UTC date of created_at",
+  format: { provider: "parquet", options: {} },
+  schemaString: JSON.stringify(changesSchema),
+  partitionColumns: [partitionColumn],
+  configuration,
+  createdTime
+})
+
+const changesSchemaDifference = (schemaString: string, partitionColumns: ReadonlyArray<string>): string | undefined => {
+  let parsed: { fields?: Array<{ name: string; type: unknown }> }
+  try {
+    parsed = JSON.parse(schemaString)
+  } catch {
+    return "schemaString is not JSON"
+  }
+  const want = changesSchema.fields.map((f) => `${f.name}:${f.type}`).join(", ")
+  const have = (parsed.fields ?? []).map((f) => `${f.name}:${typeof f.type === "string" ? f.type : JSON.stringify(f.type)}`).join(", ")
+  if (have !== want) return `columns are [${have}], expected [${want}]`
+  if (partitionColumns.length !== 1 || partitionColumns[0] !== partitionColumn) {
+    return `partitioned by [${partitionColumns.join(", ")}], expected [${partitionColumn}]`
+  }
+  return undefined
+}
+
+const text = { type: "BYTE_ARRAY", converted_type: "UTF8", repetition_type: "OPTIONAL" } as const
+const timestamp = {
+  type: "INT64",
+  converted_type: "TIMESTAMP_MICROS",
+  logical_type: { type: "TIMESTAMP", isAdjustedToUTC: true, unit: "MICROS" },
+  repetition_type: "OPTIONAL"
+} as const
+
+const parquetSchema = [
+  { name: "root", num_children: 12 },
+  { name: "order_id", type: "INT64", repetition_type: "REQUIRED" },
+  { name: "op", ...text, repetition_type: "REQUIRED" },
+  { name: "commit_lsn", type: "INT64", repetition_type: "REQUIRED" },
+  { name: "change_seq", type: "INT64", repetition_type: "REQUIRED" },
+  { name: "commit_ts", ...timestamp },
+  { name: "xid", type: "INT64", repetition_type: "OPTIONAL" },
+  { name: "customer_name", ...text },
+  { name: "restaurant_name", ...text },
+  { name: "item", ...text },
+  {
+    name: "amount",
+    type: "INT64",
+    converted_type: "DECIMAL",
+    precision: 10,
+    scale: 2,
+    logical_type: { type: "DECIMAL", precision: 10, scale: 2 },
+    repetition_type: "OPTIONAL"
+  },
+  { name: "order_status", ...text },
+  { name: "created_at", ...timestamp }
+]
+
+const columnsOf = (rows: ReadonlyArray<ChangeRow>): Array<ColumnSource> => {
+  const n = rows.length
+  const orderId = new BigInt64Array(n)
+  const lsn = new BigInt64Array(n)
+  const seq = new BigInt64Array(n)
+  const op = new Array<string>(n)
+  const commitTs = new Array<bigint | null>(n)
+  const xid = new Array<bigint | null>(n)
+  const customer = new Array<string | null>(n)
+  const restaurant = new Array<string | null>(n)
+  const item = new Array<string | null>(n)
+  const amount = new Array<bigint | null>(n)
+  const status = new Array<string | null>(n)
+  const createdAt = new Array<bigint | null>(n)
+  for (let i = 0; i < n; i++) {
+    const r = rows[i]!
+    orderId[i] = BigInt(r.order_id)
+    op[i] = r.op
+    lsn[i] = r.commit_lsn
+    seq[i] = BigInt(r.change_seq)
+    commitTs[i] = r.commit_ts
+    xid[i] = r.xid === null ? null : BigInt(r.xid)
+    customer[i] = r.customer_name
+    restaurant[i] = r.restaurant_name
+    item[i] = r.item
+    amount[i] = r.amount === null ? null : BigInt(r.amount)
+    status[i] = r.order_status
+    createdAt[i] = r.created_at
+  }
+  return [
+    { name: "order_id", data: orderId, nullable: false },
+    { name: "op", data: op, nullable: false },
+    { name: "commit_lsn", data: lsn, nullable: false },
+    { name: "change_seq", data: seq, nullable: false },
+    { name: "commit_ts", data: commitTs },
+    { name: "xid", data: xid },
+    { name: "customer_name", data: customer },
+    { name: "restaurant_name", data: restaurant },
+    { name: "item", data: item },
+    { name: "amount", data: amount },
+    { name: "order_status", data: status },
+    { name: "created_at", data: createdAt }
+  ]
+}
+
+class ChangesFileWriter implements RowFileWriter<ChangeRow> {
+  readonly #bytes = new ByteWriter()
+  readonly #writer: ParquetWriter
+
+  constructor(kvMetadata: ReadonlyArray<{ key: string; value: string }> = []) {
+    this.#writer = new ParquetWriter({
+      writer: this.#bytes,
+      schema: parquetSchema as never,
+      codec: "SNAPPY",
+      createdBy: "food-orders-pipeline (hyparquet-writer)",
+      kvMetadata: [...kvMetadata]
+    })
+  }
+
+  write(rows: ReadonlyArray<ChangeRow>): void {
+    if (rows.length > 0) void this.#writer.write({ columnData: columnsOf(rows), rowGroupSize: 100_000 })
+  }
+
+  finish(): Uint8Array {
+    this.#writer.finish()
+    return new Uint8Array(this.#bytes.getBuffer())
+  }
+}
+
+const statsTimestamp = (micros: bigint) => new Date(Number(micros >= 0n ? micros / 1000n : -((-micros + 999n) / 1000n))).toISOString()
+
+/** Exact statistics: row count, null counts of every column, bounds of order_id, commit_lsn and the timestamps. */
+class ChangesStats implements RowStats<ChangeRow> {
+  #rows = 0
+  #id: [number, number] = [Infinity, -Infinity]
+  #lsn: [bigint, bigint] | null = null
+  #commitTs: [bigint, bigint] | null = null
+  #created: [bigint, bigint] | null = null
+  readonly #nulls = { commit_ts: 0, xid: 0, customer_name: 0, restaurant_name: 0, item: 0, amount: 0, order_status: 0, created_at: 0 }
+
+  add(rows: ReadonlyArray<ChangeRow>): this {
+    const widen = (range: [bigint, bigint] | null, v: bigint): [bigint, bigint] =>
+      range === null ? [v, v] : [v < range[0] ? v : range[0], v > range[1] ? v : range[1]]
+    for (const r of rows) {
+      if (r.order_id < this.#id[0]) this.#id[0] = r.order_id
+      if (r.order_id > this.#id[1]) this.#id[1] = r.order_id
+      this.#lsn = widen(this.#lsn, r.commit_lsn)
+      if (r.commit_ts === null) this.#nulls.commit_ts++
+      else this.#commitTs = widen(this.#commitTs, r.commit_ts)
+      if (r.created_at === null) this.#nulls.created_at++
+      else this.#created = widen(this.#created, r.created_at)
+      if (r.xid === null) this.#nulls.xid++
+      if (r.customer_name === null) this.#nulls.customer_name++
+      if (r.restaurant_name === null) this.#nulls.restaurant_name++
+      if (r.item === null) this.#nulls.item++
+      if (r.amount === null) this.#nulls.amount++
+      if (r.order_status === null) this.#nulls.order_status++
+    }
+    this.#rows += rows.length
+    return this
+  }
+
+  get rows() {
+    return this.#rows
+  }
+
+  json(): string {
+    if (this.#rows === 0) return `{"numRecords":0}`
+    const bound = (i: 0 | 1) =>
+      [
+        `"order_id":${this.#id[i]}`,
+        `"commit_lsn":${this.#lsn![i]}`,
+        ...(this.#commitTs === null ? [] : [`"commit_ts":${JSON.stringify(statsTimestamp(this.#commitTs[i]))}`]),
+        ...(this.#created === null ? [] : [`"created_at":${JSON.stringify(statsTimestamp(this.#created[i]))}`])
+      ].join(",")
+    const nulls = Object.entries(this.#nulls).map(([k, v]) => `"${k}":${v}`).join(",")
+    return `{"numRecords":${this.#rows},"minValues":{${bound(0)}},"maxValues":{${bound(1)}},"nullCount":{"order_id":0,"op":0,"commit_lsn":0,"change_seq":0,${nulls}}}`
+  }
+}
+
+const asyncBuffer = (bytes: Uint8Array): AsyncBuffer => ({
+  byteLength: bytes.byteLength,
+  slice: (start, end) => bytes.buffer.slice(bytes.byteOffset + start, bytes.byteOffset + (end ?? bytes.byteLength)) as ArrayBuffer
+})
+
+const parsers = {
+  timestampFromMilliseconds: (millis: bigint) => millis * 1000n,
+  timestampFromMicroseconds: (micros: bigint) => micros,
+  timestampFromNanoseconds: (nanos: bigint) => nanos / 1000n
+}
+
+const int = (value: unknown, column: string): number => {
+  const n = typeof value === "bigint" ? Number(value) : value
+  if (typeof n !== "number" || !Number.isSafeInteger(n)) throw new Error(`${column}: expected an integer, got ${String(value)}`)
+  return n
+}
+const textOrNull = (value: unknown): string | null => (typeof value === "string" ? value : null)
+const microsOrNull = (value: unknown): Micros | null => (typeof value === "bigint" ? Micros.make(value) : null)
+
+const readChangesFile = async (bytes: Uint8Array, rowStart?: number, rowEnd?: number): Promise<Array<ChangeRow>> => {
+  const rows = await parquetReadObjects({
+    file: asyncBuffer(bytes),
+    columns: parquetSchema.slice(1).map((c) => c.name),
+    parsers,
+    ...(rowStart === undefined ? {} : { rowStart }),
+    ...(rowEnd === undefined ? {} : { rowEnd })
+  })
+  return rows.map((row) => {
+    const lsn = row["commit_lsn"]
+    const amount = row["amount"]
+    return {
+      order_id: int(row["order_id"], "order_id"),
+      op: String(row["op"]) as ChangeOp,
+      commit_lsn: typeof lsn === "bigint" ? lsn : BigInt(int(lsn, "commit_lsn")),
+      change_seq: int(row["change_seq"], "change_seq"),
+      commit_ts: microsOrNull(row["commit_ts"]),
+      xid: row["xid"] === null || row["xid"] === undefined ? null : int(row["xid"], "xid"),
+      customer_name: textOrNull(row["customer_name"]),
+      restaurant_name: textOrNull(row["restaurant_name"]),
+      item: textOrNull(row["item"]),
+      amount: amount === null || amount === undefined ? null : Math.round(Number(amount) * 100) as Cents,
+      order_status: textOrNull(row["order_status"]),
+      created_at: microsOrNull(row["created_at"])
+    }
+  })
+}
+
+export const changesFormat: TableFormat<ChangeRow> = {
+  name: "order_changes",
+  protocol: ordersProtocol,
+  metadata: changesMetadata,
+  schemaDifference: changesSchemaDifference,
+  writer: (kvMetadata) => new ChangesFileWriter(kvMetadata),
+  read: readChangesFile,
+  stats: () => new ChangesStats()
+}

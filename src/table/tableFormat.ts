@@ -1,0 +1,52 @@
+import type { Order } from "../domain/Order.ts"
+import type { Metadata, Protocol } from "./actions.ts"
+import { OrdersFileWriter, readOrdersFile } from "./ordersFile.ts"
+import { ordersMetadata, ordersProtocol, OrdersStats, schemaDifference } from "./ordersTable.ts"
+
+/** Statistics of a data file, fed rows in chunks (compaction streams them). */
+export interface RowStats<Row> {
+  add(rows: ReadonlyArray<Row>): this
+  readonly rows: number
+  json(): string
+}
+
+/** A Parquet file being written, chunk by chunk. */
+export interface RowFileWriter<Row> {
+  write(rows: ReadonlyArray<Row>): void
+  finish(): Uint8Array
+}
+
+/**
+ * What the table code needs to know of one kind of table: its schema in the log, and how its rows
+ * go into and come out of Parquet files. The orders table and the change history (order_changes)
+ * share everything else: the log, commits, checkpoints, compaction and vacuum.
+ */
+export interface TableFormat<Row> {
+  /** For messages: "orders", "order_changes". */
+  readonly name: string
+  readonly protocol: Protocol
+  readonly metadata: (id: string, configuration: Readonly<Record<string, string>>, createdTime: number) => Metadata
+  /** How the table's schema differs from ours (we write only tables whose columns we know), or undefined. */
+  readonly schemaDifference: (schemaString: string, partitionColumns: ReadonlyArray<string>) => string | undefined
+  readonly writer: (kvMetadata?: ReadonlyArray<{ key: string; value: string }>) => RowFileWriter<Row>
+  /** Rows [rowStart, rowEnd) of a data file. */
+  readonly read: (bytes: Uint8Array, rowStart?: number, rowEnd?: number) => Promise<Array<Row>>
+  readonly stats: () => RowStats<Row>
+}
+
+export const ordersFormat: TableFormat<Order> = {
+  name: "orders",
+  protocol: ordersProtocol,
+  metadata: ordersMetadata,
+  schemaDifference,
+  writer: (kvMetadata) => new OrdersFileWriter(kvMetadata),
+  read: readOrdersFile,
+  stats: () => new OrdersStats()
+}
+
+/** One Parquet file holding these rows, in this order. */
+export const rowFileBytes = <Row>(format: TableFormat<Row>, rows: ReadonlyArray<Row>): Uint8Array => {
+  const writer = format.writer()
+  writer.write(rows)
+  return writer.finish()
+}
