@@ -1,15 +1,20 @@
 import { NodeContext } from "@effect/platform-node"
 import { Cause, Effect, Layer } from "effect"
 import { loadConfig } from "../config/loadConfig.ts"
-import { producerLayer } from "../layers/live.ts"
+import { logicalProducerLayer, producerLayer } from "../layers/live.ts"
 import { ordersCaptured, ordersPublished } from "../observability/metrics.ts"
 import { observabilityLayer } from "../observability/observabilityLayer.ts"
+import { logicalCaptureSettingsOf } from "../programs/capture/captureSettings.ts"
+import { runLogicalCapture } from "../programs/capture/logicalCapture.ts"
 import { produceForever, produceOnce } from "../programs/producer.ts"
 import { parseCli } from "../runtime/cli.ts"
 import { loggerLayer } from "../runtime/logging.ts"
 import { runProgramMain } from "../runtime/runMain.ts"
 
-const cli = parseCli("producer", "Captures new orders from PostgreSQL and publishes them to Kafka as JSON.")
+const cli = parseCli(
+  "producer",
+  "Captures orders from PostgreSQL (capture.mode poll: new rows; logical: every change, by logical replication) and publishes them to Kafka as JSON."
+)
 
 const main = Effect.gen(function*() {
   const config = yield* loadConfig(cli.config)
@@ -17,10 +22,13 @@ const main = Effect.gen(function*() {
   yield* Effect.logInfo("producer starting").pipe(Effect.annotateLogs({
     table: config.postgres.table,
     topic: config.kafka.topic,
+    capture: config.capture.mode,
     cursor_file: config.streaming.last_processed_timestamp_location,
     once: cli.once
   }))
-  const program = cli.once ? Effect.asVoid(produceOnce(options)) : produceForever(options)
+  if (cli.resnapshot && config.capture.mode !== "logical") {
+    return yield* Effect.fail(new Error("--resnapshot applies to capture.mode logical only"))
+  }
   const observability = observabilityLayer({
     program: "producer",
     port: config.observability.producer_port,
@@ -29,7 +37,13 @@ const main = Effect.gen(function*() {
     progress: { captured: ordersCaptured, published: ordersPublished },
     once: cli.once
   })
-  yield* program.pipe(Effect.provide(Layer.merge(producerLayer(config), observability)))
+  if (config.capture.mode === "logical") {
+    const settings = logicalCaptureSettingsOf(config, { once: cli.once, resnapshot: cli.resnapshot })
+    yield* runLogicalCapture(settings).pipe(Effect.provide(Layer.merge(logicalProducerLayer(config), observability)))
+  } else {
+    const program = cli.once ? Effect.asVoid(produceOnce(options)) : produceForever(options)
+    yield* program.pipe(Effect.provide(Layer.merge(producerLayer(config), observability)))
+  }
 })
 
 main.pipe(

@@ -79,6 +79,17 @@ export const producerLayer = (config: PipelineConfig) =>
     )
   )
 
+/**
+ * capture.mode `logical`: only the publisher is a layer; the replication slot, its connections and
+ * the snapshot state belong to the capture program (src/programs/capture/logicalCapture.ts).
+ */
+export const logicalProducerLayer = (config: PipelineConfig) =>
+  kafkaOrderPublisher(config.kafka.topic, config.postgres.table).pipe(
+    Layer.provide(kafkaProducerLayer(kafkaSettingsOf(config))),
+    Layer.provide(topicsLayer(config)),
+    waitingFor("Kafka")
+  )
+
 export const consumerLayer = (config: PipelineConfig) => {
   const settings = kafkaSettingsOf(config)
   return Layer.mergeAll(

@@ -4,6 +4,8 @@ import { defaultConfigFile } from "../config/loadConfig.ts"
 export interface CliOptions {
   readonly config: string
   readonly once: boolean
+  /** Producer, capture.mode logical: drop the replication slot and publish the whole table again. */
+  readonly resnapshot: boolean
 }
 
 /** `--config FILE`, `--once`, `--help`. Prints usage and exits on `--help` or an unknown flag. */
@@ -16,6 +18,8 @@ Options:
   --config FILE  configuration file (default ${defaultConfigFile}); every key can be overridden
                  from the environment as SECTION_KEY, e.g. KAFKA_BROKERS, POSTGRES_PASSWORD
   --once         one cycle, then exit (for scripts and tests)
+  --resnapshot   producer with capture.mode logical: drop the replication slot and its state,
+                 then publish the whole table again from a new snapshot (after a lost slot)
   --help         this text
 
 Logs: LOG_FORMAT=json for JSON lines (default logfmt). Stops cleanly on SIGINT/SIGTERM.`
@@ -25,6 +29,7 @@ Logs: LOG_FORMAT=json for JSON lines (default logfmt). Stops cleanly on SIGINT/S
       options: {
         config: { type: "string", default: defaultConfigFile },
         once: { type: "boolean", default: false },
+        resnapshot: { type: "boolean", default: false },
         help: { type: "boolean", default: false }
       },
       strict: true,
@@ -34,7 +39,7 @@ Logs: LOG_FORMAT=json for JSON lines (default logfmt). Stops cleanly on SIGINT/S
       process.stdout.write(usage + "\n")
       process.exit(0)
     }
-    return { config: values.config, once: values.once }
+    return { config: values.config, once: values.once, resnapshot: values.resnapshot }
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n\n${usage}\n`)
     process.exit(2)

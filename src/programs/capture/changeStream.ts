@@ -1,0 +1,272 @@
+import { Deferred, Duration, Effect, Either, Metric, Schedule } from "effect"
+import type { Pgoutput } from "pg-logical-replication"
+import type pg from "pg"
+import { formatLsn, type OrderChange, parseLsn } from "../../domain/Change.ts"
+import type { Micros } from "../../domain/Timestamp.ts"
+import { CaptureError } from "../../layers/postgres/logical/CaptureError.ts"
+import { query } from "../../layers/postgres/logical/pgConnection.ts"
+import { checkRelation, orderIdOf, tupleToOrder } from "../../layers/postgres/logical/pgoutputDecoding.ts"
+import type { CapturedTable } from "../../layers/postgres/logical/preflight.ts"
+import { awaitSlotFree, slotStatus } from "../../layers/postgres/logical/replicationSlot.ts"
+import { openReplicationStream, type ReplicationStream } from "../../layers/postgres/logical/replicationStream.ts"
+import {
+  captureLagSeconds,
+  changesCaptured,
+  changesPublished,
+  rowsSkipped,
+  slotRetainedBytes,
+  slotUnconfirmedBytes
+} from "../../observability/captureMetrics.ts"
+import { reportHealth } from "../../observability/Health.ts"
+import { ordersCaptured, ordersPublished } from "../../observability/metrics.ts"
+import { crashPoint } from "../../runtime/crashPoints.ts"
+import { stepRetry } from "../../runtime/schedules.ts"
+import { OrderPublisher } from "../../services/OrderPublisher.ts"
+import type { LogicalCaptureSettings } from "./captureSettings.ts"
+import { PendingChanges } from "./pendingChanges.ts"
+
+/** The prefix of our heartbeat messages (pg_logical_emit_message, non-transactional). */
+export const heartbeatPrefix = "food-orders-heartbeat"
+
+const emitHeartbeat = (pool: pg.Pool, slot: string) =>
+  query<{ lsn: string }>(pool, `SELECT pg_logical_emit_message(false, $1, $2)::text AS lsn`, [
+    heartbeatPrefix,
+    JSON.stringify({ slot, at: new Date().toISOString() })
+  ]).pipe(Effect.map(([row]) => parseLsn(row!.lsn)!))
+
+const resnapshotHint = "npm run producer -- --resnapshot"
+
+/**
+ * Every heartbeat_seconds: a heartbeat into the WAL (it comes back through the stream, in order,
+ * and lets an idle producer confirm its position even when the library's keepalives cannot be
+ * used), and a look at the slot: lag gauges, a warning past slot_lag_warn_mb, and a stop when the
+ * slot vanished or was invalidated. A database that does not answer is logged and tried again.
+ */
+const monitorSlot = (pool: pg.Pool, settings: LogicalCaptureSettings, confirmedAt: () => number, fatal: Deferred.Deferred<never, CaptureError>) => {
+  let lastWarning = 0
+  return Effect.gen(function*() {
+    yield* emitHeartbeat(pool, settings.slot)
+    const status = yield* slotStatus(pool, settings.slot)
+    if (status === null || status.walStatus === "lost") {
+      return yield* Deferred.fail(fatal, new CaptureError({
+        reason: "slot-lost",
+        detail: `replication slot ${settings.slot} ${status === null ? "was dropped" : "was invalidated (wal_status lost)"} while streaming: ` +
+          `changes may be missing from the topic. Publish the table again: ${resnapshotHint}`
+      }))
+    }
+    if (status.retainedBytes !== null) yield* Metric.set(slotRetainedBytes, status.retainedBytes)
+    if (status.unconfirmedBytes !== null) yield* Metric.set(slotUnconfirmedBytes, status.unconfirmedBytes)
+    yield* Metric.set(captureLagSeconds, Math.max(0, (Date.now() - confirmedAt()) / 1000))
+    if (status.retainedBytes !== null && status.retainedBytes > settings.slotLagWarnBytes && Date.now() - lastWarning > 60_000) {
+      lastWarning = Date.now()
+      yield* Effect.logWarning("replication slot retains much WAL").pipe(Effect.annotateLogs({
+        slot: settings.slot,
+        retained_mb: Math.round(status.retainedBytes / 1024 / 1024),
+        warn_mb: Math.round(settings.slotLagWarnBytes / 1024 / 1024),
+        wal_status: status.walStatus
+      }))
+    }
+  }).pipe(
+    Effect.catchTag("CaptureError", (error) =>
+      Effect.logWarning("slot check failed").pipe(Effect.annotateLogs({ error: error.message }))),
+    Effect.repeat(Schedule.spaced(settings.heartbeat))
+  )
+}
+
+const byOp = (counter: Metric.Metric.Counter<number>, op: string) => Metric.tagged(counter, "op", op)
+
+/**
+ * One replication connection, from the slot's confirmed position until it fails (a lost connection:
+ * the caller reconnects with backoff) or, with `once`, until everything committed before the start
+ * is published and confirmed. Streamed changes are published in commit order, several transactions
+ * per send when they queue up, a large transaction in batch_size pieces before its COMMIT arrives
+ * (its change keys are known from BEGIN); the slot is confirmed only to COMMITs whose changes the
+ * broker has acknowledged.
+ */
+export const streamSession = (pool: pg.Pool, settings: LogicalCaptureSettings, table: CapturedTable) =>
+  Effect.scoped(Effect.gen(function*() {
+    const publisher = yield* OrderPublisher
+    const status = yield* awaitSlotFree(pool, settings.slot)
+    if (status === null) {
+      return yield* new CaptureError({
+        reason: "slot-lost",
+        detail: `replication slot ${settings.slot} does not exist any more: changes may be missing from the topic. Publish the table again: ${resnapshotHint}`
+      })
+    }
+    const startedAt = status.confirmedFlush ?? 0n
+    const stream: ReplicationStream = yield* openReplicationStream(settings.pg, settings.slot, settings.publication, {
+      confirmed: startedAt,
+      statusInterval: Duration.min(settings.heartbeat, Duration.seconds(10))
+    })
+    yield* reportHealth("database", { ok: true })
+    yield* Effect.logInfo("streaming changes").pipe(Effect.annotateLogs({ slot: settings.slot, from: formatLsn(startedAt) }))
+    const pending = new PendingChanges(startedAt)
+    let confirmedAt = Date.now()
+    const fatal = yield* Deferred.make<never, CaptureError>()
+    yield* Effect.forkScoped(monitorSlot(pool, settings, () => confirmedAt, fatal))
+    // --once: a heartbeat written now; once it comes back, everything committed before it has too.
+    const stopAt = settings.once ? yield* emitHeartbeat(pool, settings.slot) : null
+    let lastCommitTime: Micros | null = null
+    let reportedColumns = ""
+    let published = 0
+
+    const flush = (backlog: boolean) =>
+      Effect.gen(function*() {
+        const { changes, confirmTo } = pending.take()
+        if (changes.length === 0 && confirmTo === null) return
+        const commitTime = lastCommitTime
+        yield* Effect.uninterruptible(Effect.gen(function*() {
+          if (changes.length > 0) {
+            yield* publisher.publishChanges(changes, { backlog }).pipe(
+              Effect.retry(stepRetry),
+              Effect.tapBoth({
+                onFailure: (error) => reportHealth("broker", { ok: false, error: error.message }),
+                onSuccess: () => reportHealth("broker", { ok: true })
+              })
+            )
+            yield* crashPoint("producer.after-publish")
+          }
+          if (confirmTo !== null) {
+            yield* stream.confirm(confirmTo)
+            pending.confirmedTo(confirmTo)
+            if (commitTime !== null) confirmedAt = Math.max(confirmedAt, Number(commitTime / 1000n))
+          }
+        }))
+        published += changes.length
+        for (const change of changes) yield* Metric.increment(byOp(changesPublished, change.op))
+        yield* Metric.incrementBy(ordersPublished, changes.length)
+      })
+
+    const capture = (change: OrderChange) =>
+      Effect.zipRight(Metric.increment(byOp(changesCaptured, change.op)), Metric.increment(ordersCaptured)).pipe(
+        Effect.zipRight(Effect.sync(() => pending.add(change)))
+      )
+
+    const skip = (problem: string) =>
+      Effect.logWarning("captured row is not an order; not published").pipe(
+        Effect.annotateLogs({ problem, lsn: formatLsn(pending.transaction?.commitLsn ?? 0n) }),
+        Effect.zipRight(Metric.increment(rowsSkipped))
+      )
+
+    const change = (op: OrderChange["op"], orderId: number, tuple: Record<string, unknown> | null) =>
+      Effect.gen(function*() {
+        const key = pending.nextKey()
+        const tx = pending.transaction!
+        const order = tuple === null ? Either.right(null) : tupleToOrder(tuple)
+        if (Either.isLeft(order)) return yield* skip(order.left)
+        yield* capture({ op, orderId, order: order.right, key, commitTime: tx.commitTime, xid: tx.xid })
+      })
+
+    const onRelation = (message: Pgoutput.MessageRelation) =>
+      Effect.gen(function*() {
+        const check = checkRelation(message.columns)
+        if (!check.ok) {
+          return yield* new CaptureError({
+            reason: "relation-changed",
+            detail: `table ${message.name} no longer matches the order contract (${check.problem}); capture stopped before publishing ` +
+              `anything past it. Restore the column, then restart the producer (the slot keeps the changes)`
+          })
+        }
+        const extra = check.extra.join(",")
+        if (extra !== reportedColumns) {
+          reportedColumns = extra
+          if (extra !== "") {
+            yield* Effect.logWarning("captured table has columns beyond the contract; messages keep the seven fields").pipe(
+              Effect.annotateLogs({ table: message.name, extra_columns: extra })
+            )
+          }
+        }
+      })
+
+    const onRow = (message: Pgoutput.MessageInsert | Pgoutput.MessageUpdate | Pgoutput.MessageDelete) =>
+      Effect.gen(function*() {
+        if (message.relation.relationOid !== table.oid) return
+        switch (message.tag) {
+          case "insert": {
+            const id = orderIdOf(message.new)
+            if (id === undefined) return yield* skip(`insert without an order_id: ${JSON.stringify(message.new["order_id"])}`)
+            return yield* change("insert", id, message.new)
+          }
+          case "update": {
+            const id = orderIdOf(message.new)
+            if (id === undefined) return yield* skip(`update without an order_id: ${JSON.stringify(message.new["order_id"])}`)
+            // The key changed: the old order_id is gone, as far as anyone reading by order_id can tell.
+            const before = orderIdOf(message.key ?? message.old)
+            if (before !== undefined && before !== id) yield* change("delete", before, null)
+            return yield* change("update", id, message.new)
+          }
+          case "delete": {
+            const id = orderIdOf(message.key ?? message.old)
+            if (id === undefined) return yield* skip("delete without the order_id (replica identity?)")
+            return yield* change("delete", id, null)
+          }
+        }
+      })
+
+    /** A position the server has sent everything before; confirmed when nothing is pending. */
+    const onPosition = (lsn: bigint) =>
+      Effect.gen(function*() {
+        if (pending.transaction !== null) return
+        yield* flush((yield* stream.waiting) > 0)
+        const confirmable = pending.idleConfirmable(lsn)
+        if (confirmable !== null) {
+          yield* stream.confirm(confirmable)
+          pending.confirmedTo(confirmable)
+        }
+      })
+
+    while (true) {
+      const item = yield* Effect.raceFirst(stream.take, Deferred.await(fatal))
+      if (item._tag === "keepalive") {
+        yield* onPosition(item.walEnd)
+        continue
+      }
+      const message = item.message
+      switch (message.tag) {
+        case "begin":
+          pending.begin(parseLsn(message.commitLsn!)!, message.xid, message.commitTime as Micros)
+          break
+        case "commit": {
+          pending.commit(parseLsn(message.commitEndLsn!)!)
+          lastCommitTime = message.commitTime as Micros
+          const waiting = yield* stream.waiting
+          // Alone: publish now (latency). Others queued behind it: let them join the send.
+          if (waiting === 0 || pending.size >= settings.batchSize) yield* flush(waiting > 0)
+          break
+        }
+        case "relation":
+          if (message.relationOid === table.oid) yield* onRelation(message)
+          break
+        case "insert":
+        case "update":
+        case "delete":
+          yield* onRow(message)
+          if (pending.size >= settings.batchSize) yield* flush(true)
+          break
+        case "message": {
+          if (message.transactional) break
+          const lsn = parseLsn(message.messageLsn ?? "")
+          if (lsn === undefined) break
+          if (message.prefix === heartbeatPrefix) {
+            try {
+              const beat = JSON.parse(new TextDecoder().decode(message.content)) as { slot?: string; at?: string }
+              if (beat.slot === settings.slot && beat.at !== undefined) confirmedAt = Math.max(confirmedAt, Date.parse(beat.at))
+            } catch {
+              // another program's message under our prefix: only its position counts
+            }
+          }
+          yield* onPosition(lsn)
+          if (stopAt !== null && lsn >= stopAt && pending.transaction === null) {
+            yield* Effect.logInfo("caught up").pipe(Effect.annotateLogs({ slot: settings.slot, confirmed: formatLsn(pending.acknowledged), published }))
+            return { published }
+          }
+          break
+        }
+        case "truncate":
+          yield* Effect.logWarning("TRUNCATE of a captured table ignored (the publication should exclude it)")
+          break
+        default:
+          break
+      }
+    }
+  }))
