@@ -8,6 +8,7 @@ import type { TestProject } from "vitest/node"
 import { buildPrograms } from "../../scripts/programs.ts"
 import type { Endpoints } from "./endpointsContext.ts"
 import { type Attempt, fromEnv, fromLocalStack, fromTestcontainers } from "./endpointSources.ts"
+import { ensureLocalLogicalWal } from "./logicalPostgres.ts"
 
 const isCi = (): boolean => {
   const ci = process.env["CI"]
@@ -50,6 +51,15 @@ export default async function setup(project: TestProject): Promise<() => Promise
     }
     const { endpoints, detail, teardown, s3Problem } = outcome.resolved
     log(`endpoints from ${endpoints.source} (${((Date.now() - started) / 1000).toFixed(1)} s): ${detail}`)
+    // Logical capture's tests need wal_level = logical; on this machine's server we set it (as .ci/run does).
+    if (endpoints.source === "local-stack") {
+      try {
+        ensureLocalLogicalWal()
+      } catch (error) {
+        await teardown()
+        throw error
+      }
+    }
     if (endpoints.s3 === null) {
       const text = banner([
         "S3 SUITES SKIPPED: no S3-compatible server available.",

@@ -13,7 +13,8 @@ export type CaptureFailure =
   | "relation-changed" // a contract column was dropped or retyped
   | "state" // the state file and the database disagree
 
-const transientFailures: ReadonlySet<CaptureFailure> = new Set(["connection", "slot-busy"])
+// A slot still busy after awaitSlotFree's wait belongs to someone else: waiting longer would hide it.
+const transientFailures: ReadonlySet<CaptureFailure> = new Set(["connection"])
 
 export class CaptureError extends Data.TaggedError("CaptureError")<{
   readonly reason: CaptureFailure

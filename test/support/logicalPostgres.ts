@@ -1,0 +1,91 @@
+/**
+ * What the logical-capture tests need from PostgreSQL beyond the test role: wal_level = logical
+ * (globalSetup, when it uses this machine's server), the REPLICATION attribute, a role without it,
+ * and clean-up of slots. Admin statements run as a superuser: this machine's (PGUSER, default
+ * postgres, as scripts/stack/postgres.ts reaches it) with the local stack, else the test URL's role
+ * (a container's or a stack's own superuser).
+ */
+import { execFileSync } from "node:child_process"
+import { readdirSync } from "node:fs"
+import pg from "pg"
+import { pgAdminTarget } from "../../scripts/stack/postgres.ts"
+import type { Endpoints } from "./endpointsContext.ts"
+
+const databaseOf = (pgUrl: string) => new URL(pgUrl).pathname.slice(1)
+export const roleOf = (pgUrl: string) => decodeURIComponent(new URL(pgUrl).username)
+
+export const adminUrlOf = (endpoints: Endpoints): string => {
+  if (endpoints.source !== "local-stack") return endpoints.pgUrl
+  const target = pgAdminTarget()
+  const host = target.host.startsWith("/") ? "127.0.0.1" : target.host
+  const password = process.env["PGPASSWORD"] ? `:${encodeURIComponent(process.env["PGPASSWORD"])}` : ""
+  return `postgres://${encodeURIComponent(target.user)}${password}@${host}:${target.port}/${databaseOf(endpoints.pgUrl)}`
+}
+
+export const withClient = async <A>(url: string, use: (client: pg.Client) => Promise<A>): Promise<A> => {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    return await use(client)
+  } finally {
+    await client.end().catch(() => undefined)
+  }
+}
+
+export const adminQuery = (endpoints: Endpoints, sql: string, values?: ReadonlyArray<unknown>) =>
+  withClient(adminUrlOf(endpoints), async (client) => (await client.query(sql, values === undefined ? undefined : [...values])).rows)
+
+/** The test role may stream (ALTER ROLE ... REPLICATION), idempotently. */
+export const grantReplication = async (endpoints: Endpoints): Promise<void> => {
+  const role = roleOf(endpoints.pgUrl)
+  const [row] = await adminQuery(endpoints, "SELECT rolreplication OR rolsuper AS ok FROM pg_roles WHERE rolname = $1", [role])
+  if (row?.["ok"] !== true) await adminQuery(endpoints, `ALTER ROLE "${role.replaceAll('"', '""')}" REPLICATION`)
+}
+
+/** Drops a slot if it exists (terminating a leftover holder first). */
+export const dropSlotQuietly = async (endpoints: Endpoints, slot: string): Promise<void> => {
+  await adminQuery(endpoints, "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL", [slot])
+    .catch(() => undefined)
+  for (let i = 0; i < 20; i++) {
+    try {
+      await adminQuery(endpoints, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", [slot])
+      return
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 250))
+    }
+  }
+}
+
+const log = (line: string) => process.stderr.write(`[integration] ${line}\n`)
+
+const psqlAdmin = (sql: string): string => {
+  const target = pgAdminTarget()
+  return execFileSync("psql", ["-X", "-Atc", sql], {
+    env: { ...process.env, PGHOST: target.host, PGPORT: String(target.port), PGUSER: target.user, PGDATABASE: "postgres", PGCONNECT_TIMEOUT: "5" },
+    encoding: "utf8"
+  }).trim()
+}
+
+/**
+ * This machine's PostgreSQL with wal_level = logical, as .ci/run sets it: ALTER SYSTEM, then a
+ * restart of the cluster (the setting needs one), only when it is not logical already.
+ */
+export const ensureLocalLogicalWal = (): void => {
+  if (psqlAdmin("SHOW wal_level") === "logical") return
+  const versions = readdirSync("/etc/postgresql").sort((a, b) => Number(a) - Number(b))
+  const version = versions[versions.length - 1]
+  if (version === undefined) throw new Error("wal_level is not logical and no /etc/postgresql cluster to restart; set wal_level = logical and restart PostgreSQL")
+  log(`setting wal_level = logical and restarting PostgreSQL ${version} main (logical capture tests need it)`)
+  psqlAdmin("ALTER SYSTEM SET wal_level = logical")
+  execFileSync("pg_ctlcluster", ["--skip-systemctl-redirect", version, "main", "restart"], { stdio: "inherit" })
+  for (let i = 0; i < 60; i++) {
+    try {
+      execFileSync("pg_isready", ["-h", pgAdminTarget().host, "-p", String(pgAdminTarget().port), "-q"])
+      break
+    } catch {
+      execFileSync("sleep", ["1"])
+    }
+  }
+  const now = psqlAdmin("SHOW wal_level")
+  if (now !== "logical") throw new Error(`wal_level is still ${now} after the restart`)
+}
