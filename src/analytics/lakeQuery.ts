@@ -1,6 +1,7 @@
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api"
 import { Data, Effect, type Layer, Logger, LogLevel } from "effect"
 import * as Path from "node:path"
+import { changesTableBeside } from "../config/PipelineConfig.ts"
 import { tableStorageFor } from "../layers/storage/tableStorageFor.ts"
 import { isS3Path } from "../layers/storage/s3Location.ts"
 import type { StorageError } from "../services/errors.ts"
@@ -137,21 +138,31 @@ const emptyOrdersView = `CREATE VIEW orders AS SELECT NULL::BIGINT AS order_id, 
   NULL::VARCHAR AS restaurant_name, NULL::VARCHAR AS item, NULL::DECIMAL(10,2) AS amount,
   NULL::VARCHAR AS order_status, NULL::TIMESTAMPTZ AS created_at, NULL::DATE AS date WHERE false`
 
+const emptyChangesView = `CREATE VIEW order_changes AS SELECT NULL::BIGINT AS order_id, NULL::VARCHAR AS op,
+  NULL::BIGINT AS commit_lsn, NULL::BIGINT AS change_seq, NULL::TIMESTAMPTZ AS commit_ts, NULL::BIGINT AS xid,
+  NULL::VARCHAR AS customer_name, NULL::VARCHAR AS restaurant_name, NULL::VARCHAR AS item, NULL::DECIMAL(10,2) AS amount,
+  NULL::VARCHAR AS order_status, NULL::TIMESTAMPTZ AS created_at, NULL::DATE AS date WHERE false`
+
 /** The `orders` view over exactly these files, `date` a DATE column. */
-export const ordersViewSql = (files: ReadonlyArray<LakeDataFile>): string => {
-  if (files.length === 0) return emptyOrdersView
+export const ordersViewSql = (files: ReadonlyArray<LakeDataFile>): string => tableViewSql("orders", files, emptyOrdersView)
+
+/** The `order_changes` view (the change history of logical capture) over exactly these files. */
+export const changesViewSql = (files: ReadonlyArray<LakeDataFile>): string => tableViewSql("order_changes", files, emptyChangesView)
+
+const tableViewSql = (view: string, files: ReadonlyArray<LakeDataFile>, empty: string): string => {
+  if (files.length === 0) return empty
   if (directoriesAgreeWithLog(files)) {
-    return `CREATE VIEW orders AS SELECT * FROM read_parquet(${fileList(files)}, hive_partitioning = true, hive_types = {'date': DATE})`
+    return `CREATE VIEW ${view} AS SELECT * FROM read_parquet(${fileList(files)}, hive_partitioning = true, hive_types = {'date': DATE})`
   }
   // Some file lies outside date=<value>/ (another writer's layout): take the date from the log.
   const dates = files.map((f) => `(${quoteLiteral(f.location)}, ${isoDate.test(f.date) ? `DATE ${quoteLiteral(f.date)}` : "NULL::DATE"})`)
-  return `CREATE VIEW orders AS SELECT r.* EXCLUDE (filename), f.date
+  return `CREATE VIEW ${view} AS SELECT r.* EXCLUDE (filename), f.date
   FROM read_parquet(${fileList(files)}, hive_partitioning = false, filename = true) r
   JOIN (VALUES ${dates.join(", ")}) f(file, date) ON r.filename = f.file`
 }
 
-/** An in-memory DuckDB with the view `orders` over the given version's files. */
-export const openLakeVersion = (lake: LakeVersion) =>
+/** An in-memory DuckDB with the view `orders` over the given version's files (and `order_changes` over the history's). */
+export const openLakeVersion = (lake: LakeVersion, changes?: LakeVersion) =>
   Effect.acquireRelease(
     Effect.tryPromise({
       try: async () => {
@@ -159,6 +170,7 @@ export const openLakeVersion = (lake: LakeVersion) =>
         const connection = await instance.connect()
         try {
           await connection.run(ordersViewSql(lake.files))
+          await connection.run(changesViewSql(changes?.files ?? []))
           await connection.run("SET TimeZone = 'UTC'")
         } catch (error) {
           connection.closeSync()
@@ -182,7 +194,16 @@ export const openLakeVersion = (lake: LakeVersion) =>
  * column. No table, or a table without files, gives an empty view with the lake's columns.
  */
 export const openLake = (lakePath: string, options: LakeRequest = {}, storage?: Layer.Layer<TableStorage, StorageError>) =>
-  readLakeVersion(lakePath, options, storage).pipe(Effect.flatMap(openLakeVersion))
+  Effect.gen(function*() {
+    const lake = yield* readLakeVersion(lakePath, options, storage)
+    // The history beside it (logical capture), as of the same time; none yet reads as empty. A
+    // version number is the orders table's own: the history is then read at its latest.
+    const changesPath = changesTableBeside(lakePath)
+    const changes = storage !== undefined ? undefined : yield* readLakeVersion(changesPath, options.asOf === undefined ? {} : { asOf: options.asOf }).pipe(
+      Effect.catchIf((error) => error._tag === "TableError" && error.reason === "missing", () => Effect.succeed(undefined))
+    )
+    return yield* openLakeVersion(lake, changes)
+  })
 
 export interface QueryResult {
   readonly columns: ReadonlyArray<string>

@@ -172,5 +172,16 @@ export const slotNameOf = (config: PipelineConfig): string => config.capture.slo
 export const publicationNameOf = (config: PipelineConfig): SqlIdentifier =>
   config.capture.publication ?? SqlIdentifier.make(`${config.postgres.table.slice(0, 59)}_pub`)
 
+/**
+ * The change history table `order_changes` beside the orders table at `ordersPath` (a directory or
+ * an `s3://` prefix): the same parent, e.g. `.../output/orders` → `.../output/order_changes`.
+ */
+export const changesTableBeside = (ordersPath: string): string => {
+  const trimmed = ordersPath.replace(/\/+$/, "")
+  return `${trimmed.slice(0, trimmed.lastIndexOf("/") + 1)}order_changes`
+}
+
+export const changesPathOf = (config: PipelineConfig): string => changesTableBeside(config.datalake.path)
+
 export const brokersOf = (config: PipelineConfig): ReadonlyArray<string> =>
   config.kafka.brokers.split(",").map((b) => b.trim())

@@ -2,7 +2,7 @@ import { PgClient } from "@effect/sql-pg"
 import { Duration, Effect, Layer, Option, Schedule } from "effect"
 import * as Path from "node:path"
 import { Checkpoint } from "../domain/Checkpoint.ts"
-import { brokersOf, consumerGroupOf, dlqTopicOf, type PipelineConfig } from "../config/PipelineConfig.ts"
+import { brokersOf, changesPathOf, consumerGroupOf, dlqTopicOf, type PipelineConfig } from "../config/PipelineConfig.ts"
 import { outageBackoff } from "../runtime/schedules.ts"
 import { SourceError } from "../services/errors.ts"
 import { jsonFile } from "./file/jsonFile.ts"
@@ -134,4 +134,4 @@ export const tableSettingsOf = (config: PipelineConfig, options: { readonly main
  * missing bucket or refused credentials).
  */
 export const lakeLayer = (config: PipelineConfig, options: { readonly maintenance: boolean }) =>
-  deltaLake(tableSettingsOf(config, options)).pipe(Layer.provide(tableStorageFor(config.datalake.path)))
+  deltaLake(tableSettingsOf(config, options), tableStorageFor(changesPathOf(config))).pipe(Layer.provide(tableStorageFor(config.datalake.path)))
