@@ -257,7 +257,12 @@ export const streamSession = (pool: pg.Pool, settings: LogicalCaptureSettings, t
           }
           yield* onPosition(lsn)
           if (stopAt !== null && lsn >= stopAt && pending.transaction === null) {
-            yield* Effect.logInfo("caught up").pipe(Effect.annotateLogs({ slot: settings.slot, confirmed: formatLsn(pending.acknowledged), published }))
+            yield* Effect.logInfo("caught up").pipe(Effect.annotateLogs({
+              slot: settings.slot,
+              confirmed: formatLsn(pending.acknowledged),
+              published,
+              max_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024)
+            }))
             return { published }
           }
           break
