@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { describeIntegration } from "../support/endpoints.ts"
 import { adminQuery, dropSlotQuietly, grantReplication, roleOf } from "../support/logicalPostgres.ts"
 import { startProgram } from "../support/pipelineProcess.ts"
+import { startTcpProxy } from "../support/tcpProxy.ts"
 import { type RawRecord, readAllRaw } from "../support/rawKafka.ts"
 import { makeTestPipeline, type TestPipeline } from "../support/testPipeline.ts"
 import { compareChangeKeys, parseChangeKey } from "../../src/domain/Change.ts"
@@ -281,17 +282,67 @@ describeIntegration("logical capture", (endpoints) => {
 
   it("streams a 100,000-row transaction in pieces within 256 MB", async () => {
     const p = await pipeline()
-    p.ok(await p.run("producer"))
+    const idle = p.ok(await p.run("producer"))
     await insert(p, 100_000, "big")
-    const run = p.ok(await p.run("producer"))
+    // The memory a transaction's changes take is bounded (the stream pauses behind a 128-message
+    // queue, a piece of batch_size is published before the next is read); the resident size is V8's
+    // heap growth on top of it. Measured: 270-285 MB with Node's default heap limit on this 24 GB
+    // machine, 169 MB with the old space capped at 96 MB (no failure: the live set is small). As the
+    // consumer does (scripts/programs.ts), the producer runs here with a cap.
+    const run = p.ok(await p.run("producer", { NODE_OPTIONS: "--max-old-space-size=128" }))
     const caughtUp = p.annotation(run, "caught up")!
-    process.stderr.write(`[logical] 100k-row transaction: ${run.ms} ms, max RSS ${caughtUp["max_rss_mb"]} MB\n`)
+    process.stderr.write(
+      `[logical] 100k-row transaction: ${run.ms} ms, max RSS ${caughtUp["max_rss_mb"]} MB (an idle run: ${p.annotation(idle, "caught up")?.["max_rss_mb"]} MB)\n`
+    )
     expect(caughtUp["published"]).toBe(100_000)
     expect(Number(caughtUp["max_rss_mb"])).toBeLessThan(256)
     const messages = await readTopic(endpoints.kafkaBrokers, p.topic)
     expect(messages).toHaveLength(100_000)
     expectChangeKeyOrder(messages)
     expect(new Set(messages.map((m) => m.headers["lsn"])).size).toBe(1)
+  })
+
+  it("reconnects from the slot when the database connection is cut, losing nothing", async () => {
+    const target = new URL(endpoints.pgUrl)
+    const proxy = await startTcpProxy(target.hostname, Number(target.port || 5432))
+    const viaProxy = new URL(endpoints.pgUrl)
+    viaProxy.hostname = "127.0.0.1"
+    viaProxy.port = String(proxy.port())
+    const p = await makeTestPipeline(endpoints, "lc", {
+      programPgUrl: viaProxy.toString(),
+      extra: { CAPTURE_MODE: "logical", CAPTURE_HEARTBEAT_SECONDS: "1" }
+    })
+    open.push(p)
+    await insert(p, 20)
+    const producer = startProgram("producer", p.env)
+    try {
+      await producer.waitForLog((l) => l["message"] === "streaming changes", 60_000)
+      await insert(p, 10, "before")
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      await proxy.down()
+      await insert(p, 10, "during")
+      await p.pool.query(`UPDATE "${p.table}" SET order_status = 'DELIVERED' WHERE order_id <= 5`)
+      await p.pool.query(`DELETE FROM "${p.table}" WHERE order_id = 6`)
+      await new Promise((resolve) => setTimeout(resolve, 3_000))
+      await proxy.up()
+      await insert(p, 10, "after")
+      const live = new Map((await rowsOf(p)).map((r) => [String(r["order_id"]), expectedJson(r)]))
+      let messages: Array<Message> = []
+      for (let i = 0; i < 60; i++) {
+        messages = await readTopic(endpoints.kafkaBrokers, p.topic)
+        const { states } = finalStates(messages)
+        if ([...live].every(([k, v]) => states.get(k) === v) && states.get("6") === null) break
+        await new Promise((resolve) => setTimeout(resolve, 1_000))
+      }
+      expectOrderedOrRedelivered(messages)
+      const { states } = finalStates(messages)
+      for (const [key, value] of live) expect(states.get(key), `order ${key}`).toBe(value)
+      expect(states.get("6")).toBeNull()
+      expect(producer.logs().some((l) => l["message"] === "streaming failed; position kept in the slot, retrying")).toBe(true)
+    } finally {
+      expect(await producer.stop("SIGTERM")).toBe(0)
+      await proxy.down()
+    }
   })
 
   describe("preflight", () => {

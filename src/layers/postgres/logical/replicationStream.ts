@@ -24,7 +24,7 @@ export interface ReplicationStream {
 }
 
 /** How many parsed messages may wait between the connection and the capture loop. */
-const queueCapacity = 512
+const queueCapacity = 128
 
 /**
  * The library runs the 'data' handlers of its queue one after another and keeps its socket paused
