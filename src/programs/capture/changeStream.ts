@@ -83,7 +83,7 @@ const byOp = (counter: Metric.Metric.Counter<number>, op: string) => Metric.tagg
  * (its change keys are known from BEGIN); the slot is confirmed only to COMMITs whose changes the
  * broker has acknowledged.
  */
-export const streamSession = (pool: pg.Pool, settings: LogicalCaptureSettings, table: CapturedTable) =>
+export const streamSession = (pool: pg.Pool, settings: LogicalCaptureSettings, table: CapturedTable, onStreaming: () => void = () => undefined) =>
   Effect.scoped(Effect.gen(function*() {
     const publisher = yield* OrderPublisher
     const status = yield* awaitSlotFree(pool, settings.slot)
@@ -99,6 +99,7 @@ export const streamSession = (pool: pg.Pool, settings: LogicalCaptureSettings, t
       statusInterval: Duration.min(settings.heartbeat, Duration.seconds(10))
     })
     yield* reportHealth("database", { ok: true })
+    onStreaming()
     yield* Effect.logInfo("streaming changes").pipe(Effect.annotateLogs({ slot: settings.slot, from: formatLsn(startedAt) }))
     const pending = new PendingChanges(startedAt)
     let confirmedAt = Date.now()

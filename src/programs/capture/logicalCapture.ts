@@ -1,11 +1,12 @@
 import { Effect, Schedule } from "effect"
 import type pg from "pg"
-import { isTransientCapture } from "../../layers/postgres/logical/CaptureError.ts"
+import { CaptureError, isTransientCapture } from "../../layers/postgres/logical/CaptureError.ts"
 import { queryPool } from "../../layers/postgres/logical/pgConnection.ts"
 import { ensurePublication, preflight } from "../../layers/postgres/logical/preflight.ts"
 import { registerCaptureOps } from "../../observability/captureMetrics.ts"
 import { reportHealth } from "../../observability/Health.ts"
 import { onceBackoff, outageBackoff } from "../../runtime/schedules.ts"
+import { BrokerError } from "../../services/errors.ts"
 import type { LogicalCaptureSettings } from "./captureSettings.ts"
 import { streamSession } from "./changeStream.ts"
 import { ensureSnapshot, resetCapture } from "./initialSnapshot.ts"
@@ -17,17 +18,17 @@ const describe = (error: unknown) => (error instanceof Error ? error.message : S
  * and retried from the slot, whose confirmed position never passed anything unpublished; the rest
  * (missing privileges, a lost slot, a changed table) stop the program with their message.
  */
-const retryingOutages = (settings: LogicalCaptureSettings, step: string) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+const retryingOutages = (settings: LogicalCaptureSettings, step: string, transient: (error: unknown) => boolean = isTransientCapture) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   effect.pipe(
     Effect.tapError((error) =>
-      isTransientCapture(error)
+      transient(error)
         ? Effect.zipRight(
-          reportHealth(describe(error).startsWith("kafka") ? "broker" : "database", { ok: false, error: describe(error) }),
+          reportHealth(error instanceof BrokerError ? "broker" : "database", { ok: false, error: describe(error) }),
           Effect.logWarning(`${step} failed; position kept in the slot, retrying`).pipe(Effect.annotateLogs({ error: describe(error) }))
         )
         : Effect.void
     ),
-    Effect.retry({ schedule: settings.once ? onceBackoff : outageBackoff().pipe(Schedule.upTo("365 days")), while: isTransientCapture })
+    Effect.retry({ schedule: settings.once ? onceBackoff : outageBackoff().pipe(Schedule.upTo("365 days")), while: transient })
   )
 
 const setUp = (pool: pg.Pool, settings: LogicalCaptureSettings) =>
@@ -46,12 +47,21 @@ const setUp = (pool: pg.Pool, settings: LogicalCaptureSettings) =>
 export const runLogicalCapture = (settings: LogicalCaptureSettings) =>
   Effect.scoped(Effect.gen(function*() {
     yield* registerCaptureOps
+    // The publisher's layer is built only once its producer connected: the broker answered.
+    yield* reportHealth("broker", { ok: true })
     const pool = yield* queryPool(settings.pg)
     const table = yield* setUp(pool, settings).pipe(retryingOutages(settings, "preflight"))
     if (settings.resnapshot) yield* resetCapture(pool, settings).pipe(retryingOutages(settings, "re-snapshot"))
     yield* ensureSnapshot(pool, settings).pipe(retryingOutages(settings, "snapshot"))
+    // Once this producer has streamed, a busy slot on reconnecting is most likely its own previous
+    // walsender, which a cut network leaves standing until wal_sender_timeout: keep trying (each
+    // attempt logged with the holder's PID). At start, a busy slot is someone else's: stop.
+    let streamed = false
+    const transient = (error: unknown) => isTransientCapture(error) || (streamed && error instanceof CaptureError && error.reason === "slot-busy")
     while (true) {
-      const result = yield* streamSession(pool, settings, table).pipe(retryingOutages(settings, "streaming"))
+      const result = yield* streamSession(pool, settings, table, () => {
+        streamed = true
+      }).pipe(retryingOutages(settings, "streaming", transient))
       if (settings.once) return result
     }
   })).pipe(Effect.annotateLogs({ program: "producer", capture: "logical", slot: settings.slot }))
