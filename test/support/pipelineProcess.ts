@@ -23,6 +23,8 @@ export const pipelineEnv = (env: PipelineEnv): Record<string, string> => ({
   // Several pipelines run at once in tests: never the fixed default ports.
   OBSERVABILITY_PRODUCER_PORT: "0",
   OBSERVABILITY_CONSUMER_PORT: "0",
+  // A developer's shell may hold the stack's CAPTURE_MODE: tests that want logical capture say so.
+  CAPTURE_MODE: "poll",
   ...env.extra
 })
 

@@ -177,6 +177,8 @@ export const openDeltaTable = <Row>(
         // Let a burst of commits land before planning: fewer, larger merges.
         Effect.zipRight(Effect.sleep("200 millis")),
         Effect.repeat(Schedule.forever),
+        // The history table opens inside a batch's uninterruptible commit: its upkeep must still stop with the scope.
+        Effect.interruptible,
         Effect.forkIn(scope)
       )
     }
