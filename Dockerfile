@@ -34,4 +34,4 @@ VOLUME ["/datalake"]
 USER node
 EXPOSE 9464 9465
 ENTRYPOINT ["node"]
-CMD ["dist/bin/producer.mjs"]
+CMD ["--max-old-space-size=192", "dist/bin/producer.mjs"]

@@ -17,11 +17,13 @@ export const programScript = (program: ProgramName): string => join(repoRoot, "d
  * a backfill's short-lived garbage (fetched messages, Parquet column buffers) took the consumer to
  * 305-342 MiB resident with ~40 MiB live. An explicit 512 MiB limit makes V8 collect at ~1.5x
  * instead: ~190-200 MiB resident, with room to spare for the largest batch the flush policy allows
- * (max_batch_bytes). The producer keeps the default: it is CPU-bound, and the extra collections cost
- * it a quarter of its throughput in the benchmark.
+ * (max_batch_bytes). The producer: logical capture streams a large transaction in pieces (a
+ * 100,000-row COMMIT holds little live data), yet with Node's default limit V8 let it grow to
+ * 270-285 MiB resident; capped, 169 MiB at 96 MiB of old space. 192 MiB keeps it under the 256 MiB
+ * a program may take without the collections that a tight cap costs a CPU-bound poll backfill.
  */
 export const programNodeOptions: Readonly<Record<ProgramName, ReadonlyArray<string>>> = {
-  producer: [],
+  producer: ["--max-old-space-size=192"],
   consumer: ["--max-old-space-size=512"],
   generate: [],
   query: [],
