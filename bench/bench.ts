@@ -19,6 +19,7 @@ import { summariseProfiles } from "./profile.ts"
 import { evaluateRatios, evaluateTargets, renderMarkdown } from "./report.ts"
 import { type BackfillResult, type BenchResult, RESULT_SCHEMA, resultProblems, type SteadyResult } from "./result.ts"
 import { type BackfillRun, prepareBackfillTable, runBackfill } from "./scenarios/backfill.ts"
+import { runCapture } from "./scenarios/capture.ts"
 import { runCeiling } from "./scenarios/ceiling.ts"
 import { analyseSteps, type LatencyStepOptions, readKafkaTimestamps, runLatencyStep } from "./scenarios/latency.ts"
 import { runNative } from "./scenarios/native.ts"
@@ -202,6 +203,18 @@ const scaleScenario = async (stack: Stack, options: BenchOptions, scenarios: Sce
   }
 }
 
+const captureScenario = async (stack: Stack, options: BenchOptions, scenarios: Scenarios) => {
+  const c = options.capture
+  say(`capture: poll against logical; ${c.latency.rate} orders/s for ${c.latency.durationMs / 1000} s (${c.loads.join(", ")}), ` +
+    `${c.rows} orders backfilled x ${c.repetitions}; producer with ${c.producerNodeArgs.join(" ")}`)
+  const duck = await openDuckDb()
+  try {
+    scenarios.capture = await runCapture(stack, c, options.interval, duck)
+  } finally {
+    duck.close()
+  }
+}
+
 const main = async (): Promise<number> => {
   let options: ReturnType<typeof parseOptions>
   try {
@@ -257,6 +270,10 @@ const main = async (): Promise<number> => {
       codeVersions["scale"] = codeVersion()
       await scaleScenario(stack, options, scenarios)
     }
+    if (options.only.has("capture")) {
+      codeVersions["capture"] = codeVersion()
+      await captureScenario(stack, options, scenarios)
+    }
   } catch (e) {
     error = e instanceof Error ? (e.stack ?? e.message) : String(e)
     say(`FAILED: ${error}`)
@@ -290,6 +307,7 @@ const main = async (): Promise<number> => {
       reference: options.reference,
       trickle: options.trickle,
       scale: options.scale,
+      capture: options.capture,
       growthTolerance: options.ceiling.growthTolerance,
       profile: options.profile
     },

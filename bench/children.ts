@@ -29,6 +29,8 @@ export interface StartOptions {
   /** ... or a benchmark script (path relative to the repository root), run through tsx. */
   readonly script?: string
   readonly args?: ReadonlyArray<string>
+  /** Extra Node options after the program's own (e.g. a heap cap the program does not set itself). */
+  readonly nodeArgs?: ReadonlyArray<string>
   readonly env: Record<string, string>
   /** Directory for a V8 CPU profile of this process (written when it exits cleanly). */
   readonly cpuProfileDir?: string
@@ -79,6 +81,7 @@ const spawnWatchdog = (childPid: number): void => {
 export const startProgram = (options: StartOptions): Program => {
   // The pipeline programs run as bundles (dist/bin, as `npm run` runs them); bench scripts through tsx.
   const nodeArgs = options.program === undefined ? ["--import", "tsx"] : [...programNodeOptions[options.program]]
+  nodeArgs.push(...(options.nodeArgs ?? []))
   if (options.cpuProfileDir !== undefined) {
     // One directory per program: Node writes one profile per thread (tsx runs its module hooks in a
     // worker), named by pid and thread, and the summary picks the main thread's.

@@ -11,6 +11,16 @@ export interface Commit {
   readonly n: number
 }
 
+/** A transaction of lifecycle updates (run with `updates`). */
+export interface UpdateCommit {
+  readonly label: string
+  readonly t: number
+  readonly sentAt: number
+  /** The transaction's id modulo 2^32, as pgoutput (and the change messages' xid header) carry it. */
+  readonly xid: number
+  readonly n: number
+}
+
 export interface StepDone {
   readonly label: string
   readonly inserted: number
@@ -18,13 +28,15 @@ export interface StepDone {
   readonly statements: number
   readonly insertMs: number
   readonly achievedRate: number
+  readonly updated?: number
 }
 
 export interface Generator {
   readonly program: Program
   readonly commits: Array<Commit>
-  /** Runs one step to its end; `onCommit` sees each commit as it arrives. */
-  readonly run: (label: string, rate: number, durationMs: number, tickMs: number) => Promise<StepDone>
+  readonly updates: Array<UpdateCommit>
+  /** Runs one step to its end (with `updates`: each order's lifecycle updates too, see generator.ts). */
+  readonly run: (label: string, rate: number, durationMs: number, tickMs: number, updates?: boolean) => Promise<StepDone>
   /** Rows committed so far (all steps). */
   readonly committed: () => number
   readonly stop: () => Promise<void>
@@ -32,6 +44,7 @@ export interface Generator {
 
 export const startGenerator = async (pgUrl: string, table: string): Promise<Generator> => {
   const commits: Array<Commit> = []
+  const updates: Array<UpdateCommit> = []
   let committed = 0
   const pending = new Map<string, { resolve: (done: StepDone) => void; reject: (error: Error) => void }>()
   let ready: () => void = () => undefined
@@ -48,6 +61,8 @@ export const startGenerator = async (pgUrl: string, table: string): Promise<Gene
       else if (event.gen === "commit") {
         commits.push(event as unknown as Commit)
         committed += Number(event["n"])
+      } else if (event.gen === "update") {
+        updates.push(event as unknown as UpdateCommit)
       } else if (event.gen === "done") {
         pending.get(event.label!)?.resolve(event as unknown as StepDone)
         pending.delete(event.label!)
@@ -67,11 +82,12 @@ export const startGenerator = async (pgUrl: string, table: string): Promise<Gene
   return {
     program,
     commits,
+    updates,
     committed: () => committed,
-    run: (label, rate, durationMs, tickMs) =>
+    run: (label, rate, durationMs, tickMs, withUpdates = false) =>
       new Promise<StepDone>((resolve, reject) => {
         pending.set(label, { resolve, reject })
-        program.child.stdin!.write(`${JSON.stringify({ run: { label, rate, durationMs, tickMs } })}\n`)
+        program.child.stdin!.write(`${JSON.stringify({ run: { label, rate, durationMs, tickMs, ...(withUpdates ? { updates: true } : {}) } })}\n`)
         void program.exited.then(() => reject(new Error(`the generator exited during ${label}: ${program.stderr().slice(-2000)}`)))
       }),
     stop: async () => {

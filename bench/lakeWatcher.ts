@@ -256,6 +256,15 @@ export const openDuckDb = async () => {
         perFile: new Map(perFile.map((r) => [String(r[0]), Number(r[1])]))
       }
     },
+    /** The state the files hold, to compare with the source table: rows, distinct ids, sum(amount), DELIVERED orders. */
+    state: async (paths: ReadonlyArray<string>) => {
+      if (paths.length === 0) return { rows: 0, distinctIds: 0, amount: 0, delivered: 0 }
+      const row = (await connection.runAndReadAll(
+        `SELECT count(*)::BIGINT, count(DISTINCT order_id)::BIGINT, coalesce(sum(amount), 0)::DOUBLE, ` +
+          `count(*) FILTER (WHERE order_status = 'DELIVERED')::BIGINT FROM read_parquet([${paths.map(quote).join(", ")}])`
+      )).getRowsJS()[0]!
+      return { rows: Number(row[0]), distinctIds: Number(row[1]), amount: Math.round(Number(row[2]) * 100) / 100, delivered: Number(row[3]) }
+    },
     close
   }
 }

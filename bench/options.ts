@@ -1,10 +1,11 @@
 /** Command line and the three sizes of a run: smoke (CI, tens of seconds), quick (< 2 min), full. */
 import { parseArgs } from "node:util"
+import type { CaptureLoad, CaptureOptions } from "./scenarios/capture.ts"
 import type { ScaleOptions } from "./scenarios/scale.ts"
 import type { TrickleOptions } from "./scenarios/trickle.ts"
 
 export type Mode = "smoke" | "quick" | "full"
-export const scenarioNames = ["backfill", "native", "steady", "ceiling", "reference", "trickle", "scale"] as const
+export const scenarioNames = ["backfill", "native", "steady", "ceiling", "reference", "trickle", "scale", "capture"] as const
 export type ScenarioName = (typeof scenarioNames)[number]
 
 export interface BenchOptions {
@@ -36,6 +37,8 @@ export interface BenchOptions {
   readonly trickle: TrickleOptions
   /** The lake on S3 against local disk, 1 against 3 consumers: backfill and latency (bench/scenarios/scale.ts). */
   readonly scale: ScaleOptions
+  /** capture.mode poll against logical: latency with inserts and with updates, backfill against initial snapshot (bench/scenarios/capture.ts). */
+  readonly capture: CaptureOptions
 }
 
 export const usage = `Usage: npm run bench -- [--quick | --smoke] [--profile] [--only LIST] [--rows N] [--repetitions N] [--interval S] [--out DIR] | --render FILE.json
@@ -47,7 +50,9 @@ Writes bench/results/<mode>-<time>.json and bench/results/<mode>.md.
   (default)    full run, about 45 minutes: 1,000,000-order backfill (x3), steady 200/1,000/5,000
                orders/s for 60 s each, ceiling steps of 20 s, the reference poller, native tools (x3),
                trickle 50 orders/s for 10 minutes (table retention 2 min), scale: the 1,000,000-order
-               backfill with the lake local and on S3 x 1 and 3 consumers (x3), 1,000 orders/s for 60 s on each
+               backfill with the lake local and on S3 x 1 and 3 consumers (x3), 1,000 orders/s for 60 s on each;
+               capture: poll against logical, 1,000 orders/s for 60 s (inserts, and inserts + updates),
+               the 1,000,000-order backfill against logical's initial snapshot (x3)
   --quick      about five minutes: 100,000-order backfill, 8 s steady steps, 4 s ceiling steps,
                trickle for 2 minutes (table retention 15 s), scale with 100,000 orders and 15 s of latency
   --smoke      about two minutes, for CI: 10,000-order backfill, 3 s steps, trickle for 20 s, scale
@@ -55,14 +60,17 @@ Writes bench/results/<mode>-<time>.json and bench/results/<mode>.md.
   --profile    CPU-profile the producer and consumer (node --cpu-prof); summaries go in the results,
                the profiles under bench/results/profiles/
   --only LIST  comma-separated subset of: ${scenarioNames.join(", ")}
-  --rows N     backfill size (backfill and scale) instead of the mode's (e.g. --quick --only backfill --rows 1000000)
-  --repetitions N  backfill runs (scale: rounds of its four backfills) instead of the mode's
+  --rows N     backfill size (backfill, scale and capture) instead of the mode's (e.g. --quick --only backfill --rows 1000000)
+  --repetitions N  backfill runs (scale, capture: rounds of their backfills) instead of the mode's
   --interval S our producer's STREAMING_BATCH_INTERVAL (default: the configuration's, 5 s; the
                producer also wakes on NOTIFY, so this is its fallback poll)
   --out DIR    where to write the results (default bench/results)
   --render F   write the markdown of an existing JSON result F again (after a change to the report)
 
 Native baselines need kcat (Debian: apt-get install -y kcat); without it they are reported as skipped.`
+
+/** The producer's heap cap in the capture scenario (scripts/programs.ts gives the producer none; the consumer runs with 512). */
+const producerNodeArgs = ["--max-old-space-size=128"]
 
 const sizes = (mode: Mode) => {
   switch (mode) {
@@ -74,7 +82,8 @@ const sizes = (mode: Mode) => {
         ceiling: { rates: [2_000, 5_000], stepMs: 3_000, tickMs: 50, drainTimeoutMs: 30_000, growthTolerance: 0.05 },
         reference: { pollSeconds: 5, rates: [1000], stepMs: 6_000, tickMs: 20, drainTimeoutMs: 20_000 },
         trickle: { rate: 50, durationMs: 20_000, sampleMs: 2_000, tickMs: 20, retentionMinutes: 0.1, vacuumIntervalMinutes: 0.05, idleCompactionS: 3, drainTimeoutMs: 20_000, countRuns: 5 },
-        scale: { rows: 10_000, days: 3, partitions: 3, consumers: [1, 3], repetitions: 1, timeoutMs: 90_000, pollMs: 50, latency: { rate: 1000, durationMs: 3_000, tickMs: 20, drainTimeoutMs: 20_000 } }
+        scale: { rows: 10_000, days: 3, partitions: 3, consumers: [1, 3], repetitions: 1, timeoutMs: 90_000, pollMs: 50, latency: { rate: 1000, durationMs: 3_000, tickMs: 20, drainTimeoutMs: 20_000 } },
+        capture: { rows: 5_000, days: 3, repetitions: 1, timeoutMs: 90_000, snapshotChunk: null, pollMs: 50, producerNodeArgs, loads: ["mix"] as Array<CaptureLoad>, latency: { rate: 1000, durationMs: 2_000, tickMs: 20, drainTimeoutMs: 20_000 } }
       }
     case "quick":
       return {
@@ -86,7 +95,8 @@ const sizes = (mode: Mode) => {
         // 15 s of retention: log cleanup waits for a checkpoint (every 100 versions, ~20 s here) older
         // than the retention, so the log's steady state shows from ~55 s on, before the last third.
         trickle: { rate: 50, durationMs: 120_000, sampleMs: 5_000, tickMs: 20, retentionMinutes: 0.25, vacuumIntervalMinutes: 0.25, idleCompactionS: 10, drainTimeoutMs: 30_000, countRuns: 5 },
-        scale: { rows: 100_000, days: 7, partitions: 3, consumers: [1, 3], repetitions: 1, timeoutMs: 180_000, pollMs: 50, latency: { rate: 1000, durationMs: 15_000, tickMs: 20, drainTimeoutMs: 30_000 } }
+        scale: { rows: 100_000, days: 7, partitions: 3, consumers: [1, 3], repetitions: 1, timeoutMs: 180_000, pollMs: 50, latency: { rate: 1000, durationMs: 15_000, tickMs: 20, drainTimeoutMs: 30_000 } },
+        capture: { rows: 100_000, days: 7, repetitions: 1, timeoutMs: 180_000, snapshotChunk: null, pollMs: 50, producerNodeArgs, loads: ["inserts", "mix"] as Array<CaptureLoad>, latency: { rate: 1000, durationMs: 15_000, tickMs: 20, drainTimeoutMs: 30_000 } }
       }
     case "full":
       return {
@@ -103,7 +113,8 @@ const sizes = (mode: Mode) => {
         reference: { pollSeconds: 5, rates: [200, 1000, 5000], stepMs: 60_000, tickMs: 20, drainTimeoutMs: 30_000 },
         // 2 minutes of retention (default 60: the log would hold an hour of versions): steady from ~3 minutes on.
         trickle: { rate: 50, durationMs: 600_000, sampleMs: 5_000, tickMs: 20, retentionMinutes: 2, vacuumIntervalMinutes: 1, idleCompactionS: 10, drainTimeoutMs: 60_000, countRuns: 5 },
-        scale: { rows: 1_000_000, days: 7, partitions: 3, consumers: [1, 3], repetitions: 3, timeoutMs: 900_000, pollMs: 50, latency: { rate: 1000, durationMs: 60_000, tickMs: 20, drainTimeoutMs: 60_000 } }
+        scale: { rows: 1_000_000, days: 7, partitions: 3, consumers: [1, 3], repetitions: 3, timeoutMs: 900_000, pollMs: 50, latency: { rate: 1000, durationMs: 60_000, tickMs: 20, drainTimeoutMs: 60_000 } },
+        capture: { rows: 1_000_000, days: 7, repetitions: 3, timeoutMs: 900_000, snapshotChunk: null, pollMs: 50, producerNodeArgs, loads: ["inserts", "mix"] as Array<CaptureLoad>, latency: { rate: 1000, durationMs: 60_000, tickMs: 20, drainTimeoutMs: 60_000 } }
       }
   }
 }
@@ -155,5 +166,10 @@ export const parseOptions = (argv: ReadonlyArray<string>, defaultOutDir: string)
     ...(rows === undefined ? {} : { rows, timeoutMs: Math.max(preset.scale.timeoutMs, rows) }),
     ...(repetitions === undefined ? {} : { repetitions })
   }
-  return { mode, outDir: values.out ?? defaultOutDir, profile: values.profile, only, interval, ...preset, backfill, scale }
+  const capture = {
+    ...preset.capture,
+    ...(rows === undefined ? {} : { rows, timeoutMs: Math.max(preset.capture.timeoutMs, rows) }),
+    ...(repetitions === undefined ? {} : { repetitions })
+  }
+  return { mode, outDir: values.out ?? defaultOutDir, profile: values.profile, only, interval, ...preset, backfill, scale, capture }
 }

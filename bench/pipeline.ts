@@ -68,6 +68,8 @@ export interface PipelineOptions {
   readonly referencePollSeconds?: number
   readonly extraEnv?: Record<string, string>
   readonly cpuProfileDir?: string
+  /** Extra Node options for the producer (the capture scenario: a heap cap, which scripts/programs.ts does not give it). */
+  readonly producerNodeArgs?: ReadonlyArray<string>
 }
 
 export interface Pipeline {
@@ -121,6 +123,7 @@ export const startPipelinePrograms = (stack: Stack, roll: Roll, options: Program
   const producer = startProgram({
     name: `${options.label}-producer`,
     ...(options.producer === "ours" ? { program: "producer" as const } : { script: "bench/referencePoller.ts" }),
+    ...(options.producerNodeArgs === undefined ? {} : { nodeArgs: options.producerNodeArgs }),
     env,
     ...profile
   })

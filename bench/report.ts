@@ -229,6 +229,85 @@ const trickleSection = (t: NonNullable<BenchResult["scenarios"]["trickle"]>): Ar
   return lines
 }
 
+const pgCpu = (p: { cpuSeconds: number; cpuCores: number; backends: ReadonlyArray<{ type: string; cpuSeconds: number }> }) => {
+  const byType = new Map<string, number>()
+  for (const b of p.backends) byType.set(b.type, (byType.get(b.type) ?? 0) + b.cpuSeconds)
+  return `${num(p.cpuSeconds, 1)} s (${num(p.cpuCores, 2)}; ${[...byType].map(([t, c]) => `${t} ${num(c, 1)}`).join(", ") || "none"})`
+}
+
+const captureSection = (c: NonNullable<BenchResult["scenarios"]["capture"]>): Array<string> => {
+  const lines: Array<string> = []
+  lines.push("## Capture: poll against logical replication")
+  lines.push("")
+  lines.push(`Same run, same machine: \`capture.mode poll\` (the query for new rows, woken by NOTIFY) against \`capture.mode logical\` (pgoutput, wal_level=${c.walLevel ?? "?"}), ` +
+    `one topic partition, one consumer, the lake on local disk. The producer runs with \`${c.producerNodeArgs.join(" ")}\` in both modes (scripts/programs.ts gives it no heap cap). ` +
+    `Latency per change = the first version of the orders table whose position covers the change's Kafka message, seen by a ${num(c.followMs)} ms poll of the table's next commit, ` +
+    "− the time its transaction's COMMIT returned to the generator (inserts by order_id, updates by xid). The mix updates every order 1 s and 2 s after its INSERT " +
+    "(PREPARING, DELIVERED) and every third order again after 3 s (amount + 1.00): 2.33 updates per order, one UPDATE transaction per 20 ms tick. " +
+    "**Poll does not capture updates**: its mix figures are its inserts, and its table keeps each order as inserted (state check: differs). " +
+    "PostgreSQL CPU: the server processes serving the producer (application_name food-orders-producer, and the walsender), from /proc/<pid>/stat.")
+  lines.push("")
+  lines.push(table(
+    ["load", "poll inserts p50 / p99 ms", "logical inserts p50 / p99 ms", "logical ÷ poll p50 / p99", "logical updates p50 / p99 ms"],
+    c.summary.latency.map((l) => [
+      l.load === "mix" ? "inserts + updates" : "inserts only",
+      l.poll === null ? "–" : `${num(l.poll.p50)} / ${num(l.poll.p99)}`,
+      l.logical === null ? "–" : `${num(l.logical.p50)} / ${num(l.logical.p99)}`,
+      `${num(l.p50Ratio, 2)} / ${num(l.p99Ratio, 2)}`,
+      l.logicalUpdates === null ? "–" : `${num(l.logicalUpdates.p50)} / ${num(l.logicalUpdates.p99)}`
+    ])
+  ))
+  lines.push("")
+  lines.push(table(
+    ["mode", "load", "orders/s", "inserted", "updated (tx)", "inserts p50/p95/p99/max ms", "updates p50/p95/p99/max ms", "messages", "versions", "drain", "producer CPU s (cores) / peak RSS MiB", "consumer CPU cores / RSS MiB", "PostgreSQL CPU s (cores)", "machine CPU cores", "missing ins/upd", "table = PostgreSQL"],
+    c.latency.map((r) => [
+      r.mode,
+      r.load === "mix" ? "inserts + updates" : "inserts",
+      num(r.achievedRate),
+      num(r.inserted),
+      `${num(r.updated)} (${num(r.updateTransactions)})`,
+      `${num(r.insertLatencyMs.p50)} / ${num(r.insertLatencyMs.p95)} / ${num(r.insertLatencyMs.p99)} / ${num(r.insertLatencyMs.max)}`,
+      r.updateLatencyMs === null ? (r.updated > 0 ? "not captured" : "–") : `${num(r.updateLatencyMs.p50)} / ${num(r.updateLatencyMs.p95)} / ${num(r.updateLatencyMs.p99)} / ${num(r.updateLatencyMs.max)}`,
+      num(r.messages),
+      num(r.versions),
+      `${num(r.drainS, 2)} s`,
+      `${num(r.producer.cpuSeconds, 1)} (${num(r.producer.cpuCores, 2)}) / ${num(r.producer.peakRssMiB, 0)}`,
+      `${num(r.consumer.cpuCores, 2)} / ${num(r.consumer.peakRssMiB, 0)}`,
+      pgCpu(r.postgres),
+      num(r.machineCpuCores, 2),
+      `${num(r.missingInserts)} / ${num(r.missingUpdates)}`,
+      r.state.equal ? "yes" : `no (rows ${num(r.state.lake.rows)} vs ${num(r.state.source.rows)}, DELIVERED ${num(r.state.lake.delivered)} vs ${num(r.state.source.delivered)})`
+    ])
+  ))
+  lines.push("")
+  lines.push(`Backfill: ${num(c.rows)} orders already in the table (loaded in ${num(c.loadSeconds, 1)} s) when the programs start; poll's backfill against logical's initial snapshot ` +
+    `(${c.snapshotChunk === null ? "the configuration's" : num(c.snapshotChunk)} rows per chunk), each with a fresh topic, lake and slot, alternating, ${num(c.repetitions)} round(s). ` +
+    "End to end = spawn → the first version covering all of them; stream = first version with data → that one. CPU over the same span.")
+  lines.push("")
+  lines.push(table(
+    ["mode", "runs", "end to end (median)", "÷ poll (median of rounds)", "stream rate", "producer CPU s", "producer peak RSS MiB", "consumer CPU s", "PostgreSQL CPU s"],
+    c.summary.backfill.map((b) => [
+      b.mode, num(b.runs), `${num(b.endToEndRowsPerS)}/s`, b.vsPoll === null ? "–" : `${num(b.vsPoll, 2)}×`, `${num(b.streamRowsPerS)}/s`,
+      num(b.producerCpuSeconds, 1), num(b.producerPeakRssMiB, 0), num(b.consumerCpuSeconds, 1), num(b.postgresCpuSeconds, 1)
+    ])
+  ))
+  lines.push("")
+  lines.push(table(
+    ["round", "mode", "end to end", "first data", "stream rate", "producer CPU s (cores) / peak RSS MiB", "consumer CPU s (cores) / peak RSS MiB", "PostgreSQL CPU s (cores)", "machine CPU cores", "versions", "DuckDB rows / distinct"],
+    c.backfill.map((r) => [
+      num(r.round), r.mode, `${num(r.endToEndRowsPerS)}/s (${num(r.endToEndSeconds, 1)} s)`, r.firstDataS === null ? "–" : `${num(r.firstDataS, 1)} s`,
+      r.streamRowsPerS === null ? "–" : `${num(r.streamRowsPerS)}/s`,
+      `${num(r.producer.cpuSeconds, 1)} (${num(r.producer.cpuCores, 2)}) / ${num(r.producer.peakRssMiB, 0)}`,
+      `${num(r.consumer.cpuSeconds, 1)} (${num(r.consumer.cpuCores, 2)}) / ${num(r.consumer.peakRssMiB, 0)}`,
+      pgCpu(r.postgres), num(r.machineCpuCores, 2), num(r.versions), `${num(r.lake.rows)} / ${num(r.lake.distinctIds)}`
+    ])
+  ))
+  lines.push("")
+  lines.push(`Replication slots created: ${num(c.slots.created.length)}; left at the end: ${c.slots.left.length === 0 ? "none" : c.slots.left.join(", ")}.`)
+  lines.push("")
+  return lines
+}
+
 const scaleSection = (s: NonNullable<BenchResult["scenarios"]["scale"]>): Array<string> => {
   const lines: Array<string> = []
   const storeName = (store: "local" | "s3") => (store === "s3" ? "S3" : "local disk")
@@ -445,6 +524,7 @@ export const renderMarkdown = (result: BenchResult): string => {
   }
   if (trickle !== undefined) lines.push(...trickleSection(trickle))
   if (result.scenarios.scale !== undefined) lines.push(...scaleSection(result.scenarios.scale))
+  if (result.scenarios.capture !== undefined) lines.push(...captureSection(result.scenarios.capture))
   if (result.profiles.length > 0) {
     lines.push("## CPU profiles (node --cpu-prof)")
     lines.push("")

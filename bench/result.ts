@@ -1,6 +1,7 @@
 /** The shape of bench/results/*.json, and the checks a result must pass to be believable. */
 import type { ProfileSummary } from "./profile.ts"
 import type { BackfillRun } from "./scenarios/backfill.ts"
+import type { CaptureResult } from "./scenarios/capture.ts"
 import type { CeilingResult } from "./scenarios/ceiling.ts"
 import type { LatencyStep } from "./scenarios/latency.ts"
 import type { NativeResult } from "./scenarios/native.ts"
@@ -75,6 +76,8 @@ export interface BenchResult {
     trickle?: TrickleResult
     /** The lake on S3 against local disk, 1 against 3 consumers (added in the same schema: absent from older results). */
     scale?: ScaleResult
+    /** capture.mode poll against logical (added in the same schema: absent from older results). */
+    capture?: CaptureResult
   }
   readonly ratios: ReadonlyArray<Ratio>
   readonly targets: ReadonlyArray<Target>
@@ -167,6 +170,32 @@ export const resultProblems = (result: BenchResult, expected: ReadonlyArray<keyo
       if (run.duplicates !== 0) problems.push(`${name}: ${run.duplicates} orders in the table twice`)
       if (run.latencyMs.count !== run.inserted) problems.push(`${name}: latency for ${run.latencyMs.count} of ${run.inserted} orders`)
     }
+  }
+  const capture = result.scenarios.capture
+  if (capture !== undefined) {
+    if (capture.latency.length === 0) problems.push("capture: no latency runs")
+    for (const run of capture.latency) {
+      const name = `capture latency ${run.mode}/${run.load}`
+      if (!(run.inserted > 0)) problems.push(`${name}: nothing inserted`)
+      if (run.missingInserts !== 0) problems.push(`${name}: ${run.missingInserts} inserted orders never reached the table`)
+      if (run.insertLatencyMs.count !== run.inserted) problems.push(`${name}: latency for ${run.insertLatencyMs.count} of ${run.inserted} orders`)
+      if (run.load === "mix" && !(run.updated > 0)) problems.push(`${name}: nothing updated`)
+      if (run.mode === "logical") {
+        if (run.missingUpdates !== 0) problems.push(`${name}: ${run.missingUpdates} of ${run.updated} updated rows never reached the table`)
+        if (!run.state.equal) problems.push(`${name}: the orders table differs from PostgreSQL ${JSON.stringify(run.state)}`)
+      } else if (run.state.lake.rows !== run.state.source.rows || run.state.lake.distinctIds !== run.state.source.rows) {
+        problems.push(`${name}: ${run.state.lake.rows} rows (${run.state.lake.distinctIds} distinct) in the table, ${run.state.source.rows} in PostgreSQL`)
+      }
+    }
+    if (capture.backfill.length === 0) problems.push("capture: no backfill runs")
+    for (const run of capture.backfill) {
+      const name = `capture backfill ${run.mode} (round ${run.round})`
+      if (run.lake.rows !== run.rows || run.lake.distinctIds !== run.rows) problems.push(`${name}: ${run.lake.rows} rows (${run.lake.distinctIds} distinct) in the table, ${run.rows} in PostgreSQL`)
+      if (!(run.endToEndRowsPerS > 0)) problems.push(`${name}: no end-to-end rate`)
+      if (!(run.producer.peakRssMiB !== null && run.producer.peakRssMiB > 0)) problems.push(`${name}: no producer peak RSS`)
+      if (!(run.postgres.backends.length > 0)) problems.push(`${name}: no PostgreSQL backend sampled`)
+    }
+    if (capture.slots.left.length > 0) problems.push(`capture: replication slots left behind: ${capture.slots.left.join(", ")}`)
   }
   if (result.targets.length === 0) problems.push("no targets evaluated")
   return problems
