@@ -34,6 +34,7 @@ const main = Effect.gen(function*() {
     pollWait: "1 second",
     flush: {
       maxMessages: config.consumer.max_batch_messages,
+      maxChanges: config.consumer.max_batch_changes,
       maxBytes: config.consumer.max_batch_bytes,
       linger: `${config.consumer.linger_ms} millis`,
       backlogLinger: `${config.consumer.backlog_linger_ms} millis`

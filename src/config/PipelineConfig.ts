@@ -16,7 +16,7 @@ const NonNegative = Schema.Number.pipe(Schema.nonNegative({ message: () => "Expe
  * The lake's flush policy: a batch closes at 100,000 rows or 64 MiB of messages, or 100 ms after its
  * first message arrived. Light traffic gets its files within ~100 ms; a backlog gets large files.
  */
-const consumerDefaults = { max_batch_messages: 100_000, max_batch_bytes: 64 * 1024 * 1024, linger_ms: 100, backlog_linger_ms: 3_000 }
+const consumerDefaults = { max_batch_messages: 100_000, max_batch_changes: 25_000, max_batch_bytes: 64 * 1024 * 1024, linger_ms: 100, backlog_linger_ms: 3_000 }
 
 /**
  * The lake table's upkeep. A checkpoint every 100 versions (~10 s of trickle traffic); 60 minutes of
@@ -128,6 +128,8 @@ export const PipelineConfig = Schema.Struct({
     Schema.Struct({
       max_batch_messages: Schema.optionalWith(NumberLike(PositiveInt), { default: () => consumerDefaults.max_batch_messages }),
       max_batch_bytes: Schema.optionalWith(NumberLike(PositiveInt), { default: () => consumerDefaults.max_batch_bytes }),
+      /** Changes of logical capture per batch (each rewrites a row and adds one to the history). */
+      max_batch_changes: Schema.optionalWith(NumberLike(PositiveInt), { default: () => consumerDefaults.max_batch_changes }),
       linger_ms: Schema.optionalWith(NumberLike(NonNegative), { default: () => consumerDefaults.linger_ms }),
       backlog_linger_ms: Schema.optionalWith(NumberLike(NonNegative), { default: () => consumerDefaults.backlog_linger_ms })
     }),

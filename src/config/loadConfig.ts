@@ -16,7 +16,7 @@ export const overridableKeys: ReadonlyArray<readonly [section: string, key: stri
   ["streaming", "checkpoint_location"], ["streaming", "last_processed_timestamp_location"], ["streaming", "batch_interval"],
   ["capture", "mode"], ["capture", "slot"], ["capture", "publication"], ["capture", "snapshot_chunk"],
   ["capture", "heartbeat_seconds"], ["capture", "slot_lag_warn_mb"],
-  ["producer", "batch_size"], ["consumer", "max_batch_messages"], ["consumer", "max_batch_bytes"], ["consumer", "linger_ms"], ["consumer", "backlog_linger_ms"],
+  ["producer", "batch_size"], ["consumer", "max_batch_messages"], ["consumer", "max_batch_bytes"], ["consumer", "max_batch_changes"], ["consumer", "linger_ms"], ["consumer", "backlog_linger_ms"],
   ["table", "checkpoint_interval"], ["table", "retention_minutes"], ["table", "compaction"], ["table", "target_file_mb"],
   ["table", "compaction_fan_in"], ["table", "vacuum_interval_minutes"], ["table", "idle_compaction_seconds"],
   ["observability", "producer_port"], ["observability", "consumer_port"], ["observability", "progress_interval"]

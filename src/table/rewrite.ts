@@ -64,7 +64,7 @@ export interface Rewrite {
 }
 
 /** Rows of one input read at a time: memory stays bounded whatever the size of the files rewritten. */
-const chunkRows = 100_000
+const chunkRows = 20_000
 
 /**
  * Copy-on-write of the files that hold rows of `ids`: each is read (its order_id column first, so a

@@ -145,4 +145,36 @@ describeIntegration("logical capture end to end", (endpoints) => {
     const sparkChanges = await spark.sql(`SELECT op, count(*) FROM ${changesTable} GROUP BY op`)
     expect(Object.fromEntries(sparkChanges.rows.map(([op, n]) => [String(op), Number(n)]))).toEqual(committed)
   }, 600_000)
+
+  it("applies a 100,000-row transaction (inserted, then all updated in one COMMIT) within 256 MB per program", async () => {
+    const big = await makeTestPipeline(endpoints, "logicalbig", { extra: { CAPTURE_MODE: "logical" } })
+    try {
+      await big.pool.query(insertOrdersSql(big.table, 1, 100_000, "2025-02-01 00:00:00", 2))
+      big.ok(await big.run("producer"))
+      big.ok(await big.run("consumer"))
+      await big.pool.query(`UPDATE "${big.table}" SET order_status = 'DELIVERED', amount = amount + 0.01`)
+      const producer = big.ok(await big.run("producer"))
+      const consumer = big.ok(await big.run("consumer"))
+      const producerRss = Number(big.annotation(producer, "caught up")?.["max_rss_mb"])
+      const consumerRss = Number(big.annotation(consumer, "drained")?.["max_rss_mb"])
+      process.stderr.write(`[logical] 100k-row update: producer ${producer.ms} ms, ${producerRss} MB; consumer ${consumer.ms} ms, ${consumerRss} MB\n`)
+      expect(big.annotation(consumer, "drained")).toMatchObject({ written: 100_000, duplicates: 0 })
+      expect(producerRss).toBeLessThan(256)
+      expect(consumerRss).toBeLessThan(256)
+      const read = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+        const db = yield* openLake(big.lake)
+        const totals = yield* runQuery(db, "SELECT count(*), count(DISTINCT order_id), sum(amount)::VARCHAR, count(*) FILTER (WHERE order_status = 'DELIVERED') FROM orders")
+        const changes = yield* runQuery(db, "SELECT op, count(*) FROM order_changes GROUP BY op ORDER BY op")
+        return { totals: totals.rows[0]!.map(String), changes: changes.rows.map((r) => r.map(String)) }
+      })))
+      const { rows: [pg] } = await big.pool.query<{ sum: string }>(`SELECT sum(amount)::text AS sum FROM "${big.table}"`)
+      expect(read.totals).toEqual(["100000", "100000", pg!.sum, "100000"])
+      expect(read.changes).toEqual([["snapshot", "100000"], ["update", "100000"]])
+    } finally {
+      const slot = `${big.table.toLowerCase()}_slot`
+      await big.pool.query("SELECT pg_drop_replication_slot($1) FROM pg_replication_slots WHERE slot_name = $1", [slot]).catch(() => undefined)
+      await big.pool.query(`DROP PUBLICATION IF EXISTS "${big.table}_pub"`).catch(() => undefined)
+      await big.close()
+    }
+  }, 600_000)
 })

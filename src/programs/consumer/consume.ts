@@ -126,6 +126,7 @@ export const consume = (options: ConsumerOptions & { readonly once: boolean }) =
       const splits = new Map<number, Split>()
       let messages = 0
       let bytes = 0
+      let changes = 0
       const add = (batch: MessageBatch) => {
         const started = performance.now()
         let split = splits.get(batch.partition)
@@ -135,15 +136,18 @@ export const consume = (options: ConsumerOptions & { readonly once: boolean }) =
         }
         messages -= split.messages
         bytes -= split.bytes
+        changes -= split.changes.length
         addToSplit(split, batch)
         messages += split.messages
         bytes += split.bytes
+        changes += split.changes.length
         decodeMs += performance.now() - started
       }
       add(first)
       // While any partition says more follows at once, the batch stays open for backlogLinger.
       const backlogs = new Map([[first.partition, first.backlog]])
-      while (messages < flush.maxMessages && bytes < flush.maxBytes) {
+      const maxChanges = flush.maxChanges ?? flush.maxMessages
+      while (messages < flush.maxMessages && bytes < flush.maxBytes && changes < maxChanges) {
         // `--once` drains what the topic held at start: nothing more is worth waiting for.
         if (options.once && [...ends].every(([p, end]) => (splits.get(p)?.nextOffset ?? positionOf(current, p).nextOffset) >= end)) break
         const backlog = [...backlogs.values()].some((b) => b)
@@ -151,7 +155,7 @@ export const consume = (options: ConsumerOptions & { readonly once: boolean }) =
         if (wait <= 0) break
         const from = new Map(offsetsOf(current))
         for (const [p, split] of splits) from.set(p, split.nextOffset)
-        const next = yield* poll(from, flush.maxMessages - messages, Duration.millis(wait))
+        const next = yield* poll(from, Math.min(flush.maxMessages - messages, maxChanges - changes), Duration.millis(wait))
         if (next === null) break
         add(next)
         backlogs.set(next.partition, next.backlog)
@@ -200,7 +204,8 @@ export const consume = (options: ConsumerOptions & { readonly once: boolean }) =
     if (options.once) {
       while (!caughtUp(current, ends)) yield* step
       yield* reportLag(current, ends)
-      yield* Effect.logInfo("drained").pipe(Effect.annotateLogs(totals))
+      // The peak resident size of the run, as the producer reports it: what a large backfill or transaction cost.
+      yield* Effect.logInfo("drained").pipe(Effect.annotateLogs({ ...totals, max_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024) }))
       return totals
     }
     return yield* step.pipe(Effect.forever)
