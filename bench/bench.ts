@@ -5,7 +5,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { loadavg } from "node:os"
 import { dirname, join } from "node:path"
-import { buildPrograms } from "../scripts/programs.ts"
+import { buildPrograms, programNodeOptions } from "../scripts/programs.ts"
 import { repoRoot } from "../scripts/stack/paths.ts"
 import { installSignalHandlers, runAll } from "./cleanup.ts"
 import { createTable, dropTable } from "./database.ts"
@@ -206,7 +206,7 @@ const scaleScenario = async (stack: Stack, options: BenchOptions, scenarios: Sce
 const captureScenario = async (stack: Stack, options: BenchOptions, scenarios: Scenarios) => {
   const c = options.capture
   say(`capture: poll against logical; ${c.latency.rate} orders/s for ${c.latency.durationMs / 1000} s (${c.loads.join(", ")}), ` +
-    `${c.rows} orders backfilled x ${c.repetitions}; producer with ${c.producerNodeArgs.join(" ")}`)
+    `${c.rows} orders backfilled x ${c.repetitions}; producer with ${[...programNodeOptions.producer, ...c.producerNodeArgs].join(" ") || "no Node options"}`)
   const duck = await openDuckDb()
   try {
     scenarios.capture = await runCapture(stack, c, options.interval, duck)

@@ -240,7 +240,7 @@ const captureSection = (c: NonNullable<BenchResult["scenarios"]["capture"]>): Ar
   lines.push("## Capture: poll against logical replication")
   lines.push("")
   lines.push(`Same run, same machine: \`capture.mode poll\` (the query for new rows, woken by NOTIFY) against \`capture.mode logical\` (pgoutput, wal_level=${c.walLevel ?? "?"}), ` +
-    `one topic partition, one consumer, the lake on local disk. The producer runs with \`${c.producerNodeArgs.join(" ")}\` in both modes (scripts/programs.ts gives it no heap cap). ` +
+    `one topic partition, one consumer, the lake on local disk. The producer runs with \`${c.producerNodeArgs.join(" ") || "no Node options"}\` in both modes (as \`npm run producer\` runs it, scripts/programs.ts). ` +
     `Latency per change = the first version of the orders table whose position covers the change's Kafka message, seen by a ${num(c.followMs)} ms poll of the table's next commit, ` +
     "− the time its transaction's COMMIT returned to the generator (inserts by order_id, updates by xid). The mix updates every order 1 s and 2 s after its INSERT " +
     "(PREPARING, DELIVERED) and every third order again after 3 s (amount + 1.00): 2.33 updates per order, one UPDATE transaction per 20 ms tick. " +

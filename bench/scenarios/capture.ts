@@ -18,14 +18,15 @@
  *
  * Both: producer CPU and peak RSS (VmHWM), consumer CPU, and PostgreSQL's CPU: the server processes
  * serving the producer (pg_stat_activity: application_name food-orders-producer, and the walsender),
- * from /proc/<pid>/stat. The producer runs with a heap cap (`producerNodeArgs`): scripts/programs.ts
- * gives it none. Every slot and publication made here is dropped after its run (and at cleanup);
+ * from /proc/<pid>/stat. The producer runs as `npm run producer` runs it (scripts/programs.ts: a heap
+ * cap), plus `producerNodeArgs` if any. Every slot and publication made here is dropped after its run (and at cleanup);
  * the result lists any left.
  */
 import { Effect } from "effect"
 import { Kafka, logLevel } from "kafkajs"
 import pg from "pg"
 import { randomBytes } from "node:crypto"
+import { programNodeOptions } from "../../scripts/programs.ts"
 import { ensureLogicalWal } from "../../scripts/stack/logicalWal.ts"
 import { readLakeVersion } from "../../src/analytics/lakeQuery.ts"
 import { onCleanup } from "../cleanup.ts"
@@ -53,7 +54,7 @@ export interface CaptureOptions {
   readonly latency: { readonly rate: number; readonly durationMs: number; readonly tickMs: number; readonly drainTimeoutMs: number }
   /** The table follower's period. */
   readonly pollMs: number
-  /** Node options of the producer in both modes (a heap cap). */
+  /** Node options for the producer in both modes beyond its own (scripts/programs.ts). */
   readonly producerNodeArgs: ReadonlyArray<string>
   /** The latency loads to run (smoke: the mix alone, which measures inserts and updates). */
   readonly loads: ReadonlyArray<CaptureLoad>
@@ -152,6 +153,7 @@ export interface CaptureSummary {
 
 export interface CaptureResult {
   readonly walLevel: string | null
+  /** The producer's Node options in both modes: its own (scripts/programs.ts) and the scenario's. */
   readonly producerNodeArgs: ReadonlyArray<string>
   readonly snapshotChunk: number | null
   readonly rows: number
@@ -644,7 +646,7 @@ export const runCapture = async (stack: Stack, options: CaptureOptions, interval
     : (await query<{ slot_name: string }>(stack.pgUrl, "SELECT slot_name FROM pg_replication_slots WHERE slot_name = ANY($1)", [createdSlots])).map((r) => r.slot_name)
   return {
     walLevel,
-    producerNodeArgs: options.producerNodeArgs,
+    producerNodeArgs: [...programNodeOptions.producer, ...options.producerNodeArgs],
     snapshotChunk: options.snapshotChunk,
     rows: options.rows,
     loadSeconds: round(loadSeconds, 1),

@@ -11,14 +11,17 @@ import { afterAll, expect, it } from "vitest"
 import { type BenchResult, resultProblems } from "../../bench/result.ts"
 import { repoRoot } from "../../scripts/stack/paths.ts"
 import { describeIntegration } from "../support/endpoints.ts"
+import { grantReplication } from "../support/logicalPostgres.ts"
 
-const allScenarios = ["backfill", "native", "steady", "ceiling", "reference", "trickle", "scale"] as const
+const allScenarios = ["backfill", "native", "steady", "ceiling", "reference", "trickle", "scale", "capture"] as const
 
 describeIntegration("npm run bench -- --smoke", (endpoints) => {
   const out = mkdtempSync(join(tmpdir(), "fop-bench-test-"))
   afterAll(() => rmSync(out, { recursive: true, force: true }))
 
   it("writes a JSON and a markdown result with every scenario, all orders accounted for", async () => {
+    // The capture scenario streams through a replication slot as the suite's role.
+    await grantReplication(endpoints)
     const run = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
       execFile(
         process.execPath,
@@ -88,10 +91,29 @@ describeIntegration("npm run bench -- --smoke", (endpoints) => {
       expect({ store: r.store, lake: r.lakeRows, measured: r.latencyMs.count, missing: r.missing, duplicates: r.duplicates })
         .toEqual({ store: r.store, lake: r.inserted, measured: r.inserted, missing: 0, duplicates: 0 })
     }
+    // Capture: poll against logical in the same run. Poll captures the inserts (its updates are not
+    // captured: its table keeps the orders as inserted); logical every insert and update, and its
+    // orders table ends equal to PostgreSQL. Every slot the scenario made is gone.
+    const capture = result.scenarios.capture!
+    expect(capture.latency.map((r) => `${r.mode}/${r.load}`)).toEqual(["poll/mix", "logical/mix"])
+    for (const r of capture.latency) {
+      expect(r.updated).toBeGreaterThan(0)
+      expect({ run: `${r.mode}/${r.load}`, missing: r.missingInserts, measured: r.insertLatencyMs.count })
+        .toEqual({ run: `${r.mode}/${r.load}`, missing: 0, measured: r.inserted })
+    }
+    const [pollMix, logicalMix] = capture.latency
+    expect(pollMix!.updateLatencyMs).toBeNull()
+    expect(pollMix!.state.lake.rows).toBe(pollMix!.state.source.rows)
+    expect({ missing: logicalMix!.missingUpdates, measured: logicalMix!.updateLatencyMs?.count, equal: logicalMix!.state.equal })
+      .toEqual({ missing: 0, measured: logicalMix!.updated, equal: true })
+    expect(capture.backfill.map((r) => r.mode)).toEqual(["poll", "logical"])
+    for (const r of capture.backfill) expect([r.lake.rows, r.lake.distinctIds]).toEqual([r.rows, r.rows])
+    expect(capture.slots.created.length).toBeGreaterThan(0)
+    expect(capture.slots.left).toEqual([])
     expect(result.targets.map((t) => t.name)).toHaveLength(10)
 
     const markdown = readFileSync(join(out, "smoke.md"), "utf8")
-    for (const heading of ["## Targets", "## Backfill", "## Native tools", "## Steady inserts", "## Reference-like poller", "## Ceiling", "## Trickle", "## Scale"]) {
+    for (const heading of ["## Targets", "## Backfill", "## Native tools", "## Steady inserts", "## Reference-like poller", "## Ceiling", "## Trickle", "## Scale", "## Capture"]) {
       expect(markdown).toContain(heading)
     }
     // Nothing of the run is left behind: its temporary state directories are gone.
