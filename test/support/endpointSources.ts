@@ -126,6 +126,8 @@ export const fromTestcontainers = async (): Promise<Attempt> => {
     .withDatabase(TEST_DATABASE)
     .withUsername("student")
     .withPassword("student123")
+    // Logical capture's tests need it (the image's user is a superuser, so REPLICATION is implied).
+    .withCommand(["postgres", "-c", "wal_level=logical", "-c", "max_replication_slots=20", "-c", "max_wal_senders=20"])
     .start()
   try {
     const host = (await getContainerRuntimeClient()).info.containerRuntime.host
