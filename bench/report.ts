@@ -259,7 +259,7 @@ const captureSection = (c: NonNullable<BenchResult["scenarios"]["capture"]>): Ar
   ))
   lines.push("")
   lines.push(table(
-    ["mode", "load", "orders/s", "inserted", "updated (tx)", "inserts p50/p95/p99/max ms", "updates p50/p95/p99/max ms", "messages", "versions", "drain", "producer CPU s (cores) / peak RSS MiB", "consumer CPU cores / RSS MiB", "PostgreSQL CPU s (cores)", "machine CPU cores", "missing ins/upd", "table = PostgreSQL"],
+    ["mode", "load", "orders/s", "inserted", "updated (tx)", "inserts p50/p95/p99/max ms", "updates p50/p95/p99/max ms", "messages", "versions", "drain", "producer CPU s (cores) / peak RSS MiB", "consumer CPU cores / RSS MiB", "PostgreSQL CPU s (cores)", "machine CPU cores", "load 1 min start → end", "missing ins/upd", "table = PostgreSQL"],
     c.latency.map((r) => [
       r.mode,
       r.load === "mix" ? "inserts + updates" : "inserts",
@@ -275,6 +275,7 @@ const captureSection = (c: NonNullable<BenchResult["scenarios"]["capture"]>): Ar
       `${num(r.consumer.cpuCores, 2)} / ${num(r.consumer.peakRssMiB, 0)}`,
       pgCpu(r.postgres),
       num(r.machineCpuCores, 2),
+      r.loadAverage === undefined ? "–" : `${num(r.loadAverage[0], 1)} → ${num(r.loadAverage[1], 1)}`,
       `${num(r.missingInserts)} / ${num(r.missingUpdates)}`,
       r.state.equal ? "yes" : `no (rows ${num(r.state.lake.rows)} vs ${num(r.state.source.rows)}, DELIVERED ${num(r.state.lake.delivered)} vs ${num(r.state.source.delivered)})`
     ])
@@ -293,13 +294,13 @@ const captureSection = (c: NonNullable<BenchResult["scenarios"]["capture"]>): Ar
   ))
   lines.push("")
   lines.push(table(
-    ["round", "mode", "end to end", "first data", "stream rate", "producer CPU s (cores) / peak RSS MiB", "consumer CPU s (cores) / peak RSS MiB", "PostgreSQL CPU s (cores)", "machine CPU cores", "versions", "DuckDB rows / distinct"],
+    ["round", "mode", "end to end", "first data", "stream rate", "producer CPU s (cores) / peak RSS MiB", "consumer CPU s (cores) / peak RSS MiB", "PostgreSQL CPU s (cores)", "machine CPU cores", "load 1 min start → end", "versions", "DuckDB rows / distinct"],
     c.backfill.map((r) => [
       num(r.round), r.mode, `${num(r.endToEndRowsPerS)}/s (${num(r.endToEndSeconds, 1)} s)`, r.firstDataS === null ? "–" : `${num(r.firstDataS, 1)} s`,
       r.streamRowsPerS === null ? "–" : `${num(r.streamRowsPerS)}/s`,
       `${num(r.producer.cpuSeconds, 1)} (${num(r.producer.cpuCores, 2)}) / ${num(r.producer.peakRssMiB, 0)}`,
       `${num(r.consumer.cpuSeconds, 1)} (${num(r.consumer.cpuCores, 2)}) / ${num(r.consumer.peakRssMiB, 0)}`,
-      pgCpu(r.postgres), num(r.machineCpuCores, 2), num(r.versions), `${num(r.lake.rows)} / ${num(r.lake.distinctIds)}`
+      pgCpu(r.postgres), num(r.machineCpuCores, 2), r.loadAverage === undefined ? "–" : `${num(r.loadAverage[0], 1)} → ${num(r.loadAverage[1], 1)}`, num(r.versions), `${num(r.lake.rows)} / ${num(r.lake.distinctIds)}`
     ])
   ))
   lines.push("")

@@ -26,6 +26,7 @@ import { Effect } from "effect"
 import { Kafka, logLevel } from "kafkajs"
 import pg from "pg"
 import { randomBytes } from "node:crypto"
+import { loadavg } from "node:os"
 import { programNodeOptions } from "../../scripts/programs.ts"
 import { ensureLogicalWal } from "../../scripts/stack/logicalWal.ts"
 import { readLakeVersion } from "../../src/analytics/lakeQuery.ts"
@@ -105,6 +106,8 @@ export interface CaptureLatencyRun {
   readonly consumer: ProgramUse
   readonly postgres: PostgresCpu
   readonly machineCpuCores: number
+  /** The machine's 1-minute load average when the measurement started and ended (another run may share the machine). */
+  readonly loadAverage: readonly [number, number]
   readonly state: StateCheck
 }
 
@@ -123,6 +126,8 @@ export interface CaptureBackfillRun {
   readonly consumer: ProgramUse
   readonly postgres: PostgresCpu
   readonly machineCpuCores: number
+  /** The machine's 1-minute load average when the measurement started and ended. */
+  readonly loadAverage: readonly [number, number]
   readonly versions: number
   readonly lake: { readonly version: number; readonly files: number; readonly rows: number; readonly distinctIds: number }
 }
@@ -168,6 +173,8 @@ export interface CaptureResult {
 }
 
 const say = (line: string) => process.stderr.write(`[bench] ${line}\n`)
+
+const load1 = () => round(loadavg()[0] ?? 0, 2)
 
 const query = async <R extends pg.QueryResultRow>(pgUrl: string, sql: string, values?: Array<unknown>): Promise<Array<R>> => {
   const client = new pg.Client({ connectionString: pgUrl, application_name: "food-orders-bench" })
@@ -402,6 +409,7 @@ const runCaptureLatency = async (
     const firstCommit = g.commits.length
     const firstUpdate = g.updates.length
     const machineBefore = readMachineCpu()
+    const loadBefore = load1()
     const startedAt = Date.now()
     const done = await g.run(label, options.latency.rate, options.latency.durationMs, options.latency.tickMs, load === "mix")
     const commits = g.commits.slice(firstCommit).filter((c) => c.label === label)
@@ -416,6 +424,7 @@ const runCaptureLatency = async (
     }, options.latency.drainTimeoutMs, 20)
     const drainedAt = Date.now()
     const machineAfter = readMachineCpu()
+    const loadAfter = load1()
     if (!drained) say(`capture latency ${mode}/${load}: ${expected - follower.messages()} messages still missing after ${options.latency.drainTimeoutMs / 1000} s`)
     const producer = use(programs.producer, startedAt, drainedAt)
     const consumer = use(programs.consumers[0]!, startedAt, drainedAt)
@@ -475,6 +484,7 @@ const runCaptureLatency = async (
       consumer,
       postgres,
       machineCpuCores: round((machineAfter.busy - machineBefore.busy) / ((drainedAt - startedAt) / 1000), 2),
+      loadAverage: [loadBefore, loadAfter],
       state: {
         lake: lakeState,
         source,
@@ -508,6 +518,7 @@ const runCaptureBackfill = async (
   await createRollTopics(stack, roll, 1)
   const follower = await followTable(roll.lake, { topic: roll.topic, pollMs: options.pollMs })
   const machineBefore = readMachineCpu()
+  const loadBefore = load1()
   const { programs, names } = startPrograms(stack, roll, mode, `capture-backfill-${mode}`, options, interval)
   const backends = watchBackends(stack.pgUrl, programs.startedAt)
   const t0 = programs.startedAt
@@ -523,6 +534,7 @@ const runCaptureBackfill = async (
     const tEnd = follower.reachedAt(options.rows)!
     const machineAfter = readMachineCpu()
     const machineWallS = (Date.now() - t0) / 1000
+    const loadAfter = load1()
     const producer = use(programs.producer, t0, tEnd)
     const consumer = use(programs.consumers[0]!, t0, tEnd)
     const postgres = backends.between(t0, tEnd)
@@ -545,6 +557,7 @@ const runCaptureBackfill = async (
       consumer,
       postgres,
       machineCpuCores: round((machineAfter.busy - machineBefore.busy) / machineWallS, 2),
+      loadAverage: [loadBefore, loadAfter],
       versions: follower.versions.length,
       lake: { version: final.version, files: final.paths.length, rows: summary.rows, distinctIds: summary.distinctIds }
     }
