@@ -222,6 +222,26 @@ export const runQuery = (connection: DuckDBConnection, sql: string) =>
     catch: (cause) => new LakeQueryError({ sql, cause })
   })
 
+/**
+ * Delivery times from the change history (logical capture): per restaurant and over all, orders
+ * delivered, and the median and 90th percentile of minutes from the insert's commit (PLACED) to the
+ * commit that first made the order DELIVERED. Orders captured from the initial snapshot have no
+ * insert in the history and are left out.
+ */
+export const deliveryTimesSql = `WITH life AS (
+  SELECT order_id,
+         arg_max(restaurant_name, commit_lsn) AS restaurant_name,
+         min(commit_ts) FILTER (WHERE op = 'insert') AS placed,
+         min(commit_ts) FILTER (WHERE order_status = 'DELIVERED' AND op IN ('insert', 'update')) AS delivered
+  FROM order_changes GROUP BY order_id)
+SELECT coalesce(restaurant_name, '(all)') AS restaurant,
+       count(*) AS delivered,
+       round(median(epoch(delivered - placed)) / 60, 1) AS median_minutes,
+       round(quantile_cont(epoch(delivered - placed), 0.9) / 60, 1) AS p90_minutes
+FROM life WHERE placed IS NOT NULL AND delivered IS NOT NULL
+GROUP BY ROLLUP (restaurant_name)
+ORDER BY restaurant_name NULLS LAST`
+
 /** A plain-text table for terminals. */
 export const formatTable = ({ columns, rows }: QueryResult): string => {
   const cells = [columns, ...rows.map((r) => r.map((v) => v ?? "NULL"))]

@@ -1,20 +1,25 @@
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Cause, Effect } from "effect"
 import { parseArgs } from "node:util"
-import { formatTable, openLake, parseTimeTravel, runQuery } from "../analytics/lakeQuery.ts"
+import { deliveryTimesSql, formatTable, openLake, parseTimeTravel, runQuery } from "../analytics/lakeQuery.ts"
 import { defaultConfigFile, loadConfig } from "../config/loadConfig.ts"
 
 const usage = `Usage: npm run query -- [--config FILE] [--json] [--version N | --as-of TIME] "SQL"
+       npm run query -- --delivery-times
 
 Runs SQL with DuckDB over the lake at datalake.path, a Delta Lake table. The view \`orders\` holds
 exactly the data files of the table's current version (\`date\` is a DATE column), e.g.
   npm run query -- "SELECT date, count(*), sum(amount) FROM orders GROUP BY date ORDER BY date"
+With capture.mode logical, the view \`order_changes\` holds every change of every order (op, commit_lsn,
+change_seq, commit_ts, xid and the order's columns after it), e.g.
+  npm run query -- "SELECT op, count(*) FROM order_changes GROUP BY op"
 
 Options:
   --version N     read table version N instead of the latest (time travel)
   --as-of TIME    read the version that was current at TIME, e.g. 2026-11-25T17:00:00Z
                   (ISO 8601; a time without a zone is UTC)
   --json          rows as a JSON array instead of a table
+  --delivery-times  minutes from PLACED to DELIVERED per restaurant, from order_changes
 `
 
 const fail = (message: string): never => {
@@ -30,6 +35,7 @@ const parsed = (() => {
         json: { type: "boolean", default: false },
         version: { type: "string" },
         "as-of": { type: "string" },
+        "delivery-times": { type: "boolean", default: false },
         help: { type: "boolean", default: false }
       },
       strict: true,
@@ -44,14 +50,17 @@ if (values.help) {
   process.stdout.write(usage)
   process.exit(0)
 }
-if (positionals.length !== 1) fail(positionals.length === 0 ? "no SQL given" : `expected one SQL argument, got ${positionals.length} (quote the SQL)`)
+const canned = values["delivery-times"] ? deliveryTimesSql : undefined
+if (canned !== undefined ? positionals.length !== 0 : positionals.length !== 1) {
+  fail(canned !== undefined ? "--delivery-times takes no SQL" : positionals.length === 0 ? "no SQL given" : `expected one SQL argument, got ${positionals.length} (quote the SQL)`)
+}
 const travel = parseTimeTravel({ version: values.version, asOf: values["as-of"] })
 const request = typeof travel === "string" ? fail(travel) : travel
 
 const main = Effect.gen(function*() {
   const config = yield* loadConfig(values.config)
   const connection = yield* openLake(config.datalake.path, request)
-  const result = yield* runQuery(connection, positionals[0]!)
+  const result = yield* runQuery(connection, canned ?? positionals[0]!)
   process.stdout.write(values.json
     ? JSON.stringify(result.rows.map((r) => Object.fromEntries(result.columns.map((c, i) => [c, r[i]])))) + "\n"
     : formatTable(result))

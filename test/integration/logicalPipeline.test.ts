@@ -8,7 +8,7 @@
  */
 import { Effect } from "effect"
 import { afterAll, beforeAll, expect, it } from "vitest"
-import { openLake, runQuery } from "../../src/analytics/lakeQuery.ts"
+import { deliveryTimesSql, openLake, runQuery } from "../../src/analytics/lakeQuery.ts"
 import { changesTableBeside } from "../../src/config/PipelineConfig.ts"
 import { describeIntegration } from "../support/endpoints.ts"
 import { insertOrdersSql } from "../support/orderRows.ts"
@@ -60,6 +60,7 @@ describeIntegration("logical capture end to end", (endpoints) => {
       const dates = yield* runQuery(db, "SELECT count(*) FROM orders WHERE date <> CAST(created_at AS DATE)")
       const changes = yield* runQuery(db, "SELECT op, count(*)::INT FROM order_changes GROUP BY op ORDER BY op")
       const repeated = yield* runQuery(db, "SELECT count(*) FROM (SELECT commit_lsn, change_seq, op, order_id FROM order_changes GROUP BY ALL HAVING count(*) > 1)")
+      const delivery = yield* runQuery(db, deliveryTimesSql)
       const sequences = yield* runQuery(db, `SELECT order_id, string_agg(op || ':' || coalesce(order_status, '-'), ' ' ORDER BY commit_lsn, change_seq)
         FROM order_changes GROUP BY order_id`)
       return {
@@ -67,6 +68,7 @@ describeIntegration("logical capture end to end", (endpoints) => {
         misdated: Number(dates.rows[0]![0]),
         changes: Object.fromEntries(changes.rows.map(([op, n]) => [op!, Number(n)])),
         repeated: Number(repeated.rows[0]![0]),
+        delivery: delivery.rows.map((row) => Object.fromEntries(delivery.columns.map((c, i) => [c, row[i]]))),
         sequences: new Map(sequences.rows.map(([id, seq]) => [Number(id), seq!]))
       }
     })))
@@ -124,6 +126,13 @@ describeIntegration("logical capture end to end", (endpoints) => {
     expect(read.misdated, "every row sits in the date partition of its created_at").toBe(0)
     expect(read.changes).toEqual(committed)
     expect(read.repeated).toBe(0)
+    // Delivery times: the orders inserted after the start and delivered (in the large transaction: 0 minutes).
+    const { rows: [deliveredAfterStart] } = await pipeline.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM "${pipeline.table}" WHERE order_id > 2000 AND order_status = 'DELIVERED'`
+    )
+    const overall = read.delivery.find((row) => row["restaurant"] === "(all)")
+    expect(Number(overall?.["median_minutes"])).toBe(0)
+    expect(Number(overall?.["delivered"])).toBe(deliveredAfterStart!.n)
     expect(read.sequences.get(born!.order_id)).toBe("insert:PLACED update:PREPARING delete:PREPARING")
     expect(read.sequences.get(kept!.order_id)).toBe("insert:PLACED update:DELIVERED")
     // Order 21 (a multiple of 3 and 7): snapshot, delivered in the large transaction, then cancelled.
