@@ -162,12 +162,20 @@ export const findRows = (snapshot: Snapshot, ids: ReadonlySet<number>) =>
       if (file === null) {
         return yield* new TableError({ reason: "missing", path: storage.locate(path), detail: "a live data file of the table is missing" })
       }
-      const orders = yield* Effect.tryPromise({
-        try: async () => ((await readOrderIds(file.bytes)).some((id) => ids.has(id)) ? readOrdersFile(file.bytes) : []),
+      yield* Effect.tryPromise({
+        try: async () => {
+          if (!(await readOrderIds(file.bytes)).some((id) => ids.has(id))) return
+          // In chunks, keeping only the matches: the file may be a large compacted one.
+          const rows = parquetRowCount(file.bytes)
+          for (let start = 0; start < rows; start += chunkRows) {
+            for (const order of await readOrdersFile(file.bytes, start, Math.min(rows, start + chunkRows))) {
+              if (ids.has(order.order_id)) found.set(order.order_id, order)
+            }
+          }
+        },
         catch: (error) =>
           new TableError({ reason: "corrupt", path: storage.locate(path), detail: `cannot read data file: ${error instanceof Error ? error.message : String(error)}` })
       })
-      for (const order of orders) if (ids.has(order.order_id)) found.set(order.order_id, order)
     }
     return found as ReadonlyMap<number, Order>
   })
