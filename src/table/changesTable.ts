@@ -1,10 +1,11 @@
-import { type AsyncBuffer, parquetReadObjects } from "hyparquet"
+import { parquetReadObjects } from "hyparquet"
 import { ByteWriter, type ColumnSource, ParquetWriter } from "hyparquet-writer"
 import type { Cents } from "../domain/Amount.ts"
 import type { ChangeOp } from "../domain/Change.ts"
 import { Micros } from "../domain/Timestamp.ts"
 import type { Metadata } from "./actions.ts"
-import { ordersProtocol, partitionColumn } from "./ordersTable.ts"
+import { asyncBuffer, parsers } from "./ordersFile.ts"
+import { field, ordersProtocol, partitionColumn, schemaDifferenceFor, statsTimestamp } from "./ordersTable.ts"
 import type { RowFileWriter, RowStats, TableFormat } from "./tableFormat.ts"
 
 /**
@@ -30,8 +31,6 @@ export interface ChangeRow {
   /** Null only for the delete of an order whose row neither the table nor the batch held. */
   readonly created_at: Micros | null
 }
-
-const field = (name: string, type: string, nullable = true) => ({ name, type, nullable, metadata: {} })
 
 export const changesSchema = {
   type: "struct",
@@ -63,21 +62,7 @@ const changesMetadata = (id: string, configuration: Readonly<Record<string, stri
   createdTime
 })
 
-const changesSchemaDifference = (schemaString: string, partitionColumns: ReadonlyArray<string>): string | undefined => {
-  let parsed: { fields?: Array<{ name: string; type: unknown }> }
-  try {
-    parsed = JSON.parse(schemaString)
-  } catch {
-    return "schemaString is not JSON"
-  }
-  const want = changesSchema.fields.map((f) => `${f.name}:${f.type}`).join(", ")
-  const have = (parsed.fields ?? []).map((f) => `${f.name}:${typeof f.type === "string" ? f.type : JSON.stringify(f.type)}`).join(", ")
-  if (have !== want) return `columns are [${have}], expected [${want}]`
-  if (partitionColumns.length !== 1 || partitionColumns[0] !== partitionColumn) {
-    return `partitioned by [${partitionColumns.join(", ")}], expected [${partitionColumn}]`
-  }
-  return undefined
-}
+const changesSchemaDifference = schemaDifferenceFor(changesSchema)
 
 const text = { type: "BYTE_ARRAY", converted_type: "UTF8", repetition_type: "OPTIONAL" } as const
 const timestamp = {
@@ -180,8 +165,6 @@ class ChangesFileWriter implements RowFileWriter<ChangeRow> {
   }
 }
 
-const statsTimestamp = (micros: bigint) => new Date(Number(micros >= 0n ? micros / 1000n : -((-micros + 999n) / 1000n))).toISOString()
-
 /** Exact statistics: row count, null counts of every column, bounds of order_id, commit_lsn and the timestamps. */
 class ChangesStats implements RowStats<ChangeRow> {
   #rows = 0
@@ -229,17 +212,6 @@ class ChangesStats implements RowStats<ChangeRow> {
     const nulls = Object.entries(this.#nulls).map(([k, v]) => `"${k}":${v}`).join(",")
     return `{"numRecords":${this.#rows},"minValues":{${bound(0)}},"maxValues":{${bound(1)}},"nullCount":{"order_id":0,"op":0,"commit_lsn":0,"change_seq":0,${nulls}}}`
   }
-}
-
-const asyncBuffer = (bytes: Uint8Array): AsyncBuffer => ({
-  byteLength: bytes.byteLength,
-  slice: (start, end) => bytes.buffer.slice(bytes.byteOffset + start, bytes.byteOffset + (end ?? bytes.byteLength)) as ArrayBuffer
-})
-
-const parsers = {
-  timestampFromMilliseconds: (millis: bigint) => millis * 1000n,
-  timestampFromMicroseconds: (micros: bigint) => micros,
-  timestampFromNanoseconds: (nanos: bigint) => nanos / 1000n
 }
 
 const int = (value: unknown, column: string): number => {

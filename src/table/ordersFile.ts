@@ -48,7 +48,7 @@ export const ordersFileBytes = (orders: ReadonlyArray<Order>, kvMetadata?: Reado
   return writer.finish()
 }
 
-const asyncBuffer = (bytes: Uint8Array): AsyncBuffer => ({
+export const asyncBuffer = (bytes: Uint8Array): AsyncBuffer => ({
   byteLength: bytes.byteLength,
   slice: (start, end) => bytes.buffer.slice(bytes.byteOffset + start, bytes.byteOffset + (end ?? bytes.byteLength)) as ArrayBuffer
 })
@@ -56,7 +56,7 @@ const asyncBuffer = (bytes: Uint8Array): AsyncBuffer => ({
 const columns = ["order_id", "customer_name", "restaurant_name", "item", "amount", "order_status", "created_at"]
 
 /** Timestamps as exact microseconds, whatever unit the writer used (Spark may write INT96). */
-const parsers = {
+export const parsers = {
   timestampFromMilliseconds: (millis: bigint) => millis * 1000n,
   timestampFromMicroseconds: (micros: bigint) => micros,
   timestampFromNanoseconds: (nanos: bigint) => nanos / 1000n

@@ -8,7 +8,7 @@ import type { Metadata, Protocol } from "./actions.ts"
  */
 export const ordersProtocol: Protocol = { minReaderVersion: 1, minWriterVersion: 2 }
 
-const field = (name: string, type: string, nullable = true) => ({ name, type, nullable, metadata: {} })
+export const field = (name: string, type: string, nullable = true) => ({ name, type, nullable, metadata: {} })
 
 export const ordersSchema = {
   type: "struct",
@@ -41,14 +41,15 @@ export const ordersMetadata = (id: string, configuration: Readonly<Record<string
  * Our writes assume the table's columns are ours: the same names and types (nullability and
  * metadata may differ; Spark marks columns it created nullable).
  */
-export const schemaDifference = (schemaString: string, partitionColumns: ReadonlyArray<string>): string | undefined => {
+export const schemaDifferenceFor = (schema: { readonly fields: ReadonlyArray<{ readonly name: string; readonly type: string }> }) =>
+(schemaString: string, partitionColumns: ReadonlyArray<string>): string | undefined => {
   let parsed: { fields?: Array<{ name: string; type: unknown }> }
   try {
     parsed = JSON.parse(schemaString)
   } catch {
     return "schemaString is not JSON"
   }
-  const want = ordersSchema.fields.map((f) => `${f.name}:${f.type}`).join(", ")
+  const want = schema.fields.map((f) => `${f.name}:${f.type}`).join(", ")
   const have = (parsed.fields ?? []).map((f) => `${f.name}:${typeof f.type === "string" ? f.type : JSON.stringify(f.type)}`).join(", ")
   if (have !== want) return `columns are [${have}], expected [${want}]`
   if (partitionColumns.length !== 1 || partitionColumns[0] !== partitionColumn) {
@@ -57,8 +58,10 @@ export const schemaDifference = (schemaString: string, partitionColumns: Readonl
   return undefined
 }
 
+export const schemaDifference = schemaDifferenceFor(ordersSchema)
+
 /** Delta's timestamp statistics are milliseconds (Spark reads the max with a millisecond of slack). */
-const statsTimestamp = (micros: bigint) => {
+export const statsTimestamp = (micros: bigint) => {
   const millis = micros >= 0n ? micros / 1000n : -((-micros + 999n) / 1000n)
   return new Date(Number(millis)).toISOString()
 }
