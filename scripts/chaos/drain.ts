@@ -1,5 +1,6 @@
 import type pg from "pg"
 import { lakeCounts } from "./compare.ts"
+import { historyRows } from "./history.ts"
 import { checkDeadLetters, type InjectedGarbage } from "./garbage.ts"
 import { pipelinePositions } from "./positions.ts"
 import { seconds, sleep, throwIfAborted } from "./timing.ts"
@@ -21,6 +22,12 @@ export interface DrainTarget {
   readonly dlqTopic: string
   readonly injected: ReadonlyArray<InjectedGarbage>
   readonly env: Readonly<Record<string, string>>
+  /**
+   * Logical capture: the changes the run committed, which order_changes must reach; the orders
+   * table must then hold exactly `committed` rows (deletes shrink it, so "at least" says nothing).
+   * The early end from the programs' positions (a poll cursor) does not apply.
+   */
+  readonly expectedHistoryRows?: number
 }
 
 /**
@@ -38,25 +45,32 @@ export const waitForDrain = async (
   const deadline = started + timeoutMs
   let drained = false
   let settledShort = false
-  let last = { rows: -1, distinctIds: -1 }
+  let last = { rows: -1, distinctIds: -1, history: -1 }
+  const logical = target.expectedHistoryRows !== undefined
   let stableSince = Date.now()
   let lastLog = 0
   let lastPositions = 0
   let caughtUpChecks = 0
   while (Date.now() < deadline) {
     throwIfAborted(abort)
-    const counts = await lakeCounts(target.lake).catch(() => null) // a file removed mid-read: ask again
+    // A file removed mid-read: ask again.
+    const counts = await lakeCounts(target.lake)
+      .then(async (c) => ({ ...c, history: logical ? await historyRows(target.lake) : 0 }))
+      .catch(() => null)
     if (counts !== null) {
-      if (counts.rows !== last.rows || counts.distinctIds !== last.distinctIds) {
+      if (counts.rows !== last.rows || counts.distinctIds !== last.distinctIds || counts.history !== last.history) {
         last = counts
         stableSince = Date.now()
         caughtUpChecks = 0
       }
-      if (counts.distinctIds >= target.committed && Date.now() - stableSince >= 3000) {
+      const complete = logical
+        ? counts.rows === target.committed && counts.distinctIds === target.committed && counts.history >= target.expectedHistoryRows!
+        : counts.distinctIds >= target.committed
+      if (complete && Date.now() - stableSince >= 3000) {
         drained = true
         break
       }
-      if (counts.distinctIds < target.committed && Date.now() - lastPositions >= 3000) {
+      if (!logical && counts.distinctIds < target.committed && Date.now() - lastPositions >= 3000) {
         lastPositions = Date.now()
         const positions = await pipelinePositions(target.pool, target.table, target.brokers, target.topic, target.env)
           .catch(() => null)
@@ -69,7 +83,8 @@ export const waitForDrain = async (
       }
       if (Date.now() - lastLog > 10_000) {
         lastLog = Date.now()
-        log(`draining: lake ${counts.rows} rows, ${counts.distinctIds} of ${target.committed} orders`)
+        log(`draining: lake ${counts.rows} rows, ${counts.distinctIds} of ${target.committed} orders` +
+          (logical ? `, order_changes ${counts.history} of ${target.expectedHistoryRows} changes` : ""))
       }
     }
     await sleep(500, abort)
@@ -85,7 +100,8 @@ export const waitForDrain = async (
   log(settledShort
     ? `the producer and the consumer passed everything, yet the lake has ${last.distinctIds} of ${target.committed} orders (after ${seconds(outcome.ms)})`
     : !drained
-    ? `drain timed out after ${seconds(outcome.ms)} (lake ${last.distinctIds} of ${target.committed} orders)`
+    ? `drain timed out after ${seconds(outcome.ms)} (lake ${last.distinctIds} of ${target.committed} orders` +
+      `${logical ? `, order_changes ${last.history} of ${target.expectedHistoryRows} changes` : ""})`
     : !dlqReady
     ? `drain timed out after ${seconds(outcome.ms)} waiting for the DLQ`
     : `drained in ${seconds(outcome.ms)}`)

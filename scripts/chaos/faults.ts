@@ -2,7 +2,8 @@ import type { ChaosBroker } from "./broker.ts"
 import type { ChaosS3 } from "./s3.ts"
 import type { GarbageInjector } from "./garbage.ts"
 import type { Random } from "./random.ts"
-import { crashPointsOf, type ProgramName, type ProgramSupervisor } from "./supervisor.ts"
+import type { PgRestarter } from "./pgRestart.ts"
+import { type ProgramName, type ProgramSupervisor } from "./supervisor.ts"
 import { seconds, sleep, throwIfAborted } from "./timing.ts"
 
 /** What the fault schedules share: the generation window's clock, the run's log and cancellation. */
@@ -19,6 +20,9 @@ export const progressLine: Record<ProgramName, RegExp> = {
   producer: /"message":"capture cycle".*"published":[1-9]/,
   consumer: /"message":"batch written"/
 }
+
+/** Logical capture's producer streams once it has said so (after the snapshot, or on resuming). */
+export const logicalProducerProgress = /"message":"streaming changes"/
 
 /** `count` moments spread over [from, to) of `spanMs`, one per equal slot, each at a random place in it. */
 const spreadMoments = (rng: Random, count: number, spanMs: number, from: number, to: number): number[] => {
@@ -39,16 +43,19 @@ export const killProgram = async (
   kills: number,
   crashPointChance: number,
   random: Random,
-  injector: GarbageInjector
+  injector: GarbageInjector,
+  /** The crash points to arm restarts with; `last` (if given) arms the last restart, so a run is sure to pass it. */
+  points: { readonly all: ReadonlyArray<string>; readonly last?: string },
+  /** The line that says the program streams (default `progressLine`). */
+  progress: RegExp = progressLine[supervisor.program]
 ): Promise<void> => {
-  const program = supervisor.program
   const name = supervisor.name
   const moments = spreadMoments(random, kills, ctx.durationMs, 0.05, 0.85)
   for (const [i, at] of moments.entries()) {
     if (!(await until(ctx, at))) return
     // Kill while it streams: a process still starting (or waiting for its consumer group, or for
     // the broker) gets up to 8 s to get going, then is killed anyway.
-    if (await supervisor.waitForLog(progressLine[program], 8_000, ctx.abort)) await sleep(random.int(0, 400), ctx.abort)
+    if (await supervisor.waitForLog(progress, 8_000, ctx.abort)) await sleep(random.int(0, 400), ctx.abort)
     throwIfAborted(ctx.abort)
     const killed = await supervisor.kill()
     // The last restart is always armed: it restarts into the catch-up after a kill (late in the run,
@@ -56,7 +63,7 @@ export const killProgram = async (
     // dead-letter one passes only for batches with garbage, so it is armed for the first such batch
     // (and given one, below).
     const armed = i === moments.length - 1 || random.chance(crashPointChance)
-    const point = armed ? random.pick(crashPointsOf[program]) : null
+    const point = !armed ? null : i === moments.length - 1 && points.last !== undefined ? points.last : random.pick(points.all)
     const crashAt = point === null ? null : `${point}:${point === "consumer.after-dead-letters" ? 1 : random.int(1, 2)}`
     const delay = random.int(200, 1500)
     ctx.log(`SIGKILL ${name} (pid ${killed?.pid ?? "-"}) at ${seconds(Date.now() - ctx.genStart)}; restart in ${delay} ms` +
@@ -82,6 +89,25 @@ export const restartBroker = async (ctx: FaultContext, broker: ChaosBroker, rest
     away.push(restarted.downMs + restarted.startMs)
     ctx.log(`broker back (pid ${broker.pid()}) after ${seconds(restarted.downMs + restarted.startMs)}`)
     ctx.event("broker-started", { pid: broker.pid(), away_ms: restarted.downMs + restarted.startMs })
+  }
+  return away
+}
+
+/**
+ * PostgreSQL restarts in the middle of the window, after the broker's: down 2-5 s, then back (see
+ * pgRestart.ts for the two ways). Returns how long it was away each time.
+ */
+export const restartPostgres = async (ctx: FaultContext, restarter: PgRestarter, restarts: number, random: Random): Promise<number[]> => {
+  const away: number[] = []
+  for (const at of spreadMoments(random, restarts, ctx.durationMs, 0.45, 0.75)) {
+    if (!(await until(ctx, at))) break
+    const down = random.int(2000, 5000)
+    ctx.log(`PostgreSQL ${restarter.via === "cluster" ? "cluster stop" : "connections cut (proxy)"} at ${seconds(Date.now() - ctx.genStart)}; back after ${down} ms`)
+    ctx.event("pg-down", { via: restarter.via })
+    const restarted = await restarter.restart(down)
+    away.push(restarted.downMs + restarted.startMs)
+    ctx.log(`PostgreSQL back after ${seconds(restarted.downMs + restarted.startMs)}`)
+    ctx.event("pg-up", { via: restarter.via, away_ms: restarted.downMs + restarted.startMs })
   }
   return away
 }

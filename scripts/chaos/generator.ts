@@ -1,4 +1,5 @@
 import type pg from "pg"
+import { newOutageStats, type OutageStats, runTransaction } from "./pgOutage.ts"
 import type { Random } from "./random.ts"
 import { sleep, throwIfAborted } from "./timing.ts"
 
@@ -23,6 +24,11 @@ export interface GeneratorOptions {
   readonly steadyRollbackChance: number
   /** Rows per tie group (all with one created_at), min and max. */
   readonly tieGroupRows: readonly [number, number]
+  /**
+   * Called with the orders of each committed transaction (also one whose COMMIT went unanswered and
+   * was found committed afterwards), amounts in cents: the logical run's lifecycles and change count.
+   */
+  readonly onCommitted?: (orders: ReadonlyArray<{ readonly orderId: number; readonly amount: number }>) => void
 }
 
 export interface GeneratorStats {
@@ -37,6 +43,8 @@ export interface GeneratorStats {
   lateRows: number
   tieGroups: number
   tieRows: number
+  /** What PostgreSQL outages did to the generator's transactions (all zero without one). */
+  outage: OutageStats
 }
 
 const restaurants = ["Burger Junction", "Spice Route", "Pizza Palace", "Sushi Corner", "Dosa Darbar", "Café Ünïcode"]
@@ -64,7 +72,7 @@ const makeRow = (rng: Random, label: string): Row => ({
  * One multi-row INSERT. `tie`: created_at set explicitly to the transaction's start, the same value
  * for every row of the transaction; otherwise the column default (also the transaction's start).
  */
-const insertRows = async (client: pg.PoolClient, table: string, rows: ReadonlyArray<Row>, tie: boolean) => {
+const insertRows = async (client: pg.PoolClient, table: string, rows: ReadonlyArray<Row>, tie: boolean, into: Array<{ orderId: number; amount: number }>) => {
   const params: Array<string> = []
   const tuples = rows.map((row) => {
     const base = params.length
@@ -78,29 +86,11 @@ const insertRows = async (client: pg.PoolClient, table: string, rows: ReadonlyAr
     `INSERT INTO "${table}" (${columns}) VALUES ${tuples.join(", ")} RETURNING order_id`,
     params
   )
+  result.rows.forEach((r, i) => into.push({ orderId: r.order_id, amount: toCents(rows[i]!.amount) }))
   return result.rows.map((r) => r.order_id)
 }
 
-/**
- * Runs one transaction: BEGIN, `body`, then COMMIT or (if `body` says so) ROLLBACK. On any error
- * or cancellation the connection is discarded, which rolls back whatever was open.
- */
-const inTransaction = async (
-  pool: pg.Pool,
-  body: (client: pg.PoolClient) => Promise<{ rollback: boolean }>
-): Promise<{ rollback: boolean }> => {
-  const client = await pool.connect()
-  try {
-    await client.query("BEGIN")
-    const outcome = await body(client)
-    await client.query(outcome.rollback ? "ROLLBACK" : "COMMIT")
-    client.release()
-    return outcome
-  } catch (error) {
-    client.release(error instanceof Error ? error : new Error(String(error)))
-    throw error
-  }
-}
+const toCents = (amount: string) => Math.round(Number(amount) * 100)
 
 /**
  * Inserts until `stop` fires, then lets every open transaction finish (the longest holds 5 s more).
@@ -125,7 +115,8 @@ export const runGenerator = async (
     lateCommits: 0,
     lateRows: 0,
     tieGroups: 0,
-    tieRows: 0
+    tieRows: 0,
+    outage: newOutageStats()
   }
   const settle = (ids: ReadonlyArray<number>, rollback: boolean) => {
     stats.transactions += 1
@@ -136,6 +127,33 @@ export const runGenerator = async (
     } else {
       stats.committedRows += ids.length
     }
+  }
+  /**
+   * One transaction of inserts: `body` inserts (pushing each statement's rows onto `rows`) and says
+   * whether to roll back. Cut by an outage before its COMMIT, it counts as rolled back (the server
+   * rolled it back); with its COMMIT unanswered, its rows are looked for once the server is back.
+   * Returns the committed rows (none when rolled back).
+   */
+  const inTransaction = async (body: (client: pg.PoolClient, rows: Array<{ orderId: number; amount: number }>) => Promise<{ rollback: boolean }>) => {
+    const rows: Array<{ orderId: number; amount: number }> = []
+    const outcome = await runTransaction(
+      pool,
+      async (client) => ({ value: rows, rollback: (await body(client, rows)).rollback }),
+      async (written) => {
+        const { rows: [found] } = await pool.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM "${options.table}" WHERE order_id = ANY($1::int[])`,
+          [written.map((r) => r.orderId)]
+        )
+        return (found?.n ?? 0) > 0
+      },
+      stats.outage,
+      abort
+    )
+    const ids = rows.map((r) => r.orderId)
+    // A transaction cut before it wrote anything is no transaction at all.
+    if (!(outcome.status === "rolled-back" && outcome.interrupted && ids.length === 0)) settle(ids, outcome.status !== "committed")
+    if (outcome.status === "committed") options.onCommitted?.(rows)
+    return outcome.status === "committed" ? rows : []
   }
   /** Waits inside an open transaction: only a cancelled run cuts it short (and rolls back). */
   const holdOpen = async (ms: number) => {
@@ -154,18 +172,16 @@ export const runGenerator = async (
       const started = Date.now()
       const count = random.chance(0.6) ? 1 : random.int(2, 5)
       const rollback = random.chance(options.steadyRollbackChance)
-      let ids: Array<number> = []
-      await inTransaction(pool, async (client) => {
+      await inTransaction(async (client, written) => {
         const rows = Array.from({ length: count }, () => makeRow(random, `steady ${worker}.${++n}`))
-        ids = await insertRows(client, options.table, rows, false)
+        await insertRows(client, options.table, rows, false, written)
         // Two statements now and then: the transaction's rows still share its start time.
-        if (random.chance(0.2)) ids.push(...(await insertRows(client, options.table, [makeRow(random, `steady ${worker}.${++n}`)], false)))
+        if (random.chance(0.2)) await insertRows(client, options.table, [makeRow(random, `steady ${worker}.${++n}`)], false, written)
         // An application's think time before COMMIT (a payment call, a second query): concurrent
         // transactions overlap and commit out of their start order, even at a moderate rate.
         await holdOpen(random.int(0, 15))
         return { rollback }
       })
-      settle(ids, rollback)
       await sleep((count / perWorker) * 1000 - (Date.now() - started), stop)
     }
   }
@@ -182,20 +198,18 @@ export const runGenerator = async (
       const rollback = random.chance(options.lateRollbackChance)
       const waitBefore = random.chance(0.5) ? random.int(200, 2000) : 0
       const holdMs = random.int(1000, 5000)
-      let ids: Array<number> = []
-      await inTransaction(pool, async (client) => {
+      const committed = await inTransaction(async (client, written) => {
         // xact_start (and so created_at) is fixed by the first statement, not by the INSERT.
         await client.query("SELECT 1")
         if (waitBefore > 0) await holdOpen(waitBefore)
         const rows = Array.from({ length: random.int(1, 3) }, () => makeRow(random, `late ${worker}.${++n}`))
-        ids = await insertRows(client, options.table, rows, false)
+        await insertRows(client, options.table, rows, false, written)
         await holdOpen(holdMs)
         return { rollback }
       })
-      settle(ids, rollback)
-      if (!rollback) {
+      if (committed.length > 0) {
         stats.lateCommits += 1
-        stats.lateRows += ids.length
+        stats.lateRows += committed.length
       }
     }
   }
@@ -210,20 +224,20 @@ export const runGenerator = async (
       const [min, max] = options.tieGroupRows
       const total = random.int(min, max)
       const statements = random.int(1, 3)
-      let ids: Array<number> = []
-      await inTransaction(pool, async (client) => {
+      const committed = await inTransaction(async (client, written) => {
         for (let s = 0; s < statements; s++) {
-          const size = s === statements - 1 ? total - ids.length : Math.floor(total / statements)
+          const size = s === statements - 1 ? total - written.length : Math.floor(total / statements)
           const rows = Array.from({ length: size }, () => makeRow(random, `tie ${n + 1}`))
-          ids.push(...(await insertRows(client, options.table, rows, true)))
+          await insertRows(client, options.table, rows, true, written)
           if (s < statements - 1) await holdOpen(random.int(0, 300))
         }
         return { rollback: false }
       })
       n += 1
-      settle(ids, false)
-      stats.tieGroups += 1
-      stats.tieRows += ids.length
+      if (committed.length > 0) {
+        stats.tieGroups += 1
+        stats.tieRows += committed.length
+      }
     }
   }
 

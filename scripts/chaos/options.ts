@@ -13,6 +13,28 @@ export interface ChaosOptions {
    */
   readonly lake: "local" | "s3"
   readonly s3Restarts: number
+  /**
+   * How the producer captures: `poll` (created_at polling, inserts only) or `logical` (PostgreSQL
+   * logical replication: inserts, updates, deletes; the workload then also runs order lifecycles,
+   * multi-statement transactions and one large update, and the lake's order_changes is checked).
+   */
+  readonly capture: "poll" | "logical"
+  /**
+   * PostgreSQL restarts in the middle of the window. `pgRestartVia`: `cluster` restarts the machine's
+   * cluster (pg_ctlcluster stop, a few seconds, start: every client of the server sees it; only as
+   * root or the cluster's owner, on a local Debian cluster, else skipped with a log line); `proxy`
+   * routes the run's connections (generator and programs) through a TCP proxy of its own and cuts
+   * them (the server-side backends terminated too, new connections refused for a few seconds),
+   * which leaves other clients of the server alone (the CI test).
+   */
+  readonly pgRestarts: number
+  readonly pgRestartVia: "cluster" | "proxy"
+  /** Logical capture: orders in the table before the producer first starts (they come through the slot's snapshot). */
+  readonly snapshotRows: number
+  /** Logical capture: seconds an order takes from PLACED to DELIVERED|CANCELLED (the planner's time scale). */
+  readonly lifecycleSeconds: number
+  /** Logical capture: rows of the one large transaction (an UPDATE of that many orders at once). */
+  readonly bulkRows: number
   /** Bad messages injected at random moments (arming the consumer's dead-letter crash point adds more). */
   readonly garbage: number
   /** Steady insert rate; late transactions and tie groups come on top. */
@@ -42,6 +64,8 @@ export interface ChaosOptions {
 }
 
 const base = {
+  capture: "poll",
+  pgRestartVia: "cluster",
   brokerRestarts: 1,
   consumers: 1,
   lake: "local",
@@ -60,6 +84,10 @@ export const fullChaos = (seed: number): ChaosOptions => ({
   garbage: 12,
   ordersPerSecond: 250,
   drainTimeoutS: 180,
+  pgRestarts: 0,
+  snapshotRows: 3000,
+  lifecycleSeconds: 12,
+  bulkRows: 4000,
   seed
 })
 
@@ -70,5 +98,21 @@ export const quickChaos = (seed: number): ChaosOptions => ({
   garbage: 6,
   ordersPerSecond: 150,
   drainTimeoutS: 60,
+  pgRestarts: 0,
+  snapshotRows: 1000,
+  lifecycleSeconds: 8,
+  bulkRows: 2500,
   seed
+})
+
+/**
+ * The logical-capture variant of a preset (`--capture logical`): one PostgreSQL restart, and a lower
+ * insert rate, since every order now also brings 2-4 updates (and some a delete), each rewriting the
+ * lake file that holds the order (copy-on-write).
+ */
+export const logicalChaos = (preset: ChaosOptions): ChaosOptions => ({
+  ...preset,
+  capture: "logical",
+  pgRestarts: 1,
+  ordersPerSecond: Math.round(preset.ordersPerSecond * 0.4)
 })

@@ -1,5 +1,9 @@
 import type { LakeComparison } from "./compare.ts"
+import type { LedgerOp } from "./changeLedger.ts"
 import type { DeadLetterCheck, InjectedGarbage } from "./garbage.ts"
+import type { HistoryCheck } from "./history.ts"
+import type { LifecycleStats } from "./lifecycles.ts"
+import type { OutageStats } from "./pgOutage.ts"
 import type { Incarnation } from "./supervisor.ts"
 
 export interface ProgramKills {
@@ -8,6 +12,8 @@ export interface ProgramKills {
   readonly signal: number
   readonly crashPoints: number
   readonly starts: number
+  /** The crash points that fired, in order. */
+  readonly crashPointsHit: ReadonlyArray<string>
 }
 
 export interface ProgramStop {
@@ -27,6 +33,7 @@ export interface ChaosReport {
   readonly pg: string
   readonly brokers: string
   readonly durationS: number
+  readonly capture: "poll" | "logical"
   /** Kept (with program logs, the broker log and the lake) when the run failed; null when removed. */
   readonly stateDir: string | null
   readonly orders: {
@@ -46,6 +53,25 @@ export interface ChaosReport {
   readonly unexpectedExits: ReadonlyArray<{ program: string } & Incarnation>
   readonly brokerRestarts: number
   readonly brokerDownMs: ReadonlyArray<number>
+  /** PostgreSQL restarts done, how long it was away each time, and how (see pgRestart.ts). */
+  readonly pgRestarts: number
+  readonly pgDownMs: ReadonlyArray<number>
+  readonly pgRestartVia: "cluster" | "proxy"
+  /** Why the planned restarts were skipped (the cluster could not be restarted by this run), or null. */
+  readonly pgRestartSkipped: string | null
+  /** What the outages did to the run's own transactions (the generator's and the lifecycles'). */
+  readonly outages: OutageStats
+  /** Logical capture: the changes the run committed (its ledger); null in poll mode. */
+  readonly changes: {
+    readonly committed: Readonly<Record<LedgerOp, number>>
+    readonly total: number
+    /** Orders that ever existed (snapshot or inserted). */
+    readonly ordersEver: number
+    readonly deletedOrders: number
+    readonly lifecycles: LifecycleStats
+  } | null
+  /** Logical capture: order_changes against the ledger and the final state; null in poll mode. */
+  readonly history: HistoryCheck | null
   /** Where the table was: `local`, or `s3` on the run's own S3 server. */
   readonly lakeStore: "local" | "s3"
   readonly s3Restarts: number
@@ -68,7 +94,8 @@ export const failuresOf = (
   report: Omit<ChaosReport, "ok" | "failures">,
   configuredKills: Readonly<Record<string, number>>,
   configuredRestarts: number,
-  configuredS3Restarts: number
+  configuredS3Restarts: number,
+  configuredPgRestarts = 0
 ): string[] => {
   const failures: string[] = []
   const lake = report.lake
@@ -97,6 +124,22 @@ export const failuresOf = (
     if (kills.signal < planned) failures.push(`${program} was SIGKILLed ${kills.signal} times, ${planned} planned`)
   }
   if (report.brokerRestarts < configuredRestarts) failures.push(`broker restarted ${report.brokerRestarts} times, ${configuredRestarts} planned`)
+  if (report.pgRestarts < configuredPgRestarts) failures.push(`PostgreSQL restarted ${report.pgRestarts} times, ${configuredPgRestarts} planned`)
+  const history = report.history
+  if (report.capture === "logical") {
+    if (history === null) failures.push("order_changes not checked")
+    else {
+      const h = history.samples
+      if (history.repeated > 0) failures.push(`${history.repeated} changes twice in order_changes, e.g. ${h.repeated.slice(0, 3).join(", ")} (order@lsn/seq)`)
+      if (history.countMismatches > 0) failures.push(`${history.countMismatches} orders whose changes in order_changes differ from those committed, e.g. ${JSON.stringify(h.countMismatches[0])}`)
+      if (history.absentOrders > 0) failures.push(`${history.absentOrders} changed orders with no history, e.g. ${h.absentOrders.slice(0, 5).join(", ")}`)
+      if (history.unknownOrders > 0) failures.push(`${history.unknownOrders} orders in order_changes that the run never committed, e.g. ${h.unknownOrders.slice(0, 5).join(", ")}`)
+      if (history.lastStateMismatches > 0) failures.push(`${history.lastStateMismatches} orders whose last change is not their final state, e.g. ${JSON.stringify(h.lastStateMismatches[0])}`)
+      for (const op of ["snapshot", "insert", "update", "delete"] as const) {
+        if ((history.byOp[op] ?? 0) !== history.expectedByOp[op]) failures.push(`order_changes holds ${history.byOp[op] ?? 0} ${op} changes, ${history.expectedByOp[op]} committed`)
+      }
+    }
+  }
   if (report.s3Restarts < configuredS3Restarts) failures.push(`S3 server restarted ${report.s3Restarts} times, ${configuredS3Restarts} planned`)
   if (report.drain.settledShort) failures.push("the producer and the consumer had passed every order, yet the lake lacked some")
   else if (report.drain.timedOut) failures.push("the lake (or the DLQ) did not catch up within the drain timeout")
@@ -124,14 +167,28 @@ export const formatSummary = (report: ChaosReport): string => {
   const dlq = report.garbage.dlq
   const k = report.kills
   const rows: Array<[string, string]> = [
-    ["orders inserted (committed)", `${report.orders.committed}`],
+    ...(report.changes === null ? [["orders inserted (committed)", `${report.orders.committed}`] as [string, string]] : [
+      ["capture", "logical (replication slot)"] as [string, string],
+      ["orders (ever / live at the end)", `${report.changes.ordersEver} / ${report.orders.committed} (${report.changes.deletedOrders} deleted)`] as [string, string],
+      ["changes committed", `${report.changes.total}: ${report.changes.committed.snapshot} snapshot, ${report.changes.committed.insert} insert, ${report.changes.committed.update} update, ${report.changes.committed.delete} delete`] as [string, string],
+      ["  lifecycles", `${report.changes.lifecycles.tracked} orders: ${report.changes.lifecycles.statusUpdates} status, ${report.changes.lifecycles.amountUpdates} amount, ${report.changes.lifecycles.deletes} deletes`] as [string, string],
+      ["  multi-statement transactions", `${report.changes.lifecycles.multiTransactions} committed (insert+update+delete of one order, insert+update of another), ${report.changes.lifecycles.multiRolledBack} rolled back`] as [string, string],
+      ["  large transaction", `${report.changes.lifecycles.bulkTransactions} × ${report.changes.lifecycles.bulkRows} rows updated at once`] as [string, string]
+    ]),
     ["  late commits (held 1-5 s)", `${report.orders.lateCommits} transactions, ${report.orders.lateRows} orders`],
     ["  tie groups (one created_at)", `${report.orders.tieGroups} groups, ${report.orders.tieRows} orders`],
     ["rolled back", `${report.orders.rolledBackTransactions} transactions, ${report.orders.rolledBackRows} orders`],
     ...Object.entries(k).map(([program, kills]): [string, string] =>
-      [`kills: ${program}`, `${kills.total} (${kills.signal} SIGKILL, ${kills.crashPoints} crash points)`]
+      [`kills: ${program}`, `${kills.total} (${kills.signal} SIGKILL, ${kills.crashPoints} crash points${kills.crashPointsHit.length > 0 ? `: ${kills.crashPointsHit.join(", ")}` : ""})`]
     ),
     ["broker restarts (SIGKILL)", `${report.brokerRestarts}${awayText(report.brokerDownMs)}`],
+    ["PostgreSQL restarts", report.pgRestartSkipped !== null
+      ? `skipped (${report.pgRestartSkipped})`
+      : `${report.pgRestarts}${report.pgRestarts > 0 ? ` via ${report.pgRestartVia === "cluster" ? "pg_ctlcluster stop/start" : "the run's proxy (connections and backends cut)"}` : ""}${awayText(report.pgDownMs)}`],
+    ...(report.pgRestarts > 0
+      ? [["  the run's transactions", `${report.outages.interrupted} cut before COMMIT, ${report.outages.unknownCommits} COMMITs unanswered (${report.outages.unknownCommitted} found committed)` +
+        (report.changes === null ? "" : `; ${report.changes.lifecycles.retriedSteps} lifecycle steps run again, ${report.changes.lifecycles.settledByReading} settled by reading the row`)] as [string, string]]
+      : []),
     ["lake", report.lakeStore === "s3" ? `on the run's S3 server, restarted ${report.s3Restarts} times${awayText(report.s3DownMs)}` : "local directory"],
     ["garbage injected", `${report.garbage.injected} (${Object.entries(report.garbage.kinds).map(([kind, n]) => `${n} ${kind}`).join(", ")})`],
     ["DLQ records", dlq === null ? "not checked" : `${dlq.records} (${dlq.matched} of ${report.garbage.injected} injected found, ${dlq.repeated} re-sent after a crash, ${dlq.wrongReason.length} wrong reason, ${dlq.foreign.length} foreign)`],
@@ -142,6 +199,12 @@ export const formatSummary = (report: ChaosReport): string => {
     ["values differing", lake === null ? "-" : `${lake.mismatched}`],
     ["sum(amount) PostgreSQL / lake", lake === null ? "-" : `${lake.sourceSum} / ${lake.lakeSum}`],
     ["lake files", lake === null ? "-" : `${lake.lakeFiles}`],
+    ...(report.history === null ? [] : ((h: HistoryCheck): Array<[string, string]> => [
+      ["order_changes rows", `${h.rows}: ${["snapshot", "insert", "update", "delete"].map((op) => `${h.byOp[op] ?? 0} ${op}`).join(", ")} (${h.orders} orders)`],
+      ["  changes twice", `${h.repeated}`],
+      ["  orders with other changes than committed", `${h.countMismatches} (${h.absentOrders} with none, ${h.unknownOrders} never committed)`],
+      ["  last change not the final state", `${h.lastStateMismatches}`]
+    ])(report.history)),
     ["drain after generation", `${(report.drain.ms / 1000).toFixed(1)} s${report.drain.settledShort ? " (ended: nothing more would come)" : report.drain.timedOut ? " (TIMED OUT)" : ""}`],
     ...Object.keys(k).map((p): [string, string] => {
       const s = report.stop[p]
@@ -176,7 +239,19 @@ export const reportLine = (report: ChaosReport): string =>
     },
     consumers: consumerKills(report.kills).length,
     lake: report.lakeStore,
+    capture: report.capture,
     broker_restarts: report.brokerRestarts,
+    pg_restarts: report.pgRestarts,
+    pg_restart_via: report.pgRestartSkipped === null ? report.pgRestartVia : `skipped: ${report.pgRestartSkipped}`,
+    crash_points_hit: Object.values(report.kills).flatMap((k) => k.crashPointsHit),
+    ...(report.changes === null ? {} : {
+      orders_ever: report.changes.ordersEver,
+      changes: report.changes.committed,
+      history_rows: report.history?.rows ?? null,
+      history_repeated: report.history?.repeated ?? null,
+      history_count_mismatches: report.history?.countMismatches ?? null,
+      history_last_state_mismatches: report.history?.lastStateMismatches ?? null
+    }),
     s3_restarts: report.s3Restarts,
     garbage_injected: report.garbage.injected,
     dlq_records: report.garbage.dlq?.records ?? null,

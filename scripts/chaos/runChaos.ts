@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events"
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -10,15 +11,21 @@ import { committedCount, createOrdersTable, dropOrdersTable, openPool, redactUrl
 import { diagnoseMissing } from "./diagnose.ts"
 import { checkDeadLetters, type DeadLetterCheck, GarbageInjector, topicExists } from "./garbage.ts"
 import { waitForDrain } from "./drain.ts"
-import { type FaultContext, injectGarbage, killProgram, restartBroker, restartS3 } from "./faults.ts"
+import { ChangeLedger } from "./changeLedger.ts"
+import { type FaultContext, injectGarbage, killProgram, logicalProducerProgress, restartBroker, restartPostgres, restartS3 } from "./faults.ts"
+import { checkHistory, type HistoryCheck } from "./history.ts"
+import { bulkUpdate, lifecycleWorkload, multiStatementTransactions } from "./lifecycles.ts"
+import { dropCapture, insertSnapshotRows, prepareLogical } from "./logicalSetup.ts"
+import { newOutageStats } from "./pgOutage.ts"
+import { clusterRestarter, localCluster, type PgRestarter, proxyRestarter } from "./pgRestart.ts"
 import { type GeneratorStats, runGenerator } from "./generator.ts"
 import type { ChaosOptions } from "./options.ts"
 import { seededRandom } from "./random.ts"
 import { type ChaosReport, failuresOf, type ProgramKills, type ProgramStop } from "./report.ts"
 import { type ChaosS3, startChaosS3 } from "./s3.ts"
 import { s3EnvOf } from "../stack/s3Server.ts"
-import { type ProgramName, ProgramSupervisor } from "./supervisor.ts"
-import { seconds, sleepOrAbort, throwIfAborted } from "./timing.ts"
+import { crashPointsFor, type ProgramName, ProgramSupervisor } from "./supervisor.ts"
+import { seconds, sleep, sleepOrAbort, throwIfAborted } from "./timing.ts"
 import { spawnWatchdog } from "./watchdog.ts"
 
 export type { ChaosOptions } from "./options.ts"
@@ -44,6 +51,8 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
   const rng = seededRandom(options.seed)
   const failed = new AbortController()
   const abort = options.signal === undefined ? failed.signal : AbortSignal.any([options.signal, failed.signal])
+  // Every waiting worker listens to it (lifecycles, transactions, faults).
+  setMaxListeners(1000, abort)
   const roll = uniqueName("chaos")
   const table = `${roll}_orders`
   const topic = `${roll}_food_orders_raw`
@@ -54,6 +63,8 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
     appendFileSync(eventsFile, JSON.stringify({ at_ms: Date.now() - wallStart, event: what, ...details }) + "\n")
 
   let pool: pg.Pool | undefined
+  let restarter: PgRestarter | undefined
+  let logicalCleanup: (() => Promise<void>) | undefined
   let broker: ChaosBroker | undefined
   let s3: ChaosS3 | undefined
   // The run reads the table itself (drain, comparison): with the lake on S3 it needs the server's
@@ -62,11 +73,43 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
   const supervisors: Array<ProgramSupervisor> = []
   let passed = false
   try {
-    const { pgUrl, source } = await resolvePgUrl(options.pgUrl)
-    pool = await openPool(pgUrl, 8)
+    const { pgUrl: directUrl, source } = await resolvePgUrl(options.pgUrl)
+    const logical = options.capture === "logical"
+    if (logical) {
+      // wal_level = logical (set, with one restart of the local cluster, when it can), REPLICATION.
+      await prepareLogical(directUrl, log)
+      logicalCleanup = () => dropCapture(directUrl, table, log)
+    }
+    // PostgreSQL restarts: the cluster itself when the run may restart it, else none (with why);
+    // or the run's own proxy, whose connections it cuts.
+    let pgRestarts = options.pgRestarts
+    let pgRestartSkipped: string | null = null
+    if (pgRestarts > 0 && options.pgRestartVia === "cluster") {
+      const cluster = await localCluster(directUrl)
+      if ("cannot" in cluster) {
+        pgRestartSkipped = cluster.cannot
+        pgRestarts = 0
+        log(`PostgreSQL restarts skipped: cannot restart the cluster (${cluster.cannot}); --pg-restart proxy cuts the run's connections instead`)
+      } else {
+        restarter = clusterRestarter(directUrl, cluster)
+        log(`PostgreSQL restarts: ${pgRestarts} × pg_ctlcluster ${cluster.version} ${cluster.name} stop/start (every client of the server sees them)`)
+      }
+    } else if (pgRestarts > 0) {
+      restarter = await proxyRestarter(directUrl)
+      log(`PostgreSQL restarts: ${pgRestarts} × cutting the run's connections at its proxy ${redactUrl(restarter.pgUrl)}`)
+    }
+    const pgUrl = restarter?.pgUrl ?? directUrl
+    pool = await openPool(pgUrl, 12)
     await createOrdersTable(pool, table)
-    log(`roll ${roll}, seed ${options.seed}, state ${stateDir}; PostgreSQL ${redactUrl(pgUrl)} (${source})`)
+    log(`roll ${roll}, seed ${options.seed}, capture ${options.capture}, state ${stateDir}; PostgreSQL ${redactUrl(directUrl)} (${source})`)
     throwIfAborted(abort)
+    // Logical capture: orders already there when the producer first starts come through the slot's snapshot.
+    const ledger = new ChangeLedger()
+    if (logical && options.snapshotRows > 0) {
+      const ids = await insertSnapshotRows(pool, table, options.snapshotRows)
+      for (const id of ids) ledger.record(id, "snapshot")
+      log(`${ids.length} orders in the table before the producer starts (its snapshot)`)
+    }
 
     const brokerStarting = Date.now()
     broker = await startChaosBroker()
@@ -106,6 +149,8 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
         STREAMING_BATCH_INTERVAL: String(options.batchIntervalS),
         PRODUCER_BATCH_SIZE: String(options.producerBatchSize),
         CONSUMER_MAX_BATCH_MESSAGES: String(options.consumerMaxBatchMessages),
+        CAPTURE_MODE: options.capture,
+        ...(logical ? { CAPTURE_SNAPSHOT_CHUNK: "400" } : {}),
         ...lakeOverride
       }
     })
@@ -127,6 +172,12 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
       if (Date.now() - warming > 90_000) throw new Error(`the producer did not create ${topic} within 90 s`)
       await sleepOrAbort(300, abort)
     }
+    if (logical) {
+      // The snapshot holds exactly the orders inserted so far: the ledger says so (op snapshot).
+      if (!(await producer.waitForLog(/"message":"snapshot published"/, 90_000, abort))) {
+        throw new Error(`the producer did not publish its snapshot within 90 s (logs in ${join(stateDir, "logs")})`)
+      }
+    }
     log(`producer and ${consumers.length === 1 ? "consumer" : `${consumers.length} consumers`} running after ${seconds(Date.now() - warming)}`)
 
     // --- generation, with kills, a broker restart and garbage ---------------------------------------
@@ -138,6 +189,18 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
     const faults: FaultContext = { genStart, durationMs, abort, log, event }
     let brokerDownMs: Array<number> = []
     let s3DownMs: Array<number> = []
+    let pgDownMs: Array<number> = []
+    const outage = newOutageStats()
+    const lifecycles = logical
+      ? lifecycleWorkload(pool, {
+        table,
+        settings: { lifecycleSeconds: options.lifecycleSeconds, cancelRate: 0.2, updatesPerOrder: 0.5, deleteRate: 0.06 },
+        seed: options.seed,
+        share: 0.8,
+        concurrency: 4
+      }, ledger, rng.fork("lifecycles"), endGeneration.signal, abort)
+      : undefined
+
     // The consumers share the kills (each one's restart also moves partitions through the group).
     const plannedKills: Record<string, number> = { producer: options.kills }
     consumers.forEach((c, i) => {
@@ -153,12 +216,38 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
           lateWorkers: 2,
           lateRollbackChance: 0.2,
           steadyRollbackChance: 0.03,
-          tieGroupRows: [20, 150]
+          tieGroupRows: [20, 150],
+          ...(logical
+            ? {
+              onCommitted: (orders: ReadonlyArray<{ readonly orderId: number; readonly amount: number }>) => {
+                for (const order of orders) ledger.record(order.orderId, "insert")
+                lifecycles?.track(orders)
+              }
+            }
+            : {})
         }, rng.fork("generator"), endGeneration.signal, abort),
-        killProgram(faults, producer, options.kills, options.crashPointChance, rng.fork("kills-producer"), injector),
+        // With logical capture the last restart of each program is armed with the point between its
+        // two commits: the producer's between the broker's ack and the slot's confirmation, the
+        // (first) consumer's between the history's commit and the orders'.
+        killProgram(faults, producer, options.kills, options.crashPointChance, rng.fork("kills-producer"), injector, {
+          all: crashPointsFor("producer", options.capture),
+          ...(logical ? { last: "producer.after-publish" } : {})
+        }, logical ? logicalProducerProgress : undefined),
         ...consumers.map((consumer, i) =>
-          killProgram(faults, consumer, plannedKills[consumer.name]!, options.crashPointChance, rng.fork(i === 0 ? "kills-consumer" : `kills-${consumer.name}`), injector)
+          killProgram(faults, consumer, plannedKills[consumer.name]!, options.crashPointChance, rng.fork(i === 0 ? "kills-consumer" : `kills-${consumer.name}`), injector, {
+            all: crashPointsFor("consumer", options.capture),
+            ...(logical && i === 0 ? { last: "consumer.after-history-commit" } : {})
+          })
         ),
+        ...(lifecycles === undefined ? [] : [
+          lifecycles.run(),
+          multiStatementTransactions(pool, table, ledger, lifecycles.stats, outage, rng.fork("multi"), endGeneration.signal, abort),
+          bulkUpdate(pool, table, options.bulkRows, ledger, lifecycles.stats, outage,
+            () => sleep(genStart + rng.fork("bulk").between(0.3, 0.6) * durationMs - Date.now(), abort), log, abort)
+        ]),
+        restarter === undefined ? Promise.resolve() : restartPostgres(faults, restarter, pgRestarts, rng.fork("postgres")).then((away) => {
+          pgDownMs = away
+        }),
         restartBroker(faults, broker, options.brokerRestarts, rng.fork("broker")).then((away) => {
           brokerDownMs = away
         }),
@@ -184,11 +273,23 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
     const committed = await committedCount(pool, table)
     log(`generation done in ${seconds(Date.now() - genStart)}: ${committed} orders committed (${generated.lateCommits} late commits, ` +
       `${generated.tieGroups} tie groups, ${generated.rolledBackRows} rolled back), ${injector.injected.length} bad messages`)
+    if (logical) {
+      const l = lifecycles!.stats
+      log(`changes committed: ${ledger.byOp.snapshot} snapshot, ${ledger.byOp.insert} inserts, ${ledger.byOp.update} updates, ${ledger.byOp.delete} deletes ` +
+        `(lifecycles: ${l.tracked} orders, ${l.statusUpdates} status, ${l.amountUpdates} amount, ${l.deletes} deletes; ` +
+        `${l.multiTransactions} multi-statement transactions; large transaction ${l.bulkRows} rows); ${committed} orders live`)
+    }
+    const outages = { ...outage, interrupted: outage.interrupted + generated.outage.interrupted, unknownCommits: outage.unknownCommits + generated.outage.unknownCommits, unknownCommitted: outage.unknownCommitted + generated.outage.unknownCommitted }
+    if (pgDownMs.length > 0) {
+      log(`PostgreSQL outages: ${outages.interrupted} transactions cut before COMMIT, ${outages.unknownCommits} COMMITs unanswered (${outages.unknownCommitted} found committed)` +
+        (logical ? `, ${lifecycles!.stats.retriedSteps} lifecycle steps run again, ${lifecycles!.stats.settledByReading} settled by reading the row` : ""))
+    }
     event("generation-done", { committed, ...generated, rolledBackIds: undefined })
 
     // --- drain --------------------------------------------------------------------------------------
     const drain = await waitForDrain({
-      pool, table, committed, lake, brokers: broker.brokers, topic, dlqTopic, injected: injector.injected, env
+      pool, table, committed, lake, brokers: broker.brokers, topic, dlqTopic, injected: injector.injected, env,
+      ...(logical ? { expectedHistoryRows: ledger.total } : {})
     }, options.drainTimeoutS * 1000, abort, log)
     event("drain", { ...drain })
 
@@ -213,6 +314,7 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
     // --- compare ----------------------------------------------------------------------------------
     const comparison: LakeComparison = await compareLake(pool, table, lake, generated.rolledBackIds)
     const dlq: DeadLetterCheck = await checkDeadLetters(broker.brokers, dlqTopic, injector.injected)
+    const history: HistoryCheck | null = logical ? await checkHistory(pool, table, lake, ledger) : null
     let diagnosis: string | null = null
     if (comparison.missing > 0) {
       const file = join(stateDir, "missing.json")
@@ -226,7 +328,8 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
       const kinds = supervisor.incarnations.map((i) => i.kind)
       const signal = kinds.filter((k) => k === "killed").length
       const crashPoints = kinds.filter((k) => k === "crash-point").length
-      return { total: signal + crashPoints, signal, crashPoints, starts: supervisor.incarnations.length }
+      const hit = supervisor.incarnations.filter((i) => i.kind === "crash-point").map((i) => i.crashAt!.split(":")[0]!)
+      return { total: signal + crashPoints, signal, crashPoints, starts: supervisor.incarnations.length, crashPointsHit: hit }
     }
     const kinds: Record<string, number> = {}
     for (const g of injector.injected) kinds[g.kind] = (kinds[g.kind] ?? 0) + 1
@@ -236,6 +339,7 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
       pg: redactUrl(pgUrl),
       brokers: broker.brokers,
       durationS: options.durationS,
+      capture: options.capture,
       stateDir,
       orders: {
         committed,
@@ -253,6 +357,15 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
       ),
       brokerRestarts: brokerDownMs.length,
       brokerDownMs,
+      pgRestarts: pgDownMs.length,
+      pgDownMs,
+      pgRestartVia: options.pgRestartVia,
+      pgRestartSkipped,
+      outages,
+      changes: logical
+        ? { committed: { ...ledger.byOp }, total: ledger.total, ordersEver: ledger.perOrder.size, deletedOrders: ledger.deleted(), lifecycles: { ...lifecycles!.stats } }
+        : null,
+      history,
       lakeStore: options.lake,
       s3Restarts: s3DownMs.length,
       s3DownMs,
@@ -263,7 +376,7 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
       wallMs: Date.now() - wallStart,
       injectedGarbage: injector.injected
     }
-    const failures = failuresOf(partial, plannedKills, options.brokerRestarts, s3 === undefined ? 0 : options.s3Restarts)
+    const failures = failuresOf(partial, plannedKills, options.brokerRestarts, s3 === undefined ? 0 : options.s3Restarts, pgRestarts)
     if (diagnosis !== null) failures.push(diagnosis)
     if (options.checkTable !== undefined) {
       // Another engine's reading of the final table (Spark): the same rows and sum as PostgreSQL.
@@ -274,7 +387,7 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
         failures.push(problem)
       }
     }
-    if (committed !== generated.committedRows) {
+    if (!logical && committed !== generated.committedRows) {
       log(`note: the generator counted ${generated.committedRows} committed orders, PostgreSQL has ${committed}`)
     }
     passed = failures.length === 0
@@ -292,6 +405,9 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
     await Promise.all(supervisors.map((s) => s.forceStop().catch(() => undefined)))
     await broker?.stop(passed ? undefined : stateDir).catch((error: unknown) => log(`stopping the broker failed: ${String(error)}`))
     await s3?.stop().catch((error: unknown) => log(`stopping the S3 server failed: ${String(error)}`))
+    // The slot keeps WAL for as long as it exists: dropped whatever happened (the table may stay).
+    await logicalCleanup?.().catch((error: unknown) => log(`dropping the slot and publication failed: ${String(error)}`))
+    await restarter?.close().catch(() => undefined)
     for (const [key, value] of Object.entries(savedEnv)) {
       if (value === undefined) delete process.env[key]
       else process.env[key] = value

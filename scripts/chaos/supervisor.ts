@@ -21,6 +21,13 @@ export const crashPointsOf: Record<ProgramName, ReadonlyArray<string>> = {
   ]
 }
 
+/**
+ * The crash points a program passes in a capture mode: with logical capture the consumer also
+ * commits the change history first (`consumer.after-history-commit`: history written, orders not yet).
+ */
+export const crashPointsFor = (program: ProgramName, capture: "poll" | "logical"): ReadonlyArray<string> =>
+  program === "consumer" && capture === "logical" ? [...crashPointsOf.consumer, "consumer.after-history-commit"] : crashPointsOf[program]
+
 /** How one process of a program ended. */
 export type ExitKind =
   | "killed" // we SIGKILLed it
