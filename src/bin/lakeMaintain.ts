@@ -2,19 +2,23 @@ import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Cause, Duration, Effect, Layer } from "effect"
 import { parseArgs } from "node:util"
 import { defaultConfigFile, loadConfig } from "../config/loadConfig.ts"
-import type { PipelineConfig } from "../config/PipelineConfig.ts"
+import { changesPathOf, type PipelineConfig } from "../config/PipelineConfig.ts"
 import { legacyCheckpointOf } from "../layers/live.ts"
 import { tableConfiguration, type TableSettings } from "../layers/lake/deltaLake.ts"
 import { tableStorageFor } from "../layers/storage/tableStorageFor.ts"
 import { loggerLayer } from "../runtime/logging.ts"
 import { checkpointAndCleanLog, compactUntilDone, vacuumTable } from "../table/maintenance.ts"
+import { changesFormat } from "../table/changesTable.ts"
 import { openTable } from "../table/openTable.ts"
+import { loadSnapshot } from "../table/readLog.ts"
+import { ordersFormat, type TableFormat } from "../table/tableFormat.ts"
 
 const usage = `Usage: npm run lake:compact -- [--config FILE]
        npm run lake:convert -- [--config FILE]
 
 lake:compact   merges the small files of every date partition into as few as table.target_file_mb allows,
-               then writes a checkpoint, cleans the log and vacuums files older than the retention.
+               then writes a checkpoint, cleans the log and vacuums files older than the retention;
+               the same for the change history order_changes beside it, when there is one.
                Safe while the consumer runs: a conflicting commit is re-planned, never forced.
 lake:convert   turns a Parquet lake written by the previous release into a Delta table (one commit
                with its files and the offsets of its checkpoint file); the consumer does the same
@@ -30,32 +34,41 @@ if (values.help || (command !== "compact" && command !== "convert")) {
   process.exit(values.help ? 0 : 2)
 }
 
+/** Compacts, checkpoints and vacuums the table of `format` at the storage provided. */
+const maintain = (config: PipelineConfig, settings: TableSettings, format: TableFormat<any>, path: string) =>
+  Effect.gen(function*() {
+    const opened = yield* openTable({ configuration: tableConfiguration(settings), legacy: settings.legacy, format })
+    process.stdout.write(`Table: ${path} at version ${opened.version}, ${opened.files.size} live files\n`)
+    if (command === "convert") return
+    const compacted = yield* compactUntilDone(opened, {
+      targetFileBytes: Math.round(config.table.target_file_mb * 1024 * 1024),
+      fanIn: config.table.compaction_fan_in,
+      // A one-off run merges every partition as far as the target size allows, the live one too.
+      idleMs: 0
+    }, Number.MAX_SAFE_INTEGER, format)
+    const retentionMs = Duration.toMillis(settings.retention)
+    const checkpoint = yield* checkpointAndCleanLog(compacted.snapshot, retentionMs)
+    const swept = yield* vacuumTable(compacted.snapshot, retentionMs)
+    process.stdout.write(
+      `Compacted ${compacted.inputs} files into ${compacted.merged} (${compacted.rows} rows); version ${compacted.snapshot.version}, ` +
+        `${compacted.snapshot.files.size} live files.\nCheckpoint at version ${checkpoint.version}; ${checkpoint.logFilesRemoved} log files and ` +
+        `${swept.removed} unreferenced data files (${swept.bytes} bytes) older than ${config.table.retention_minutes} minutes removed.\n`
+    )
+  }).pipe(Effect.provide(tableStorageFor(path)))
+
 const run = (config: PipelineConfig) => Effect.gen(function*() {
-  const retention = Duration.minutes(config.table.retention_minutes)
   const settings: TableSettings = {
     checkpointInterval: config.table.checkpoint_interval,
-    retention,
+    retention: Duration.minutes(config.table.retention_minutes),
     maintenance: false,
     legacy: { topic: config.kafka.topic, checkpoint: legacyCheckpointOf(config) }
   }
-  const opened = yield* openTable({ configuration: tableConfiguration(settings), legacy: settings.legacy })
-  process.stdout.write(`Table: ${config.datalake.path} at version ${opened.version}, ${opened.files.size} live files\n`)
-  if (command === "convert") return
-  const compacted = yield* compactUntilDone(opened, {
-    targetFileBytes: Math.round(config.table.target_file_mb * 1024 * 1024),
-    fanIn: config.table.compaction_fan_in,
-    // A one-off run merges every partition as far as the target size allows, the live one too.
-    idleMs: 0
-  }, Number.MAX_SAFE_INTEGER)
-  const retentionMs = Duration.toMillis(retention)
-  const checkpoint = yield* checkpointAndCleanLog(compacted.snapshot, retentionMs)
-  const swept = yield* vacuumTable(compacted.snapshot, retentionMs)
-  process.stdout.write(
-    `Compacted ${compacted.inputs} files into ${compacted.merged} (${compacted.rows} rows); version ${compacted.snapshot.version}, ` +
-      `${compacted.snapshot.files.size} live files.\nCheckpoint at version ${checkpoint.version}; ${checkpoint.logFilesRemoved} log files and ` +
-      `${swept.removed} unreferenced data files (${swept.bytes} bytes) older than ${config.table.retention_minutes} minutes removed.\n`
-  )
-}).pipe(Effect.provide(tableStorageFor(config.datalake.path)))
+  yield* maintain(config, settings, ordersFormat, config.datalake.path)
+  // The history exists only where logical capture wrote one: never created here.
+  const history = changesPathOf(config)
+  const exists = (yield* loadSnapshot().pipe(Effect.provide(tableStorageFor(history)))).version >= 0
+  if (exists && command === "compact") yield* maintain(config, { ...settings, legacy: { ...settings.legacy, checkpoint: Effect.succeed(undefined) } }, changesFormat, history)
+})
 
 const main = Effect.flatMap(loadConfig(values.config), run)
 
