@@ -104,6 +104,8 @@ export interface CaptureLatencyRun {
   readonly drainS: number
   readonly producer: ProgramUse
   readonly consumer: ProgramUse
+  /** The consumer's `batch written` logs during the step: how many, messages per batch, and the time inside each (`ms`: files, commit). */
+  readonly batches: { readonly count: number; readonly meanMessages: number; readonly writeMs: Distribution }
   readonly postgres: PostgresCpu
   readonly machineCpuCores: number
   /** The machine's 1-minute load average when the measurement started and ended (another run may share the machine). */
@@ -429,6 +431,12 @@ const runCaptureLatency = async (
     const producer = use(programs.producer, startedAt, drainedAt)
     const consumer = use(programs.consumers[0]!, startedAt, drainedAt)
     const postgres = backends.between(startedAt, drainedAt)
+    const written = programs.consumers[0]!.logs.filter((l) => l.message === "batch written" && l.receivedAt >= startedAt && l.receivedAt <= drainedAt)
+    const batches = {
+      count: written.length,
+      meanMessages: written.length === 0 ? 0 : Math.round(written.reduce((sum, l) => sum + Number(l.annotations["messages"] ?? 0), 0) / written.length),
+      writeMs: distribution(written.map((l) => Number(l.annotations["ms"] ?? NaN)).filter(Number.isFinite))
+    }
     await g.stop()
     generator = null
     await programs.stop()
@@ -482,6 +490,7 @@ const runCaptureLatency = async (
       drainS: round((lastVisible - lastCommitAt) / 1000, 2),
       producer,
       consumer,
+      batches,
       postgres,
       machineCpuCores: round((machineAfter.busy - machineBefore.busy) / ((drainedAt - startedAt) / 1000), 2),
       loadAverage: [loadBefore, loadAfter],
