@@ -6,10 +6,16 @@
  * The seed is random per run (CHAOS_SEED fixes it); a failure prints it for `--seed` replays.
  * At the end Spark (delta-spark) reads the final table and must agree with PostgreSQL. A second run
  * does the same with three consumers sharing the topic and the table on an S3 server that is itself
- * SIGKILLed and restarted (`npm run chaos -- --quick --consumers 3 --lake s3`).
+ * SIGKILLed and restarted (`npm run chaos -- --quick --consumers 3 --lake s3`). A third run captures
+ * through logical replication (`npm run chaos -- --quick --capture logical --pg-restart proxy`):
+ * lifecycles, multi-statement and large transactions, crash points between the two commits of each
+ * program, and PostgreSQL cut mid-stream; orders must equal PostgreSQL and order_changes must hold
+ * every committed change once. Its PostgreSQL "restart" cuts the run's own connections at a proxy
+ * (and terminates their backends) rather than restarting the server, which would also cut every
+ * other client of it.
  */
 import { expect, it } from "vitest"
-import { quickChaos } from "../../scripts/chaos/options.ts"
+import { logicalChaos, quickChaos } from "../../scripts/chaos/options.ts"
 import { formatSummary, reportLine } from "../../scripts/chaos/report.ts"
 import { type ChaosReport, runChaos } from "../../scripts/chaos/runChaos.ts"
 import { describeIntegration } from "../support/endpoints.ts"
@@ -91,4 +97,47 @@ describeIntegration("chaos (short run)", (endpoints) => {
     expect(Object.values(report.stop).every((stop) => stop?.clean === true)).toBe(true)
     expect(report.failures).toEqual([])
   }, 300_000)
+
+  it("logical capture: updates, deletes and a PostgreSQL outage; orders equal PostgreSQL, order_changes every change once", async () => {
+    const options = {
+      ...logicalChaos(quickChaos(seed + 2)),
+      pgRestartVia: "proxy" as const,
+      pgUrl: endpoints.pgUrl,
+      log: (line: string) => console.info(`[chaos logical] ${line}`),
+      checkTable: sparkAgrees
+    }
+    const report = await runChaos(options)
+    console.info(`${formatSummary(report)}\n${reportLine(report)}`)
+
+    expectExact(report, seed + 2)
+    expect(report.capture).toBe("logical")
+    // A workload with a life: every kind of change, each committed one in order_changes exactly once.
+    const changes = report.changes!
+    expect(changes.committed.snapshot).toBe(options.snapshotRows)
+    expect(changes.committed.insert).toBeGreaterThan(500)
+    expect(changes.committed.update).toBeGreaterThan(changes.committed.insert)
+    expect(changes.committed.delete).toBeGreaterThan(0)
+    expect(changes.lifecycles.multiTransactions).toBeGreaterThan(0)
+    expect(changes.lifecycles.bulkRows).toBeGreaterThan(1000)
+    expect(report.history, `seed ${seed + 2}`).toMatchObject({
+      rows: changes.total,
+      byOp: changes.committed,
+      repeated: 0,
+      countMismatches: 0,
+      unknownOrders: 0,
+      absentOrders: 0,
+      lastStateMismatches: 0
+    })
+    // The faults: kills, both programs' crash points between their two commits, the broker, PostgreSQL.
+    expect(report.kills.producer.signal).toBe(options.kills)
+    expect(report.kills.consumer.signal).toBe(options.kills)
+    expect(report.kills.producer.crashPointsHit).toContain("producer.after-publish")
+    expect(report.kills.consumer.crashPointsHit).toContain("consumer.after-history-commit")
+    expect(report.brokerRestarts).toBe(options.brokerRestarts)
+    expect(report.pgRestarts).toBe(1)
+    expect(report.garbage.dlq).toMatchObject({ matched: report.garbage.injected, missingKeys: [], wrongReason: [], foreign: [] })
+    expect(report.unexpectedExits).toEqual([])
+    expect(Object.values(report.stop).every((stop) => stop?.clean === true)).toBe(true)
+    expect(report.failures).toEqual([])
+  }, 240_000)
 })
