@@ -180,6 +180,7 @@ const load1 = () => round(loadavg()[0] ?? 0, 2)
 
 const query = async <R extends pg.QueryResultRow>(pgUrl: string, sql: string, values?: Array<unknown>): Promise<Array<R>> => {
   const client = new pg.Client({ connectionString: pgUrl, application_name: "food-orders-bench" })
+  client.on("error", () => undefined)
   await client.connect()
   try {
     return (await client.query<R>(sql, values)).rows
@@ -240,10 +241,17 @@ const watchBackends = (pgUrl: string, since: number) => {
     if (stopped) return
     try {
       if (client === null) {
-        client = new pg.Client({ connectionString: pgUrl, application_name: "food-orders-bench" })
-        await client.connect()
+        const fresh = new pg.Client({ connectionString: pgUrl, application_name: "food-orders-bench" })
+        // A lost connection (the server restarted by someone else) must not end the benchmark: the
+        // next round connects again.
+        fresh.on("error", () => {
+          if (client === fresh) client = null
+          void fresh.end().catch(() => undefined)
+        })
+        client = fresh
+        await fresh.connect()
       }
-      const rows = (await client.query<{ pid: number; backend_type: string; started: string }>(
+      const rows = (await (client as pg.Client).query<{ pid: number; backend_type: string; started: string }>(
         `SELECT pid, backend_type, (extract(epoch FROM backend_start) * 1000)::float8 AS started FROM pg_stat_activity
          WHERE datname = current_database() AND backend_start >= to_timestamp($1::double precision / 1000)
            AND (application_name = 'food-orders-producer' OR backend_type = 'walsender')`,
@@ -258,7 +266,10 @@ const watchBackends = (pgUrl: string, since: number) => {
         sampled.set(row.pid, { type: row.backend_type, usage })
       }
     } catch {
-      // The next round tries again.
+      // The next round tries again, on a new connection.
+      const broken = client as pg.Client | null
+      client = null
+      await broken?.end().catch(() => undefined)
     }
   }
   void discover()
