@@ -30,6 +30,7 @@ import { loadavg } from "node:os"
 import { programNodeOptions } from "../../scripts/programs.ts"
 import { ensureLogicalWal } from "../../scripts/stack/logicalWal.ts"
 import { readLakeVersion } from "../../src/analytics/lakeQuery.ts"
+import { backlogHeader } from "../../src/services/OrderStream.ts"
 import { onCleanup } from "../cleanup.ts"
 import { createTable, dropTable } from "../database.ts"
 import { startGenerator } from "../generatorClient.ts"
@@ -105,7 +106,15 @@ export interface CaptureLatencyRun {
   readonly producer: ProgramUse
   readonly consumer: ProgramUse
   /** The consumer's `batch written` logs during the step: how many, messages per batch, and the time inside each (`ms`: files, commit). */
-  readonly batches: { readonly count: number; readonly meanMessages: number; readonly writeMs: Distribution }
+  readonly batches: {
+    readonly count: number
+    readonly meanMessages: number
+    /** How long each batch stayed open (`open_ms`: linger_ms, or backlog_linger_ms while a message says more follows). */
+    readonly openMs: Distribution
+    readonly writeMs: Distribution
+  }
+  /** Messages of the step whose producer flagged "more follows at once" (the backlog header): each keeps the consumer's batch open for backlog_linger_ms. */
+  readonly backlogFlagged: number
   readonly postgres: PostgresCpu
   readonly machineCpuCores: number
   /** The machine's 1-minute load average when the measurement started and ended (another run may share the machine). */
@@ -345,7 +354,7 @@ const readChanges = async (brokers: string, topic: string) => {
   await admin.disconnect()
   if (offsets.length !== 1) throw new Error(`${topic}: expected one partition, found ${offsets.length}`)
   const high = Number(offsets[0]!.high)
-  const messages: Array<{ offset: number; key: number; op: string | null; xid: number | null }> = []
+  const messages: Array<{ offset: number; key: number; op: string | null; xid: number | null; backlog: boolean }> = []
   if (high === 0) return messages
   const consumer = kafka.consumer({ groupId: `bench-capture-reader-${randomBytes(4).toString("hex")}`, maxBytesPerPartition: 8 * 1024 * 1024 })
   await consumer.connect()
@@ -361,7 +370,13 @@ const readChanges = async (brokers: string, topic: string) => {
             return value === undefined ? null : value.toString()
           }
           const xid = header("xid")
-          messages.push({ offset: Number(m.offset), key: Number(m.key?.toString() ?? NaN), op: header("op"), xid: xid === null ? null : Number(xid) })
+          messages.push({
+            offset: Number(m.offset),
+            key: Number(m.key?.toString() ?? NaN),
+            op: header("op"),
+            xid: xid === null ? null : Number(xid),
+            backlog: header(backlogHeader) === "true"
+          })
           seen = Number(m.offset) + 1
         }
         if (seen >= high) {
@@ -446,6 +461,7 @@ const runCaptureLatency = async (
     const batches = {
       count: written.length,
       meanMessages: written.length === 0 ? 0 : Math.round(written.reduce((sum, l) => sum + Number(l.annotations["messages"] ?? 0), 0) / written.length),
+      openMs: distribution(written.map((l) => Number(l.annotations["open_ms"] ?? NaN)).filter(Number.isFinite)),
       writeMs: distribution(written.map((l) => Number(l.annotations["ms"] ?? NaN)).filter(Number.isFinite))
     }
     await g.stop()
@@ -463,8 +479,10 @@ const runCaptureLatency = async (
     const seenInserts = new Set<number>()
     let updatesSeen = 0
     let lastVisible = startedAt
+    let backlogFlagged = 0
     for (const m of changes) {
       const visible = visibleAt(follower, m.offset)
+      if (m.backlog && (updateAt.has(m.xid ?? -1) || insertAt.has(m.key))) backlogFlagged += 1
       if (m.op === "update" && m.xid !== null) {
         const committed = updateAt.get(m.xid)
         if (committed === undefined || visible === null) continue
@@ -502,6 +520,7 @@ const runCaptureLatency = async (
       producer,
       consumer,
       batches,
+      backlogFlagged,
       postgres,
       machineCpuCores: round((machineAfter.busy - machineBefore.busy) / ((drainedAt - startedAt) / 1000), 2),
       loadAverage: [loadBefore, loadAfter],
