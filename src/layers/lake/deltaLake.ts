@@ -101,7 +101,8 @@ export const deltaLake = (settings: TableSettings, history?: Layer.Layer<TableSt
     Effect.gen(function*() {
       const storage = yield* TableStorage
       const scope = yield* Effect.scope
-      const orders = yield* openDeltaTable(storage, settings, ordersFormat, true)
+      const upkeep = yield* Effect.makeSemaphore(1)
+      const orders = yield* openDeltaTable(storage, settings, ordersFormat, true, upkeep)
       let maintaining = true
       const historyStorage = history === undefined
         ? undefined
@@ -112,7 +113,7 @@ export const deltaLake = (settings: TableSettings, history?: Layer.Layer<TableSt
         Effect.gen(function*() {
           if (changes !== undefined || historyStorage === undefined) return changes
           if (!create && (yield* loadSnapshot().pipe(Effect.provideService(TableStorage, historyStorage))).version < 0) return undefined
-          changes = yield* openDeltaTable(historyStorage, { ...settings, legacy: { ...settings.legacy, checkpoint: Effect.succeed(undefined) } }, changesFormat, false)
+          changes = yield* openDeltaTable(historyStorage, { ...settings, legacy: { ...settings.legacy, checkpoint: Effect.succeed(undefined) } }, changesFormat, false, upkeep)
             .pipe(Scope.extend(scope))
           changes.setMaintenance(maintaining)
           return changes

@@ -64,13 +64,14 @@ export interface DeltaTable<Row> {
  * never a re-read of the log. Maintenance runs beside the stream: a checkpoint every
  * `checkpointInterval` versions with log cleanup, size-tiered compaction when a commit fills a
  * tier, and a vacuum every `vacuumInterval`. `primary`: this table's version and file count are
- * the ones the metrics show.
+ * the ones the metrics show. `upkeep` is held while maintenance works, shared by the tables of a process.
  */
 export const openDeltaTable = <Row>(
   storage: TableStorage["Type"],
   settings: TableSettings,
   format: TableFormat<Row>,
-  primary: boolean
+  primary: boolean,
+  upkeep: Effect.Semaphore
 ): Effect.Effect<DeltaTable<Row>, LakeError, Scope.Scope> =>
   Effect.gen(function*() {
     const retentionMs = Duration.toMillis(Duration.decode(settings.retention))
@@ -173,7 +174,8 @@ export const openDeltaTable = <Row>(
       yield* Queue.take(wake).pipe(
         Effect.timeout(idlePoll),
         Effect.ignore,
-        Effect.zipRight(pass),
+        // One table's upkeep at a time in a process: two compactions at once would double the memory a merge takes.
+        Effect.zipRight(upkeep.withPermits(1)(pass)),
         // Let a burst of commits land before planning: fewer, larger merges.
         Effect.zipRight(Effect.sleep("200 millis")),
         Effect.repeat(Schedule.forever),
