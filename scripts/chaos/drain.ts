@@ -70,6 +70,17 @@ export const waitForDrain = async (
         drained = true
         break
       }
+      // Logical capture: the lake unchanged for 20 s, short of what was committed, and the consumer
+      // at the end of every partition (twice in a row): nothing more is coming.
+      if (logical && !complete && Date.now() - stableSince >= 20_000 && Date.now() - lastPositions >= 3000) {
+        lastPositions = Date.now()
+        const positions = await pipelinePositions(target.pool, target.table, target.brokers, target.topic, target.env).catch(() => null)
+        caughtUpChecks = positions?.consumerCaughtUp === true ? caughtUpChecks + 1 : 0
+        if (caughtUpChecks >= 2) {
+          settledShort = true
+          break
+        }
+      }
       if (!logical && counts.distinctIds < target.committed && Date.now() - lastPositions >= 3000) {
         lastPositions = Date.now()
         const positions = await pipelinePositions(target.pool, target.table, target.brokers, target.topic, target.env)
@@ -98,7 +109,10 @@ export const waitForDrain = async (
   }
   const outcome = { ms: Date.now() - started, timedOut: !drained || !dlqReady, settledShort }
   log(settledShort
-    ? `the producer and the consumer passed everything, yet the lake has ${last.distinctIds} of ${target.committed} orders (after ${seconds(outcome.ms)})`
+    ? logical
+      ? `the lake has not changed for 20 s and the consumer is at the end of the topic, yet it has ${last.rows} rows for ${target.committed} orders ` +
+        `and order_changes ${last.history} of ${target.expectedHistoryRows} changes (after ${seconds(outcome.ms)})`
+      : `the producer and the consumer passed everything, yet the lake has ${last.distinctIds} of ${target.committed} orders (after ${seconds(outcome.ms)})`
     : !drained
     ? `drain timed out after ${seconds(outcome.ms)} (lake ${last.distinctIds} of ${target.committed} orders` +
       `${logical ? `, order_changes ${last.history} of ${target.expectedHistoryRows} changes` : ""})`

@@ -25,6 +25,12 @@ export interface GeneratorOptions {
   /** Rows per tie group (all with one created_at), min and max. */
   readonly tieGroupRows: readonly [number, number]
   /**
+   * Every order inserted as PLACED (logical capture: their lifecycles start there, so each step
+   * changes the status, and a step whose COMMIT went unanswered can be settled by reading it).
+   * Otherwise a random status.
+   */
+  readonly placed?: boolean
+  /**
    * Called with the orders of each committed transaction (also one whose COMMIT went unanswered and
    * was found committed afterwards), amounts in cents: the logical run's lifecycles and change count.
    */
@@ -59,14 +65,17 @@ interface Row {
   status: string
 }
 
-const makeRow = (rng: Random, label: string): Row => ({
-  customer: label,
-  restaurant: rng.pick(restaurants),
-  item: rng.pick(items),
-  // Every cent pattern, never negative (a negative amount would be cleaned out of the lake on purpose).
-  amount: (rng.int(0, 250_000) / 100).toFixed(2),
-  status: rng.pick(statuses)
-})
+const makeRow = (rng: Random, label: string, placed = false): Row => {
+  const row = {
+    customer: label,
+    restaurant: rng.pick(restaurants),
+    item: rng.pick(items),
+    // Every cent pattern, never negative (a negative amount would be cleaned out of the lake on purpose).
+    amount: (rng.int(0, 250_000) / 100).toFixed(2),
+    status: rng.pick(statuses)
+  }
+  return placed ? { ...row, status: "PLACED" } : row
+}
 
 /**
  * One multi-row INSERT. `tie`: created_at set explicitly to the transaction's start, the same value
@@ -173,10 +182,10 @@ export const runGenerator = async (
       const count = random.chance(0.6) ? 1 : random.int(2, 5)
       const rollback = random.chance(options.steadyRollbackChance)
       await inTransaction(async (client, written) => {
-        const rows = Array.from({ length: count }, () => makeRow(random, `steady ${worker}.${++n}`))
+        const rows = Array.from({ length: count }, () => makeRow(random, `steady ${worker}.${++n}`, options.placed))
         await insertRows(client, options.table, rows, false, written)
         // Two statements now and then: the transaction's rows still share its start time.
-        if (random.chance(0.2)) await insertRows(client, options.table, [makeRow(random, `steady ${worker}.${++n}`)], false, written)
+        if (random.chance(0.2)) await insertRows(client, options.table, [makeRow(random, `steady ${worker}.${++n}`, options.placed)], false, written)
         // An application's think time before COMMIT (a payment call, a second query): concurrent
         // transactions overlap and commit out of their start order, even at a moderate rate.
         await holdOpen(random.int(0, 15))
@@ -202,7 +211,7 @@ export const runGenerator = async (
         // xact_start (and so created_at) is fixed by the first statement, not by the INSERT.
         await client.query("SELECT 1")
         if (waitBefore > 0) await holdOpen(waitBefore)
-        const rows = Array.from({ length: random.int(1, 3) }, () => makeRow(random, `late ${worker}.${++n}`))
+        const rows = Array.from({ length: random.int(1, 3) }, () => makeRow(random, `late ${worker}.${++n}`, options.placed))
         await insertRows(client, options.table, rows, false, written)
         await holdOpen(holdMs)
         return { rollback }
@@ -227,7 +236,7 @@ export const runGenerator = async (
       const committed = await inTransaction(async (client, written) => {
         for (let s = 0; s < statements; s++) {
           const size = s === statements - 1 ? total - written.length : Math.floor(total / statements)
-          const rows = Array.from({ length: size }, () => makeRow(random, `tie ${n + 1}`))
+          const rows = Array.from({ length: size }, () => makeRow(random, `tie ${n + 1}`, options.placed))
           await insertRows(client, options.table, rows, true, written)
           if (s < statements - 1) await holdOpen(random.int(0, 300))
         }

@@ -92,7 +92,10 @@ export const lifecycleWorkload = (
 
   /**
    * Whether the step's change is in the table: the status or amount it sets (never the one before:
-   * a lifecycle only moves forward and a correction always changes the amount), or the row gone.
+   * orders are inserted PLACED, a lifecycle only moves forward, a correction always changes the
+   * amount), or the row gone. (With a random first status, a PREPARING step on an order inserted
+   * PREPARING would read as done without having run: the run's first full run counted one change
+   * too many that way.)
    * Only this order's own lifecycle touches its status and amount, and its next step waits for this one.
    */
   const stepCommitted = async (orderId: number, action: LifecycleAction): Promise<boolean> => {

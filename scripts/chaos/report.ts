@@ -141,7 +141,7 @@ export const failuresOf = (
     }
   }
   if (report.s3Restarts < configuredS3Restarts) failures.push(`S3 server restarted ${report.s3Restarts} times, ${configuredS3Restarts} planned`)
-  if (report.drain.settledShort) failures.push("the producer and the consumer had passed every order, yet the lake lacked some")
+  if (report.drain.settledShort) failures.push("the pipeline had passed everything (nothing more was coming), yet the lake lacked some orders or changes")
   else if (report.drain.timedOut) failures.push("the lake (or the DLQ) did not catch up within the drain timeout")
   for (const program of Object.keys(report.kills)) {
     const stop = report.stop[program]

@@ -219,6 +219,7 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
           tieGroupRows: [20, 150],
           ...(logical
             ? {
+              placed: true,
               onCommitted: (orders: ReadonlyArray<{ readonly orderId: number; readonly amount: number }>) => {
                 for (const order of orders) ledger.record(order.orderId, "insert")
                 lifecycles?.track(orders)
