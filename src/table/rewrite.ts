@@ -54,32 +54,71 @@ export const candidateFiles = (snapshot: Snapshot, ids: Iterable<number>): Reado
   return out
 }
 
-/** A file rewritten without the changed orders' rows: the remove of the old one and the add of the new (if rows remain). */
+/**
+ * The copy-on-write of a batch: every file that held a changed order removed, and the rows they keep
+ * in new files (written, not yet committed).
+ */
 export interface Rewrite {
-  readonly old: AddFile
-  /** Null when every row of the old file was replaced. */
-  readonly path: string | null
   readonly actions: ReadonlyArray<Action>
+  /** The files removed (their log paths): a commit that removed one first conflicts with this one. */
+  readonly removed: ReadonlySet<string>
+  /** The new files, as storage paths, to remove again if the commit does not happen. */
+  readonly written: ReadonlyArray<string>
+  /** Rows dropped from the old files: the changed orders' previous rows. */
   readonly dropped: number
+  /** Those rows by order_id: what the table held before the changes. */
+  readonly before: ReadonlyMap<number, Order>
 }
 
 /** Rows of one input read at a time: memory stays bounded whatever the size of the files rewritten. */
 const chunkRows = 20_000
 
 /**
- * Copy-on-write of the files that hold rows of `ids`: each is read (its order_id column first, so a
- * file whose statistics only admitted an id costs one column), and, when it holds one, rewritten
- * without those rows, streamed chunk by chunk. Returns the rewrites (their new files written, not yet
- * committed) and the rows they dropped, by order_id: what the table held before the changes.
+ * Kept rows of several rewritten files of a date go into one new file up to this many input bytes:
+ * changes to recent orders touch many small recent files, and one file per rewritten file would cost
+ * a write (two fsyncs) each and leave as many small files behind.
+ */
+const coalesceBytes = 16 * 1024 * 1024
+
+/**
+ * Copy-on-write of the files that hold rows of `ids`: each candidate is read (its order_id column
+ * first, so a file whose statistics only admitted an id costs one column), and, when it holds one,
+ * its other rows are streamed, chunk by chunk, into a new file of its date partition, shared with the
+ * other rewritten files of that date up to `coalesceBytes`.
  */
 export const rewriteWithout = (snapshot: Snapshot, ids: ReadonlySet<number>, now: number) =>
   Effect.gen(function*() {
     const storage = yield* TableStorage
-    const rewrites: Array<Rewrite> = []
     const before = new Map<number, Order>()
     const written: Array<string> = []
+    const actions: Array<Action> = []
+    const removed = new Set<string>()
+    let dropped = 0
     const fail = (path: string, error: unknown) =>
       new TableError({ reason: "corrupt", path: storage.locate(path), detail: `cannot read data file: ${error instanceof Error ? error.message : String(error)}` })
+    /** The new file being filled, per date partition. */
+    const open = new Map<string, { writer: OrdersFileWriter; stats: OrdersStats; inputBytes: number; partitionValues: AddFile["partitionValues"] }>()
+    const finish = (date: string) =>
+      Effect.gen(function*() {
+        const current = open.get(date)
+        if (current === undefined) return
+        open.delete(date)
+        if (current.stats.rows === 0) return
+        const bytes = current.writer.finish()
+        const path = rewrittenFilePath(date)
+        written.push(path)
+        yield* storage.write(path, bytes)
+        actions.push({
+          add: {
+            path,
+            partitionValues: current.partitionValues,
+            size: bytes.byteLength,
+            modificationTime: now,
+            dataChange: true,
+            stats: current.stats.json()
+          }
+        })
+      })
     const work = Effect.gen(function*() {
       for (const add of candidateFiles(snapshot, ids)) {
         const path = storagePathOf(add.path, storage.root)
@@ -90,9 +129,16 @@ export const rewriteWithout = (snapshot: Snapshot, ids: ReadonlySet<number>, now
         const fileIds = yield* Effect.tryPromise({ try: () => readOrderIds(found.bytes), catch: (e) => fail(path, e) })
         if (!fileIds.some((id) => ids.has(id))) continue
         const date = dateOf(add)
-        const writer = new OrdersFileWriter([{ key: "food_orders.rewritten_from", value: add.path }])
-        const stats = new OrdersStats()
-        let dropped = 0
+        const filling = open.get(date)
+        if (filling !== undefined && filling.inputBytes + add.size > coalesceBytes) yield* finish(date)
+        const target = open.get(date) ?? {
+          writer: new OrdersFileWriter([{ key: "food_orders.rewritten", value: "copy-on-write" }]),
+          stats: new OrdersStats(),
+          inputBytes: 0,
+          partitionValues: add.partitionValues
+        }
+        open.set(date, target)
+        target.inputBytes += add.size
         yield* Effect.tryPromise({
           try: async () => {
             const rows = parquetRowCount(found.bytes)
@@ -105,13 +151,14 @@ export const rewriteWithout = (snapshot: Snapshot, ids: ReadonlySet<number>, now
                   dropped++
                 } else kept.push(order)
               }
-              writer.write(kept)
-              stats.add(kept)
+              target.writer.write(kept)
+              target.stats.add(kept)
             }
           },
           catch: (e) => fail(path, e)
         })
-        const remove: Action = {
+        removed.add(add.path)
+        actions.push({
           remove: {
             path: add.path,
             deletionTimestamp: now,
@@ -120,32 +167,10 @@ export const rewriteWithout = (snapshot: Snapshot, ids: ReadonlySet<number>, now
             partitionValues: add.partitionValues,
             size: add.size
           }
-        }
-        if (stats.rows === 0) {
-          rewrites.push({ old: add, path: null, actions: [remove], dropped })
-          continue
-        }
-        const bytes = writer.finish()
-        const newPath = rewrittenFilePath(date)
-        written.push(newPath)
-        yield* storage.write(newPath, bytes)
-        rewrites.push({
-          old: add,
-          path: newPath,
-          dropped,
-          actions: [remove, {
-            add: {
-              path: newPath,
-              partitionValues: add.partitionValues,
-              size: bytes.byteLength,
-              modificationTime: now,
-              dataChange: true,
-              stats: stats.json()
-            }
-          }]
         })
       }
-      return { rewrites: rewrites as ReadonlyArray<Rewrite>, before: before as ReadonlyMap<number, Order> }
+      for (const date of [...open.keys()]) yield* finish(date)
+      return { actions, removed, written, dropped, before } satisfies Rewrite
     })
     // Files of a rewrite that failed half-way are in no version: remove them now rather than leave them to vacuum.
     return yield* work.pipe(Effect.tapError(() => Effect.forEach(written, (p) => storage.remove(p).pipe(Effect.ignore), { discard: true })))

@@ -9,7 +9,7 @@ import { memoryDeadLetters, memoryOrderStream } from "../../src/layers/memory/me
 import { makeMemoryObjects, memoryTableStorage } from "../../src/layers/storage/memoryTableStorage.ts"
 import { lakeRewriteRebases } from "../../src/observability/metrics.ts"
 import { consume } from "../../src/programs/consumer/consume.ts"
-import { Lake } from "../../src/services/Lake.ts"
+import { type ChangeAt, Lake } from "../../src/services/Lake.ts"
 import { compactGroup } from "../../src/table/compaction.ts"
 import { type ChangeRow, changesFormat } from "../../src/table/changesTable.ts"
 import { dateOf, storagePathOf } from "../../src/table/dataPaths.ts"
@@ -247,5 +247,27 @@ describe("changes (logical capture) applied to the table", () => {
       }).pipe(Effect.provide(memoryLakeLayer(objects, {}, historyObjects)))
       expect((yield* tableRows(objects)).get(1)?.order.order_status).toBe("DELIVERED")
       expect((yield* historyOf(historyObjects)).map((c) => [c.op, c.order_status])).toEqual([["insert", "PLACED"], ["update", "DELIVERED"]])
+    }))
+
+  it.effect("changes to orders spread over several small files of a date rewrite them into one file", () =>
+    Effect.gen(function*() {
+      const objects = yield* makeMemoryObjects
+      const orders = [1, 2, 3, 4, 5, 6].map((id) => order(id, "2025-01-15T10:00:00Z"))
+      const committed = yield* Effect.gen(function*() {
+        const lake = yield* Lake
+        const part = (from: bigint, byDate: Map<string, ReadonlyArray<Order>>, changes: ReadonlyArray<ChangeAt> = []) => ({
+          topic: topicName, partition: 0, from, firstOffset: from, lastOffset: from,
+          position: { nextOffset: from + 1n, lastCaptureKey: null, lastChangeKey: null },
+          ordersByDate: byDate, changes
+        })
+        for (const i of [0, 1, 2]) yield* lake.commitBatch([part(BigInt(i), new Map([["2025-01-15", orders.slice(2 * i, 2 * i + 2)]]))])
+        const update = (o: Order, seq: number): ChangeAt => ({ offset: 3n, op: "update", orderId: o.order_id, order: { ...o, order_status: "DELIVERED" }, key: at(10, seq), commitTime: null, xid: null })
+        return yield* lake.commitBatch([part(3n, new Map(), [update(orders[0]!, 0), update(orders[2]!, 1), update(orders[4]!, 2)])])
+      }).pipe(Effect.provide(memoryLakeLayer(objects)))
+      expect(committed).toMatchObject({ rewritten: 3, rowsReplaced: 3 })
+      const files = yield* tableFiles(objects)
+      // The kept rows of the three files in one, the three new states in another.
+      expect([...files.values()].map((rows) => rows.map((o) => o.order_id).sort()).sort()).toEqual([[1, 3, 5], [2, 4, 6]])
+      expect([...(yield* tableRows(objects)).values()].filter((r) => r.order.order_status === "DELIVERED").map((r) => r.order.order_id).sort()).toEqual([1, 3, 5])
     }))
 })

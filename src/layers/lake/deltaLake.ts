@@ -249,21 +249,17 @@ export const deltaLake = (settings: TableSettings, history?: Layer.Layer<TableSt
             const owners = ownersOf(moving)
             for (let rebase = 0;; rebase++) {
               const now = Date.now()
-              const { before, rewrites } = changed.size === 0
-                ? { rewrites: [], before: new Map<number, Order>() }
+              const rewrite = changed.size === 0
+                ? undefined
                 : yield* rewriteWithout(snapshot, changed, now).pipe(Effect.provideService(TableStorage, storage), Effect.tapError(() => removeWritten))
-              const removed = new Set(rewrites.map((r) => r.old.path))
-              const removeRewritten = Effect.forEach(
-                rewrites.flatMap((r) => (r.path === null ? [] : [r.path])),
-                (path) => storage.remove(path).pipe(Effect.ignore),
-                { discard: true }
-              )
+              const removed = rewrite?.removed ?? new Set<string>()
+              const removeRewritten = Effect.forEach(rewrite?.written ?? [], (path) => storage.remove(path).pipe(Effect.ignore), { discard: true })
               // A file we rewrite that another writer removed first (a compaction merged it, another
               // consumer rewrote it) is no conflict of positions: plan again on top of theirs.
               let lostFile: string | undefined
               const attempt = yield* commit(snapshot, {
                 actions: [
-                  ...rewrites.flatMap((r) => r.actions),
+                  ...(rewrite?.actions ?? []),
                   ...files.map((f) => f.add),
                   ...moving.flatMap((part) => positionTxns(part.topic, part.partition, part.position, now))
                 ],
@@ -292,9 +288,9 @@ export const deltaLake = (settings: TableSettings, history?: Layer.Layer<TableSt
                 return {
                   version: attempt.right.version,
                   files: files.map((f) => f.written),
-                  rewritten: rewrites.length,
-                  rowsReplaced: rewrites.reduce((n, r) => n + r.dropped, 0),
-                  before: new Map([...deletedRows, ...before])
+                  rewritten: removed.size,
+                  rowsReplaced: rewrite?.dropped ?? 0,
+                  before: new Map([...deletedRows, ...(rewrite?.before ?? [])])
                 }
               }
               // Ours are in no version: remove them now rather than leave them to vacuum.
