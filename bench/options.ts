@@ -64,6 +64,8 @@ Writes bench/results/<mode>-<time>.json and bench/results/<mode>.md.
   --repetitions N  backfill runs (scale, capture: rounds of their backfills) instead of the mode's
   --interval S our producer's STREAMING_BATCH_INTERVAL (default: the configuration's, 5 s; the
                producer also wakes on NOTIFY, so this is its fallback poll)
+  --capture-runs LIST  the capture scenario's parts only, comma-separated: poll/inserts, logical/inserts,
+               poll/mix, logical/mix, backfill (e.g. --only capture --capture-runs logical/mix)
   --out DIR    where to write the results (default bench/results)
   --render F   write the markdown of an existing JSON result F again (after a change to the report)
 
@@ -133,6 +135,7 @@ export const parseOptions = (argv: ReadonlyArray<string>, defaultOutDir: string)
       interval: { type: "string" },
       rows: { type: "string" },
       repetitions: { type: "string" },
+      "capture-runs": { type: "string" },
       out: { type: "string" },
       render: { type: "string" },
       help: { type: "boolean", default: false }
@@ -169,8 +172,15 @@ export const parseOptions = (argv: ReadonlyArray<string>, defaultOutDir: string)
     ...(rows === undefined ? {} : { rows, timeoutMs: Math.max(preset.scale.timeoutMs, rows) }),
     ...(repetitions === undefined ? {} : { repetitions })
   }
+  const captureParts = ["poll/inserts", "logical/inserts", "poll/mix", "logical/mix", "backfill"]
+  const captureRuns = values["capture-runs"]?.split(",").map((p) => p.trim()).filter(Boolean) ?? null
+  for (const part of captureRuns ?? []) {
+    if (!captureParts.includes(part)) throw new Error(`--capture-runs: unknown part ${JSON.stringify(part)}; expected ${captureParts.join(", ")}`)
+  }
   const capture = {
     ...preset.capture,
+    only: captureRuns,
+    ...(captureRuns === null ? {} : { loads: (["inserts", "mix"] as Array<CaptureLoad>).filter((l) => captureRuns.some((p) => p.endsWith(`/${l}`))) }),
     ...(rows === undefined ? {} : { rows, timeoutMs: Math.max(preset.capture.timeoutMs, rows) }),
     ...(repetitions === undefined ? {} : { repetitions })
   }

@@ -173,7 +173,7 @@ export const resultProblems = (result: BenchResult, expected: ReadonlyArray<keyo
   }
   const capture = result.scenarios.capture
   if (capture !== undefined) {
-    if (capture.latency.length === 0) problems.push("capture: no latency runs")
+    if (capture.latency.length === 0 && capture.backfill.length === 0) problems.push("capture: no runs")
     for (const run of capture.latency) {
       const name = `capture latency ${run.mode}/${run.load}`
       if (!(run.inserted > 0)) problems.push(`${name}: nothing inserted`)
@@ -187,7 +187,6 @@ export const resultProblems = (result: BenchResult, expected: ReadonlyArray<keyo
         problems.push(`${name}: ${run.state.lake.rows} rows (${run.state.lake.distinctIds} distinct) in the table, ${run.state.source.rows} in PostgreSQL`)
       }
     }
-    if (capture.backfill.length === 0) problems.push("capture: no backfill runs")
     for (const run of capture.backfill) {
       const name = `capture backfill ${run.mode} (round ${run.round})`
       if (run.lake.rows !== run.rows || run.lake.distinctIds !== run.rows) problems.push(`${name}: ${run.lake.rows} rows (${run.lake.distinctIds} distinct) in the table, ${run.rows} in PostgreSQL`)

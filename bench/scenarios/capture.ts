@@ -60,6 +60,8 @@ export interface CaptureOptions {
   readonly producerNodeArgs: ReadonlyArray<string>
   /** The latency loads to run (smoke: the mix alone, which measures inserts and updates). */
   readonly loads: ReadonlyArray<CaptureLoad>
+  /** Only these parts (`poll/inserts`, `logical/mix`, ..., `backfill`; --capture-runs), or all when null: for a closer look at one. */
+  readonly only?: ReadonlyArray<string> | null
 }
 
 export interface PostgresCpu {
@@ -443,7 +445,8 @@ const runCaptureLatency = async (
     const commits = g.commits.slice(firstCommit).filter((c) => c.label === label)
     const updates = g.updates.slice(firstUpdate).filter((u) => u.label === label)
     const updated = updates.reduce((sum, u) => sum + u.n, 0)
-    const lastCommitAt = Math.max(...commits.map((c) => c.t), ...updates.map((u) => u.t))
+    // Poll never publishes the updates: its drain is from the last INSERT.
+    const lastCommitAt = Math.max(...commits.map((c) => c.t), ...(mode === "logical" ? updates.map((u) => u.t) : []))
     // Poll publishes the inserts only; logical every change.
     const expected = g.committed() + (mode === "logical" ? updated : 0)
     const drained = await waitUntil(() => {
@@ -663,8 +666,10 @@ const ensureLogical = async (stack: Stack): Promise<string | null> => {
 export const runCapture = async (stack: Stack, options: CaptureOptions, interval: number | null, duck: DuckDb): Promise<CaptureResult> => {
   const walLevel = await ensureLogical(stack)
   const latency: Array<CaptureLatencyRun> = []
+  const wanted = (part: string) => options.only === undefined || options.only === null || options.only.includes(part)
   for (const load of options.loads) {
     for (const mode of ["poll", "logical"] as const) {
+      if (!wanted(`${mode}/${load}`)) continue
       say(`capture latency: ${mode}, ${load === "mix" ? "inserts + 2.33 updates per order" : "inserts only"}, ` +
         `${options.latency.rate} orders/s for ${options.latency.durationMs / 1000} s`)
       const run = await runCaptureLatency(stack, mode, load, options, interval, duck)
@@ -676,22 +681,27 @@ export const runCapture = async (stack: Stack, options: CaptureOptions, interval
       await sleep(1_000)
     }
   }
-  const { roll, loadSeconds } = await prepareBackfillTable(stack, { rows: options.rows, days: options.days, interval, timeoutMs: options.timeoutMs })
   const backfill: Array<CaptureBackfillRun> = []
-  try {
-    for (let roundNo = 1; roundNo <= options.repetitions; roundNo++) {
-      for (const mode of ["poll", "logical"] as const) {
-        say(`capture backfill ${roundNo}/${options.repetitions}: ${options.rows} orders, ${mode === "poll" ? "poll's backfill" : "logical's initial snapshot"}`)
-        const run = await runCaptureBackfill(roundNo, stack, roll.table, mode, options, interval, duck)
-        backfill.push(run)
-        say(`capture backfill ${mode}: ${run.endToEndRowsPerS}/s end to end (${run.endToEndSeconds} s; first data at ${run.firstDataS} s); ` +
-          `producer ${run.producer.cpuSeconds} s CPU, ${run.producer.peakRssMiB} MiB; consumer ${run.consumer.cpuSeconds} s CPU; ` +
-          `PostgreSQL ${run.postgres.cpuSeconds} s CPU; DuckDB ${run.lake.rows} rows, ${run.lake.distinctIds} distinct`)
-        await sleep(1_000)
+  let loadSeconds = 0
+  if (wanted("backfill")) {
+    const prepared = await prepareBackfillTable(stack, { rows: options.rows, days: options.days, interval, timeoutMs: options.timeoutMs })
+    const roll = prepared.roll
+    loadSeconds = prepared.loadSeconds
+    try {
+      for (let roundNo = 1; roundNo <= options.repetitions; roundNo++) {
+        for (const mode of ["poll", "logical"] as const) {
+          say(`capture backfill ${roundNo}/${options.repetitions}: ${options.rows} orders, ${mode === "poll" ? "poll's backfill" : "logical's initial snapshot"}`)
+          const run = await runCaptureBackfill(roundNo, stack, roll.table, mode, options, interval, duck)
+          backfill.push(run)
+          say(`capture backfill ${mode}: ${run.endToEndRowsPerS}/s end to end (${run.endToEndSeconds} s; first data at ${run.firstDataS} s); ` +
+            `producer ${run.producer.cpuSeconds} s CPU, ${run.producer.peakRssMiB} MiB; consumer ${run.consumer.cpuSeconds} s CPU; ` +
+            `PostgreSQL ${run.postgres.cpuSeconds} s CPU; DuckDB ${run.lake.rows} rows, ${run.lake.distinctIds} distinct`)
+          await sleep(1_000)
+        }
       }
+    } finally {
+      await dropTable(stack.pgUrl, roll.table)
     }
-  } finally {
-    await dropTable(stack.pgUrl, roll.table)
   }
   const left = createdSlots.length === 0
     ? []
