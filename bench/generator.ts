@@ -51,6 +51,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 const main = async () => {
   const client = new pg.Client({ connectionString: process.env["BENCH_PG_URL"], application_name: "food-orders-bench-generator" })
+  // A lost connection (e.g. PostgreSQL restarted under the run) ends the generator with a clear line.
+  client.on("error", (error) => {
+    emit({ gen: "error", error: `connection lost: ${error.message}` })
+    process.exit(1)
+  })
   await client.connect()
   const sql = insertNowSql(process.env["BENCH_TABLE"]!)
   // Prepared once: the server plans it once, each tick only binds the count.

@@ -259,7 +259,7 @@ const captureSection = (c: NonNullable<BenchResult["scenarios"]["capture"]>): Ar
   ))
   lines.push("")
   lines.push(table(
-    ["mode", "load", "orders/s", "inserted", "updated (tx)", "inserts p50/p95/p99/max ms", "updates p50/p95/p99/max ms", "messages", "versions", "consumer batches (messages each; open ms p50 / p99; write ms p50 / p99)", "backlog-flagged messages", "drain", "producer CPU s (cores) / peak RSS MiB", "consumer CPU cores / RSS MiB", "PostgreSQL CPU s (cores)", "machine CPU cores", "load 1 min start → end", "missing ins/upd", "table = PostgreSQL"],
+    ["mode", "load", "orders/s", "inserted", "updated (tx)", "inserts p50/p95/p99/max ms", "updates p50/p95/p99/max ms", "capture p50 / p99 ms (commit → Kafka)", "delivery p50 / p99 ms (Kafka → table)", "messages", "versions", "consumer batches (messages each; open ms p50 / p99; write ms p50 / p99)", "backlog-flagged messages", "drain", "producer CPU s (cores) / peak RSS MiB", "consumer CPU cores / RSS MiB", "PostgreSQL CPU s (cores)", "machine CPU cores", "load 1 min start → end", "missing ins/upd", "table = PostgreSQL"],
     c.latency.map((r) => [
       r.mode,
       r.load === "mix" ? "inserts + updates" : "inserts",
@@ -268,6 +268,8 @@ const captureSection = (c: NonNullable<BenchResult["scenarios"]["capture"]>): Ar
       `${num(r.updated)} (${num(r.updateTransactions)})`,
       `${num(r.insertLatencyMs.p50)} / ${num(r.insertLatencyMs.p95)} / ${num(r.insertLatencyMs.p99)} / ${num(r.insertLatencyMs.max)}`,
       r.updateLatencyMs === null ? (r.updated > 0 ? "not captured" : "–") : `${num(r.updateLatencyMs.p50)} / ${num(r.updateLatencyMs.p95)} / ${num(r.updateLatencyMs.p99)} / ${num(r.updateLatencyMs.max)}`,
+      r.captureMs === undefined ? "–" : `${num(r.captureMs.p50)} / ${num(r.captureMs.p99)}`,
+      r.deliveryMs === undefined ? "–" : `${num(r.deliveryMs.p50)} / ${num(r.deliveryMs.p99)}`,
       num(r.messages),
       num(r.versions),
       r.batches === undefined ? "–" : `${num(r.batches.count)} (${num(r.batches.meanMessages)}; ${num(r.batches.openMs?.p50)} / ${num(r.batches.openMs?.p99)}; ${num(r.batches.writeMs.p50)} / ${num(r.batches.writeMs.p99)})`,

@@ -98,6 +98,10 @@ export interface CaptureLatencyRun {
   readonly insertLatencyMs: Distribution
   /** Per updated row captured (logical): the version covering the update's message − the UPDATE's COMMIT. Null when none was captured. */
   readonly updateLatencyMs: Distribution | null
+  /** Per captured change (inserts and updates): its Kafka message's timestamp (set when the producer sends) − its COMMIT: the producer's part. */
+  readonly captureMs: Distribution
+  /** Per captured change: the version covering it seen − its Kafka timestamp: broker, consumer, table commit. */
+  readonly deliveryMs: Distribution
   readonly missingInserts: number
   /** Updated rows whose change never reached the table (logical); poll never captures updates: all of them. */
   readonly missingUpdates: number
@@ -356,7 +360,7 @@ const readChanges = async (brokers: string, topic: string) => {
   await admin.disconnect()
   if (offsets.length !== 1) throw new Error(`${topic}: expected one partition, found ${offsets.length}`)
   const high = Number(offsets[0]!.high)
-  const messages: Array<{ offset: number; key: number; op: string | null; xid: number | null; backlog: boolean }> = []
+  const messages: Array<{ offset: number; key: number; op: string | null; xid: number | null; backlog: boolean; timestamp: number }> = []
   if (high === 0) return messages
   const consumer = kafka.consumer({ groupId: `bench-capture-reader-${randomBytes(4).toString("hex")}`, maxBytesPerPartition: 8 * 1024 * 1024 })
   await consumer.connect()
@@ -377,7 +381,8 @@ const readChanges = async (brokers: string, topic: string) => {
             key: Number(m.key?.toString() ?? NaN),
             op: header("op"),
             xid: xid === null ? null : Number(xid),
-            backlog: header(backlogHeader) === "true"
+            backlog: header(backlogHeader) === "true",
+            timestamp: Number(m.timestamp)
           })
           seen = Number(m.offset) + 1
         }
@@ -483,6 +488,12 @@ const runCaptureLatency = async (
     let updatesSeen = 0
     let lastVisible = startedAt
     let backlogFlagged = 0
+    const capture: Array<number> = []
+    const delivery: Array<number> = []
+    const split = (m: { timestamp: number }, committed: number, visible: number) => {
+      capture.push(m.timestamp - committed)
+      delivery.push(visible - m.timestamp)
+    }
     for (const m of changes) {
       const visible = visibleAt(follower, m.offset)
       if (m.backlog && (updateAt.has(m.xid ?? -1) || insertAt.has(m.key))) backlogFlagged += 1
@@ -491,6 +502,7 @@ const runCaptureLatency = async (
         if (committed === undefined || visible === null) continue
         updatesSeen += 1
         updateLatency.push(visible - committed)
+        split(m, committed, visible)
         lastVisible = Math.max(lastVisible, visible)
       } else if (m.op === null || m.op === "c" || m.op === "insert" || m.op === "snapshot") {
         // Poll's messages carry op "c" (created); logical's "insert" (or "snapshot" before its consistent point).
@@ -498,6 +510,7 @@ const runCaptureLatency = async (
         if (committed === undefined || visible === null || seenInserts.has(m.key)) continue
         seenInserts.add(m.key)
         insertLatency.push(visible - committed)
+        split(m, committed, visible)
         lastVisible = Math.max(lastVisible, visible)
       }
     }
@@ -515,6 +528,8 @@ const runCaptureLatency = async (
       updateTransactions: updates.length,
       insertLatencyMs: distribution(insertLatency),
       updateLatencyMs: updateLatency.length === 0 ? null : distribution(updateLatency),
+      captureMs: distribution(capture),
+      deliveryMs: distribution(delivery),
       missingInserts: done.inserted - seenInserts.size,
       missingUpdates: updated - updatesSeen,
       messages: changes.length,
