@@ -208,7 +208,7 @@ export const streamSession = (pool: pg.Pool, settings: LogicalCaptureSettings, t
     const onPosition = (lsn: bigint) =>
       Effect.gen(function*() {
         if (pending.transaction !== null) return
-        yield* flush((yield* stream.waiting) > 0)
+        yield* flush(false)
         const confirmable = pending.idleConfirmable(lsn)
         if (confirmable !== null) {
           yield* stream.confirm(confirmable)
@@ -231,8 +231,11 @@ export const streamSession = (pool: pg.Pool, settings: LogicalCaptureSettings, t
           pending.commit(parseLsn(message.commitEndLsn!)!)
           lastCommitTime = message.commitTime as Micros
           const waiting = yield* stream.waiting
-          // Alone: publish now (latency). Others queued behind it: let them join the send.
-          if (waiting === 0 || pending.size >= settings.batchSize) yield* flush(waiting > 0)
+          // Alone: publish now (latency). Others queued behind it: let them join the send. The backlog
+          // flag (the consumer then keeps its batch open for backlog_linger_ms) only for a full batch:
+          // under steady traffic something is nearly always queued, and flagging that held every
+          // lake batch open for seconds (update-heavy load at 1,000 orders/s: p99 7.2 s).
+          if (waiting === 0 || pending.size >= settings.batchSize) yield* flush(pending.size >= settings.batchSize)
           break
         }
         case "relation":
