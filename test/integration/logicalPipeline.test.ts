@@ -160,16 +160,20 @@ describeIntegration("logical capture end to end", (endpoints) => {
     try {
       await big.pool.query(insertOrdersSql(big.table, 1, 100_000, "2025-02-01 00:00:00", 2))
       big.ok(await big.run("producer"))
-      big.ok(await big.run("consumer"))
+      const snapshot = big.ok(await big.run("consumer"))
+      const snapshotRss = Number(big.annotation(snapshot, "drained")?.["max_rss_mb"])
       await big.pool.query(`UPDATE "${big.table}" SET order_status = 'DELIVERED', amount = amount + 0.01`)
       const producer = big.ok(await big.run("producer"))
       const consumer = big.ok(await big.run("consumer"))
       const producerRss = Number(big.annotation(producer, "caught up")?.["max_rss_mb"])
       const consumerRss = Number(big.annotation(consumer, "drained")?.["max_rss_mb"])
-      process.stderr.write(`[logical] 100k-row update: producer ${producer.ms} ms, ${producerRss} MB; consumer ${consumer.ms} ms, ${consumerRss} MB\n`)
+      process.stderr.write(
+        `[logical] 100k-row snapshot: consumer ${snapshot.ms} ms, ${snapshotRss} MB; 100k-row update: producer ${producer.ms} ms, ${producerRss} MB; consumer ${consumer.ms} ms, ${consumerRss} MB\n`
+      )
       expect(big.annotation(consumer, "drained")).toMatchObject({ written: 100_000, duplicates: 0 })
       expect(producerRss).toBeLessThan(256)
       expect(consumerRss).toBeLessThan(256)
+      expect(snapshotRss).toBeLessThan(256)
       const read = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
         const db = yield* openLake(big.lake)
         const totals = yield* runQuery(db, "SELECT count(*), count(DISTINCT order_id), sum(amount)::VARCHAR, count(*) FILTER (WHERE order_status = 'DELIVERED') FROM orders")
