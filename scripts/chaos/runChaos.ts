@@ -408,7 +408,6 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
     await s3?.stop().catch((error: unknown) => log(`stopping the S3 server failed: ${String(error)}`))
     // The slot keeps WAL for as long as it exists: dropped whatever happened (the table may stay).
     await logicalCleanup?.().catch((error: unknown) => log(`dropping the slot and publication failed: ${String(error)}`))
-    await restarter?.close().catch(() => undefined)
     for (const [key, value] of Object.entries(savedEnv)) {
       if (value === undefined) delete process.env[key]
       else process.env[key] = value
@@ -417,6 +416,8 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
       if (passed) await dropOrdersTable(pool, table).catch(() => undefined)
       await pool.end().catch(() => undefined)
     }
+    // After the pool: with restarts through the proxy, the pool's connections (and the table's drop) go through it.
+    await restarter?.close().catch(() => undefined)
     if (passed) rmSync(stateDir, { recursive: true, force: true })
     else log(`state kept in ${stateDir} (table "${table}" kept too)`)
   }
