@@ -4,7 +4,8 @@ import * as Path from "node:path"
 import { Checkpoint } from "../domain/Checkpoint.ts"
 import { brokersOf, changesPathOf, consumerGroupOf, dlqTopicOf, type PipelineConfig } from "../config/PipelineConfig.ts"
 import { outageBackoff } from "../runtime/schedules.ts"
-import { SourceError } from "../services/errors.ts"
+import { isPermanentStorageError, SourceError, StorageError } from "../services/errors.ts"
+import { TableError } from "../table/tableErrors.ts"
 import { jsonFile } from "./file/jsonFile.ts"
 import { fileCursorStore } from "./file/fileCursorStore.ts"
 import { ensureTopics, type KafkaSettings, kafkaProducerLayer } from "./kafka/kafkaClient.ts"
@@ -49,8 +50,15 @@ const waitingFor = (what: string) => <A, E, R>(layer: Layer.Layer<A, E, R>) =>
     Layer.retry(outageBackoff().pipe(Schedule.upTo("1 hour"), Schedule.whileInput(isTransient)))
   )
 
-/** A missing privilege does not fix itself: fail at start with its message instead of waiting. */
-const isTransient = (error: unknown) => !(error instanceof SourceError && error.reason === "query")
+/**
+ * A missing privilege, a missing bucket or refused keys, or a table that is not ours do not fix
+ * themselves: fail at start with the message instead of waiting. An unreachable database, broker or
+ * object store is waited for.
+ */
+const isTransient = (error: unknown) =>
+  !(error instanceof SourceError && error.reason === "query") &&
+  !(error instanceof StorageError && isPermanentStorageError(error)) &&
+  !(error instanceof TableError)
 
 /** The connection pool to the configured PostgreSQL; two connections (a query and LISTEN, or a cancel). */
 export const pgClientLayer = (config: PipelineConfig, applicationName: string) =>
@@ -134,4 +142,8 @@ export const tableSettingsOf = (config: PipelineConfig, options: { readonly main
  * missing bucket or refused credentials).
  */
 export const lakeLayer = (config: PipelineConfig, options: { readonly maintenance: boolean }) =>
-  deltaLake(tableSettingsOf(config, options), tableStorageFor(changesPathOf(config))).pipe(Layer.provide(tableStorageFor(config.datalake.path)))
+  deltaLake(tableSettingsOf(config, options), tableStorageFor(changesPathOf(config))).pipe(
+    Layer.provide(tableStorageFor(config.datalake.path)),
+    // The store can go away between its check and the table's first read (chaos: S3 killed then).
+    waitingFor("the lake")
+  )
