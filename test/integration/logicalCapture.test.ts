@@ -302,6 +302,31 @@ describeIntegration("logical capture", (endpoints) => {
     expect(new Set(messages.map((m) => m.headers["lsn"])).size).toBe(1)
   })
 
+  it("survives the server ending its snapshot connection, and publishes every row", async () => {
+    const p = await pipeline({ CAPTURE_SNAPSHOT_CHUNK: "200", PRODUCER_BATCH_SIZE: "200" })
+    await insert(p, 40_000)
+    const producer = startProgram("producer", p.env)
+    try {
+      await producer.waitForLog((l) => l["message"] === "replication slot created", 60_000)
+      // The connection reading the snapshot: a client backend of the producer inside a transaction.
+      let ended = 0
+      for (let i = 0; i < 200 && ended === 0; i++) {
+        const rows = await adminQuery(endpoints, `SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity
+          WHERE application_name = 'food-orders-producer' AND backend_type = 'client backend' AND xact_start IS NOT NULL AND pid <> pg_backend_pid()`)
+        ended = rows.filter((r) => r["done"] === true).length
+        if (ended === 0) await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+      expect(ended, "a snapshot connection was found and ended").toBeGreaterThan(0)
+      await producer.waitForLog((l) => l["message"] === "streaming changes", 120_000)
+      expect(producer.stderr()).not.toContain("Unhandled 'error' event")
+    } finally {
+      expect(await producer.stop()).toBe(0)
+    }
+    const messages = await readTopic(endpoints.kafkaBrokers, p.topic)
+    const ids = new Set(messages.filter((m) => m.headers["op"] === "snapshot").map((m) => m.key))
+    expect(ids.size).toBe(40_000)
+  })
+
   it("reconnects from the slot when the database connection is cut, losing nothing", async () => {
     const target = new URL(endpoints.pgUrl)
     const proxy = await startTcpProxy(target.hostname, Number(target.port || 5432))

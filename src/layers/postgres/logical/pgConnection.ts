@@ -52,6 +52,10 @@ export const queryPool = (settings: PgSettings) =>
       const pool = new pg.Pool({ ...clientConfigOf(settings), max: 2, idleTimeoutMillis: 30_000 })
       // An idle client's connection dropping (a PostgreSQL restart) must not crash the process.
       pool.on("error", () => undefined)
+      // Nor a lent-out one's: the pool stops listening to a client while it is checked out, and a
+      // connection the server ends meanwhile (a restart, pg_terminate_backend during the snapshot)
+      // was an unhandled 'error' event. The query in flight fails on its own and is retried.
+      pool.on("connect", (client) => client.on("error", () => undefined))
       return pool
     }),
     (pool) => Effect.promise(() => pool.end().catch(() => undefined))
