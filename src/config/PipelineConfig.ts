@@ -16,7 +16,7 @@ const NonNegative = Schema.Number.pipe(Schema.nonNegative({ message: () => "Expe
  * The lake's flush policy: a batch closes at 100,000 rows or 64 MiB of messages, or 100 ms after its
  * first message arrived. Light traffic gets its files within ~100 ms; a backlog gets large files.
  */
-const consumerDefaults = { max_batch_messages: 100_000, max_batch_changes: 25_000, max_batch_bytes: 64 * 1024 * 1024, linger_ms: 100, backlog_linger_ms: 3_000 }
+const consumerDefaults = { max_batch_messages: 100_000, max_batch_changes: 8_000, max_batch_bytes: 64 * 1024 * 1024, linger_ms: 100, backlog_linger_ms: 3_000 }
 
 /**
  * The lake table's upkeep. A checkpoint every 100 versions (~10 s of trickle traffic); 60 minutes of
