@@ -182,9 +182,9 @@ export const deltaLake = (settings: TableSettings, history?: Layer.Layer<TableSt
             let snapshot = yield* orders.latest("if-stale")
             /**
              * Where the orders table holds each part's partition. A part of plain appends must find it
-             * exactly where the batch was read from. A part of changes may find it further (the history
-             * went first and the orders commit of a crashed run is missing, or another owner moved it):
-             * it then applies only its changes past that position, each message once.
+             * exactly where the batch was read from. A part of changes may find it further on (the batch
+             * was read from the history's position, which was behind): it then applies only its changes
+             * past the orders table's own position, each message once.
              */
             const ordersAt = (held: Snapshot) =>
               Effect.forEach(parts, (part) => {
