@@ -13,6 +13,7 @@ import { changesTableBeside } from "../../src/config/PipelineConfig.ts"
 import { describeIntegration } from "../support/endpoints.ts"
 import { insertOrdersSql } from "../support/orderRows.ts"
 import { type SparkSession, startSpark } from "../support/spark.ts"
+import { runProgram } from "../support/pipelineProcess.ts"
 import { makeTestPipeline, type TestPipeline } from "../support/testPipeline.ts"
 
 describeIntegration("logical capture end to end", (endpoints) => {
@@ -190,4 +191,37 @@ describeIntegration("logical capture end to end", (endpoints) => {
       await big.close()
     }
   }, 600_000)
+
+  it("stops loudly when its slot is dropped behind its back, and --resnapshot brings orders back in line", async () => {
+    const lost = await makeTestPipeline(endpoints, "logicallost", { extra: { CAPTURE_MODE: "logical" } })
+    const slot = `${lost.table.toLowerCase()}_slot`
+    try {
+      await lost.pool.query(insertOrdersSql(lost.table, 1, 50, "2025-03-01 10:00:00", 60))
+      lost.ok(await lost.run("producer"))
+      lost.ok(await lost.run("consumer"))
+      await lost.pool.query("SELECT pg_drop_replication_slot($1)", [slot])
+      // Committed while no slot existed: nothing will ever stream these.
+      await lost.pool.query(`UPDATE "${lost.table}" SET order_status = 'DELIVERED' WHERE order_id <= 10`)
+      await lost.pool.query(insertOrdersSql(lost.table, 51, 5, "2025-03-02 10:00:00", 60))
+      const stopped = await lost.run("producer")
+      expect(stopped.code).not.toBe(0)
+      expect(stopped.stdout + stopped.stderr).toContain("may be missing")
+      expect(stopped.stdout + stopped.stderr).toContain("--resnapshot")
+      lost.ok(await runProgram("producer", ["--once", "--resnapshot"], lost.env))
+      lost.ok(await lost.run("consumer"))
+      const expected = (await lost.pool.query<{ row: string }>(
+        `SELECT json_build_array(order_id, order_status, amount::text)::text AS row FROM "${lost.table}" ORDER BY order_id`
+      )).rows.map((r) => JSON.stringify(JSON.parse(r.row)))
+      const inLake = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+        const db = yield* openLake(lost.lake)
+        return (yield* runQuery(db, "SELECT json_array(order_id, order_status, amount::VARCHAR)::VARCHAR FROM orders ORDER BY order_id")).rows
+          .map((r) => JSON.stringify(JSON.parse(r[0]!)))
+      })))
+      expect(inLake).toEqual(expected)
+    } finally {
+      await lost.pool.query("SELECT pg_drop_replication_slot($1) FROM pg_replication_slots WHERE slot_name = $1", [slot]).catch(() => undefined)
+      await lost.pool.query(`DROP PUBLICATION IF EXISTS "${lost.table}_pub"`).catch(() => undefined)
+      await lost.close()
+    }
+  }, 300_000)
 })
