@@ -118,7 +118,10 @@ describeIntegration("Prometheus scraping the programs", (endpoints) => {
       expect(value(await query(`producer_source_newest_created_at_seconds - on (job, instance) producer_cursor_created_at_seconds`))).toBeCloseTo(0, 2)
       const ready = await query(`health_ready`)
       expect(Object.fromEntries(ready.map((s) => [s.metric["job"], s.value[1]]))).toEqual({ producer: "1", consumer: "1" })
-      expect((await query(`orders_dead_lettered_total{job="consumer"}`)).length).toBe(8)
+      // One series per rejection reason, at 0 before the first dead letter (invalid_change among them).
+      expect((await query(`orders_dead_lettered_total{job="consumer"}`)).map((s) => s.metric["reason"]).sort()).toEqual([
+        "empty_value", "invalid_change", "invalid_json", "invalid_schema", "invalid_utf8", "negative_amount", "null_created_at", "null_order_id", "value_too_large"
+      ])
 
       // The alert rules loaded and evaluate without errors against the programs' real series.
       const rules = await eventually(
