@@ -4,7 +4,7 @@ import type { Cents } from "../domain/Amount.ts"
 import type { ChangeOp } from "../domain/Change.ts"
 import { Micros } from "../domain/Timestamp.ts"
 import type { Metadata } from "./actions.ts"
-import { asyncBuffer, parsers } from "./ordersFile.ts"
+import { asyncBuffer, parsers, toCents, toInt, toText } from "./ordersFile.ts"
 import { field, ordersProtocol, partitionColumn, schemaDifferenceFor, statsTimestamp } from "./ordersTable.ts"
 import type { RowFileWriter, RowStats, TableFormat } from "./tableFormat.ts"
 
@@ -214,12 +214,6 @@ class ChangesStats implements RowStats<ChangeRow> {
   }
 }
 
-const int = (value: unknown, column: string): number => {
-  const n = typeof value === "bigint" ? Number(value) : value
-  if (typeof n !== "number" || !Number.isSafeInteger(n)) throw new Error(`${column}: expected an integer, got ${String(value)}`)
-  return n
-}
-const textOrNull = (value: unknown): string | null => (typeof value === "string" ? value : null)
 const microsOrNull = (value: unknown): Micros | null => (typeof value === "bigint" ? Micros.make(value) : null)
 
 const readChangesFile = async (bytes: Uint8Array, rowStart?: number, rowEnd?: number): Promise<Array<ChangeRow>> => {
@@ -232,19 +226,18 @@ const readChangesFile = async (bytes: Uint8Array, rowStart?: number, rowEnd?: nu
   })
   return rows.map((row) => {
     const lsn = row["commit_lsn"]
-    const amount = row["amount"]
     return {
-      order_id: int(row["order_id"], "order_id"),
+      order_id: toInt(row["order_id"], "order_id"),
       op: String(row["op"]) as ChangeOp,
-      commit_lsn: typeof lsn === "bigint" ? lsn : BigInt(int(lsn, "commit_lsn")),
-      change_seq: int(row["change_seq"], "change_seq"),
+      commit_lsn: typeof lsn === "bigint" ? lsn : BigInt(toInt(lsn, "commit_lsn")),
+      change_seq: toInt(row["change_seq"], "change_seq"),
       commit_ts: microsOrNull(row["commit_ts"]),
-      xid: row["xid"] === null || row["xid"] === undefined ? null : int(row["xid"], "xid"),
-      customer_name: textOrNull(row["customer_name"]),
-      restaurant_name: textOrNull(row["restaurant_name"]),
-      item: textOrNull(row["item"]),
-      amount: amount === null || amount === undefined ? null : Math.round(Number(amount) * 100) as Cents,
-      order_status: textOrNull(row["order_status"]),
+      xid: row["xid"] === null || row["xid"] === undefined ? null : toInt(row["xid"], "xid"),
+      customer_name: toText(row["customer_name"], "customer_name"),
+      restaurant_name: toText(row["restaurant_name"], "restaurant_name"),
+      item: toText(row["item"], "item"),
+      amount: toCents(row["amount"]),
+      order_status: toText(row["order_status"], "order_status"),
       created_at: microsOrNull(row["created_at"])
     }
   })

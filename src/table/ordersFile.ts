@@ -62,20 +62,20 @@ export const parsers = {
   timestampFromNanoseconds: (nanos: bigint) => nanos / 1000n
 }
 
-const toInt = (value: unknown, column: string): number => {
+export const toInt = (value: unknown, column: string): number => {
   const n = typeof value === "bigint" ? Number(value) : value
   if (typeof n !== "number" || !Number.isSafeInteger(n)) throw new Error(`${column}: expected an integer, got ${String(value)}`)
   return n
 }
 
-const toText = (value: unknown, column: string): string | null => {
+export const toText = (value: unknown, column: string): string | null => {
   if (value === null || value === undefined) return null
   if (typeof value !== "string") throw new Error(`${column}: expected text, got ${typeof value}`)
   return value
 }
 
 /** DECIMAL(10,2) arrives as a JS number (hyparquet divides by 10^scale); cents are exact below 2^53 / 100. */
-const toCents = (value: unknown): Cents | null => {
+export const toCents = (value: unknown): Cents | null => {
   if (value === null || value === undefined) return null
   const n = typeof value === "bigint" ? Number(value) : value
   if (typeof n !== "number" || !Number.isFinite(n)) throw new Error(`amount: expected a decimal, got ${String(value)}`)

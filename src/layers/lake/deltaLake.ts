@@ -6,6 +6,7 @@ import { crashPoint } from "../../runtime/crashPoints.ts"
 import type { StorageError } from "../../services/errors.ts"
 import { type ChangeAt, Lake, type LakeBatch, type PartitionPosition } from "../../services/Lake.ts"
 import { TableStorage } from "../../services/TableStorage.ts"
+import type { Action } from "../../table/actions.ts"
 import { type ChangeRow, changesFormat } from "../../table/changesTable.ts"
 import { commit } from "../../table/commit.ts"
 import { streamFilePath } from "../../table/dataPaths.ts"
@@ -80,12 +81,9 @@ const ownersOf = (parts: ReadonlyArray<LakeBatch>) => {
   return owners
 }
 
-const txnConflict = (owners: ReadonlyMap<string, number>, action: unknown) =>
-  typeof action === "object" && action !== null && "txn" in action
-    ? (() => {
-      const txn = (action as { txn: { appId: string; version: number } }).txn
-      return owners.has(txn.appId) ? `another writer committed partition ${owners.get(txn.appId)} (${txn.appId} = ${txn.version})` : undefined
-    })()
+const txnConflict = (owners: ReadonlyMap<string, number>, action: Action): string | undefined =>
+  "txn" in action && owners.has(action.txn.appId)
+    ? `another writer committed partition ${owners.get(action.txn.appId)} (${action.txn.appId} = ${action.txn.version})`
     : undefined
 
 /**
@@ -108,11 +106,22 @@ export const deltaLake = (settings: TableSettings, history?: Layer.Layer<TableSt
         ? undefined
         : Context.get(yield* Layer.buildWithScope(history, scope), TableStorage)
       let changes: DeltaTable<ChangeRow> | undefined
+      /**
+       * Whether the history was found absent since positions were last read. A poll-mode batch then
+       * does not look for it again (a log listing per batch, a LIST request on S3): one another
+       * consumer creates meanwhile holds no position for our partitions yet, which reads as "not
+       * started" (combinedPositions), and our first change opens it.
+       */
+      let knownAbsent = false
       /** The history table, opened (created) when `create`, else only if it exists. */
       const historyTable = (create: boolean) =>
         Effect.gen(function*() {
           if (changes !== undefined || historyStorage === undefined) return changes
-          if (!create && (yield* loadSnapshot().pipe(Effect.provideService(TableStorage, historyStorage))).version < 0) return undefined
+          if (!create && knownAbsent) return undefined
+          if (!create && (yield* loadSnapshot().pipe(Effect.provideService(TableStorage, historyStorage))).version < 0) {
+            knownAbsent = true
+            return undefined
+          }
           changes = yield* openDeltaTable(historyStorage, { ...settings, legacy: { ...settings.legacy, checkpoint: Effect.succeed(undefined) } }, changesFormat, false, upkeep)
             .pipe(Scope.extend(scope))
           changes.setMaintenance(maintaining)
@@ -163,6 +172,7 @@ export const deltaLake = (settings: TableSettings, history?: Layer.Layer<TableSt
           Effect.gen(function*() {
             const fresh = yield* orders.latest("refresh")
             yield* checkWritable(fresh).pipe(Effect.provideService(TableStorage, storage))
+            knownAbsent = false
             const table = yield* historyTable(false)
             if (table === undefined) return tablePositions(fresh, topic)
             const held = yield* table.latest("refresh")
