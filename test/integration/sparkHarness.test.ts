@@ -4,6 +4,7 @@
  * /work/shared/docs/lake-table.md describes ("A minimal commit 0 Spark read as is"); and, through the
  * S3A connector, the same on the integration run's S3 server (s3a:// paths).
  */
+import { spawnSync } from "node:child_process"
 import { randomUUID } from "node:crypto"
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -17,7 +18,14 @@ import type { Micros } from "../../src/domain/Timestamp.ts"
 import { orderColumns, orderSchema } from "../../src/table/orderColumns.ts"
 import { endpoints } from "../support/endpoints.ts"
 import { handWrittenOrdersSchema } from "../support/ordersSchemaFixture.ts"
-import { type SparkSession, sparkJarsProblem, sparkSkipReason, startSpark } from "../support/spark.ts"
+import { javaCommand } from "../../scripts/stack/tools.ts"
+import {
+  jvmDiagnosticsToStderr,
+  type SparkSession,
+  sparkJarsProblem,
+  sparkSkipReason,
+  startSpark
+} from "../support/spark.ts"
 
 const skipReason = sparkSkipReason()
 const s3 = endpoints?.s3 ?? null
@@ -102,6 +110,43 @@ describe.skipIf(skipReason !== null)(`Spark + Delta harness${skipReason === null
   it("reports a failing statement with Spark's error and keeps the session usable", async () => {
     await expect(spark.sql(`SELECT * FROM delta.\`${join(dir, "missing")}\``)).rejects.toThrow(/DELTA_|not a Delta table|PATH_NOT_FOUND/)
     expect((await spark.sql("SELECT 1 + 1 AS two")).rows).toEqual([[2]])
+  })
+})
+
+/**
+ * The harness reads answers from the JVM's stdout, where the JVM prints its own warnings too: a CI run
+ * failed on "[38.998s][warning][codecache] CodeCache is full." read as an answer. A plain JVM (no Spark,
+ * ~1 s) with a code cache too small for javac shows where those lines go with the harness's flags.
+ */
+describe("the JVM's own diagnostics", () => {
+  it("go to stderr with the harness's flags, leaving stdout to the protocol", () => {
+    const dir = mkdtempSync(join(tmpdir(), "jvm-diagnostics-"))
+    try {
+      const source = join(dir, "Answer.java")
+      writeFileSync(
+        source,
+        "public class Answer { public static void main(String[] a) { long s = 0; for (int i = 0; i < 600; i++) s += " +
+          "java.util.stream.IntStream.range(0, i).mapToObj(Integer::toString)" +
+          '.collect(java.util.stream.Collectors.joining(",")).length(); System.out.println("{\\"answer\\":" + (s > 0 ? 42 : 0) + "}"); } }\n'
+      )
+      // javac and the streams fill a 2.4 MB code cache every time (45 of 45 runs here); the JVM may then
+      // even fail, so what is asserted is only where its own lines go.
+      const run = (flags: ReadonlyArray<string>) =>
+        spawnSync(
+          javaCommand(),
+          [...flags, "-XX:TieredStopAtLevel=1", "-XX:ReservedCodeCacheSize=2400k", "-XX:InitialCodeCacheSize=2400k", source],
+          { encoding: "utf8", timeout: 60_000 }
+        )
+      const plain = run([])
+      expect(plain.error).toBeUndefined()
+      expect(plain.stdout).toMatch(/\[warning\]\[codecache\] CodeCache is full/) // the JVM's default: on stdout
+      const harness = run(jvmDiagnosticsToStderr)
+      expect(harness.error).toBeUndefined()
+      expect(harness.stderr).toMatch(/CodeCache is full/)
+      expect(harness.stdout.split("\n").filter((line) => line !== "" && line !== '{"answer":42}')).toEqual([])
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
 

@@ -73,10 +73,22 @@ const program = join(repoRoot, "test", "support", "spark", "SparkSql.java")
  * The --add-opens are what Spark's launcher passes (JavaModuleOptions); sun.util.calendar is needed to
  * collect DATE values. C1 only: a short-lived JVM on 2 cores spent less time compiling (a session with
  * a few Delta statements took ~40 s instead of ~70 s here, on a busy machine).
+ * C1 only also shrinks the default code cache to 48 MiB, which a suite of a few hundred statements
+ * filled in CI ("CodeCache is full. Compiler has been disabled."): hence the explicit size. The JVM
+ * prints its own warnings and summaries on stdout, which is the protocol's; -Xlog and
+ * DisplayVMOutputToStderr send them to stderr instead (checked with a 2.6 MB cache filled on purpose).
  */
+export const jvmDiagnosticsToStderr = [
+  "-XX:+DisplayVMOutputToStderr",
+  "-Xlog:disable",
+  "-Xlog:all=warning:stderr:uptime,level,tags"
+]
+
 const jvmFlags = [
   "-Xmx1g",
   "-XX:TieredStopAtLevel=1",
+  "-XX:ReservedCodeCacheSize=240m",
+  ...jvmDiagnosticsToStderr,
   "-XX:+IgnoreUnrecognizedVMOptions",
   ...[
     "java.lang",
@@ -98,6 +110,8 @@ const jvmFlags = [
   "-Dio.netty.tryReflectionSetAccessible=true",
   "-Duser.timezone=UTC"
 ]
+
+const jvmLogLine = /^\[\d+(\.\d+)?s\]\[\w+\s*\]/
 
 /** What a suite needs besides Spark + Delta: `s3` for the S3A connector's jars. */
 export interface SparkNeeds {
@@ -214,7 +228,13 @@ export const startSpark = async (options: SparkOptions = {}): Promise<SparkSessi
     buffered += chunk
     const parts = buffered.split("\n")
     buffered = parts.pop()!
-    lines.push(...parts.filter((line) => line.trim() !== ""))
+    for (const line of parts) {
+      if (line.trim() === "") continue
+      // A JVM log line ("[38.998s][warning][codecache] ...") that reached stdout despite -Xlog: a
+      // diagnostic, kept with stderr's, not an answer.
+      if (jvmLogLine.test(line)) stderr = (stderr + line + "\n").slice(-64_000)
+      else lines.push(line)
+    }
     wake()
   })
   child.stderr.setEncoding("utf8")
