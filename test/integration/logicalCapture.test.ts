@@ -2,6 +2,7 @@
  * capture.mode logical against the real PostgreSQL (wal_level = logical) and Kafka: the producer
  * runs as its own process, as `npm run producer` does; the topic is read back raw.
  */
+import { Effect, Redacted } from "effect"
 import { LogicalReplicationService } from "pg-logical-replication"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { describeIntegration } from "../support/endpoints.ts"
@@ -12,6 +13,7 @@ import { type RawRecord, readAllRaw } from "../support/rawKafka.ts"
 import { makeTestPipeline, type TestPipeline } from "../support/testPipeline.ts"
 import { compareChangeKeys, parseChangeKey } from "../../src/domain/Change.ts"
 import { TextPgoutputPlugin } from "../../src/layers/postgres/logical/pgoutputDecoding.ts"
+import { openReplicationStream, type StreamItem } from "../../src/layers/postgres/logical/replicationStream.ts"
 
 const slotOf = (p: TestPipeline) => `${p.table.toLowerCase().slice(0, 58)}_slot`
 
@@ -408,6 +410,60 @@ describeIntegration("logical capture", (endpoints) => {
         await holder.destroy()
       }
     })
+  })
+
+  it("closes a stream whose queue is full without an unhandled rejection, and the next stream sends the same changes", async () => {
+    // The producer waiting for the broker stops taking from the stream; the library then waits to hand
+    // over a message. When the connection is cut meanwhile, the stream's scope closes: that used to end
+    // the process (exit 1) through the library's emit('error') after its listeners were removed.
+    const p = await pipeline()
+    const slot = slotOf(p)
+    const publication = `${p.table}_pub`
+    await p.pool.query(`CREATE PUBLICATION "${publication}" FOR TABLE "${p.table}"`)
+    const [created] = (await p.pool.query("SELECT lsn::text AS lsn FROM pg_create_logical_replication_slot($1, 'pgoutput')", [slot])).rows
+    const [hi, lo] = String(created.lsn).split("/")
+    const confirmed = (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`)
+    await insert(p, 400) // one transaction: BEGIN, 400 inserts and COMMIT, more than the queue holds
+    const url = new URL(endpoints.pgUrl)
+    const settings = {
+      host: url.hostname,
+      port: Number(url.port || 5432),
+      database: url.pathname.slice(1),
+      user: decodeURIComponent(url.username),
+      password: Redacted.make(decodeURIComponent(url.password)),
+      applicationName: "lc-full-queue"
+    }
+    const rejections: Array<unknown> = []
+    const onRejection = (reason: unknown) => rejections.push(reason)
+    process.on("unhandledRejection", onRejection)
+    /** Opens a stream, waits until the library waits on the full queue, takes `take` items, closes. */
+    const streamOnce = (take: number) =>
+      Effect.scoped(Effect.gen(function*() {
+        const stream = yield* openReplicationStream(settings, slot, publication, { confirmed, statusInterval: "10 seconds" })
+        for (let i = 0; i < 100 && (yield* stream.waiting) < 128; i++) yield* Effect.sleep("50 millis")
+        const waiting = yield* stream.waiting
+        const items: Array<StreamItem> = []
+        for (let i = 0; i < take; i++) items.push(yield* stream.take)
+        const ids = items.flatMap((item) =>
+          item._tag === "data" && item.message.tag === "insert" ? [Number(item.message.new["order_id"])] : []
+        )
+        return { waiting, ids }
+      }))
+    try {
+      // Closed with the queue full and the library's handler waiting (taking first would let it finish).
+      const full = await Effect.runPromise(streamOnce(0))
+      expect(full.waiting).toBeGreaterThanOrEqual(128) // 128 queued, one more offer waiting
+      await new Promise((resolve) => setTimeout(resolve, 500)) // the library's pending handler settles
+      expect(rejections).toEqual([])
+      // Nothing was confirmed: the next connection starts again at the transaction's first rows.
+      const again = await Effect.runPromise(streamOnce(10))
+      const firstIds = (await p.pool.query(`SELECT order_id FROM "${p.table}" ORDER BY order_id LIMIT $1`, [again.ids.length])).rows
+        .map((row) => Number(row.order_id))
+      expect(again.ids.length).toBeGreaterThan(0)
+      expect(again.ids).toEqual(firstIds)
+    } finally {
+      process.off("unhandledRejection", onRejection)
+    }
   })
 
   it("keeps the slot's WAL small while the captured table is idle and another table is written", async () => {

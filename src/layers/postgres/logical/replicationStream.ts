@@ -86,9 +86,13 @@ export const openReplicationStream = (
       if (confirmed <= 0n) return
       service.acknowledge(formatLsn(confirmed - 1n), ping).catch(fail)
     }
-    service.on("data", async (_lsn: string, message: Pgoutput.Message) => {
-      await Runtime.runPromise(runtime)(Queue.offer(queue, { _tag: "data", message }))
-    })
+    // A handler still waiting for room when the scope closes sees its offer interrupted by the queue's
+    // shutdown. It must resolve: the library reports a rejected handler with emit('error'), and by then
+    // destroy() has removed every listener, so the emit throws and the process died of an unhandled
+    // rejection (a chaos run: the broker away, the queue full, then the connection cut). What was not
+    // taken is sent again from the slot's confirmed position on the next connection.
+    service.on("data", (_lsn: string, message: Pgoutput.Message) =>
+      Runtime.runPromise(runtime)(Queue.offer(queue, { _tag: "data", message })).then(() => undefined, () => undefined))
     service.on("heartbeat", (lsn: string, _timestamp: number, shouldRespond: boolean) => {
       if (shouldRespond) sendStatus(false)
       const walEnd = parseLsn(lsn)
