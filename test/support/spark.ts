@@ -76,7 +76,7 @@ const program = join(repoRoot, "test", "support", "spark", "SparkSql.java")
  * C1 only also shrinks the default code cache to 48 MiB, which a suite of a few hundred statements
  * filled in CI ("CodeCache is full. Compiler has been disabled."): hence the explicit size. The JVM
  * prints its own warnings and summaries on stdout, which is the protocol's; -Xlog and
- * DisplayVMOutputToStderr send them to stderr instead (checked with a 2.6 MB cache filled on purpose).
+ * DisplayVMOutputToStderr send them to stderr instead (sparkHarness.test.ts: "the JVM's own diagnostics").
  */
 export const jvmDiagnosticsToStderr = [
   "-XX:+DisplayVMOutputToStderr",
