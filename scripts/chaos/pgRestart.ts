@@ -1,5 +1,5 @@
-import * as Net from "node:net"
 import pg from "pg"
+import { startTcpProxy } from "../../test/support/tcpProxy.ts"
 import { commandExists, run } from "../stack/proc.ts"
 import { sleep } from "./timing.ts"
 
@@ -87,51 +87,16 @@ export const proxyRestarter = async (pgUrl: string): Promise<PgRestarter> => {
   const target = new URL(pgUrl)
   const targetHost = target.hostname
   const targetPort = Number(target.port || 5432)
-  const pairs = new Set<{ client: Net.Socket; upstream: Net.Socket }>()
-  let server: Net.Server | null = null
-  let port = 0
-  const listen = () =>
-    new Promise<void>((resolve, reject) => {
-      const s = Net.createServer((client) => {
-        const upstream = Net.connect(targetPort, targetHost)
-        const pair = { client, upstream }
-        pairs.add(pair)
-        const drop = () => {
-          client.destroy()
-          upstream.destroy()
-          pairs.delete(pair)
-        }
-        client.on("error", drop).on("close", drop)
-        upstream.on("error", drop).on("close", drop)
-        client.pipe(upstream).pipe(client)
-      })
-      s.once("error", reject)
-      s.listen(port, "127.0.0.1", () => {
-        port = (s.address() as Net.AddressInfo).port
-        server = s
-        resolve()
-      })
-    })
-  await listen()
+  const proxy = await startTcpProxy(targetHost, targetPort)
   const proxied = new URL(pgUrl)
   proxied.hostname = "127.0.0.1"
-  proxied.port = String(port)
+  proxied.port = String(proxy.port())
   return {
     via: "proxy",
     pgUrl: proxied.toString(),
     restart: async (downMs) => {
       const started = Date.now()
-      // Stop accepting, then cut what is open (close() alone would wait for those to end by themselves).
-      const closing = server
-      server = null
-      const closed = new Promise<void>((resolve) => (closing === null ? resolve() : closing.close(() => resolve())))
-      const ports = [...pairs].map((p) => p.upstream.localPort).filter((p): p is number => p !== undefined)
-      for (const pair of pairs) {
-        pair.client.destroy()
-        pair.upstream.destroy()
-      }
-      pairs.clear()
-      await closed
+      const ports = await proxy.down()
       // The backends behind the cut connections: gone, as a restart would leave them (a backend
       // only notices a closed socket when it next reads it; one waiting on a lock would carry on).
       const admin = new pg.Client({ connectionString: pgUrl, connectionTimeoutMillis: 5000 })
@@ -153,18 +118,11 @@ export const proxyRestarter = async (pgUrl: string): Promise<PgRestarter> => {
       const cut = Date.now()
       await sleep(downMs - (cut - started))
       const back = Date.now()
-      await listen()
+      await proxy.up()
       return { downMs: back - started, startMs: Date.now() - back }
     },
     close: async () => {
-      const closing = server
-      server = null
-      const closed = new Promise<void>((resolve) => (closing === null ? resolve() : closing.close(() => resolve())))
-      for (const pair of pairs) {
-        pair.client.destroy()
-        pair.upstream.destroy()
-      }
-      await closed
+      await proxy.down()
     }
   }
 }

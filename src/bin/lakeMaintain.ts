@@ -67,7 +67,7 @@ const run = (config: PipelineConfig) => Effect.gen(function*() {
   // The history exists only where logical capture wrote one: never created here.
   const history = changesPathOf(config)
   const exists = (yield* loadSnapshot().pipe(Effect.provide(tableStorageFor(history)))).version >= 0
-  if (exists && command === "compact") yield* maintain(config, { ...settings, legacy: { ...settings.legacy, checkpoint: Effect.succeed(undefined) } }, changesFormat, history)
+  if (exists && command === "compact") yield* maintain(config, settings, changesFormat, history)
 })
 
 const main = Effect.flatMap(loadConfig(values.config), run)

@@ -1,5 +1,5 @@
 import { Effect, Metric } from "effect"
-import { changeOps } from "../domain/Change.ts"
+import { type ChangeOp, changeOps } from "../domain/Change.ts"
 
 /** Metrics of logical capture (capture.mode logical); exported by the producer's /metrics like the rest. */
 
@@ -29,13 +29,18 @@ export const captureLagSeconds = Metric.gauge("capture_lag_seconds", {
     "whichever is newer. Grows while capture falls behind or stalls; up to heartbeat_seconds when idle"
 })
 
+/**
+ * The per-op series, tagged once: a counter tagged per change would build and look up its key on
+ * every change of the stream.
+ */
+const perOp = (counter: Metric.Metric.Counter<number>) =>
+  Object.fromEntries(changeOps.map((op) => [op, counter.pipe(Metric.tagged("op", op))])) as Record<ChangeOp, Metric.Metric.Counter<number>>
+export const capturedByOp = perOp(changesCaptured)
+export const publishedByOp = perOp(changesPublished)
+
 /** Every op's series at 0 before its first change, so `increase()` sees the first one too. */
 export const registerCaptureOps = Effect.forEach(
   changeOps,
-  (op) =>
-    Effect.zipRight(
-      Metric.incrementBy(changesCaptured.pipe(Metric.tagged("op", op)), 0),
-      Metric.incrementBy(changesPublished.pipe(Metric.tagged("op", op)), 0)
-    ),
+  (op) => Effect.zipRight(Metric.incrementBy(capturedByOp[op], 0), Metric.incrementBy(publishedByOp[op], 0)),
   { discard: true }
 )

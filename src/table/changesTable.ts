@@ -1,12 +1,13 @@
 import { parquetReadObjects } from "hyparquet"
-import { ByteWriter, type ColumnSource, ParquetWriter } from "hyparquet-writer"
+import type { ColumnSource } from "hyparquet-writer"
 import type { Cents } from "../domain/Amount.ts"
 import type { ChangeOp } from "../domain/Change.ts"
 import { Micros } from "../domain/Timestamp.ts"
 import type { Metadata } from "./actions.ts"
-import { asyncBuffer, parsers, toCents, toInt, toText } from "./ordersFile.ts"
+import { orderSchema } from "./orderColumns.ts"
+import { asyncBuffer, ParquetRowsWriter, parsers, toCents, toInt, toText } from "./ordersFile.ts"
 import { field, ordersProtocol, partitionColumn, schemaDifferenceFor, statsTimestamp } from "./ordersTable.ts"
-import type { RowFileWriter, RowStats, TableFormat } from "./tableFormat.ts"
+import type { RowStats, TableFormat } from "./tableFormat.ts"
 
 /**
  * A row of `order_changes`: one committed change of an order (or a row of the initial snapshot), the
@@ -64,36 +65,24 @@ const changesMetadata = (id: string, configuration: Readonly<Record<string, stri
 
 const changesSchemaDifference = schemaDifferenceFor(changesSchema)
 
-const text = { type: "BYTE_ARRAY", converted_type: "UTF8", repetition_type: "OPTIONAL" } as const
-const timestamp = {
-  type: "INT64",
-  converted_type: "TIMESTAMP_MICROS",
-  logical_type: { type: "TIMESTAMP", isAdjustedToUTC: true, unit: "MICROS" },
-  repetition_type: "OPTIONAL"
-} as const
+/** The orders table's Parquet element of a column: the history stores the order's columns the same way. */
+const orderElement = (name: (typeof orderSchema)[number]["name"]) => orderSchema.find((element) => element.name === name)!
+const optionalTimestamp = { ...orderElement("created_at"), repetition_type: "OPTIONAL" } as const
 
 const parquetSchema = [
   { name: "root", num_children: 12 },
-  { name: "order_id", type: "INT64", repetition_type: "REQUIRED" },
-  { name: "op", ...text, repetition_type: "REQUIRED" },
+  orderElement("order_id"),
+  { ...orderElement("customer_name"), name: "op", repetition_type: "REQUIRED" },
   { name: "commit_lsn", type: "INT64", repetition_type: "REQUIRED" },
   { name: "change_seq", type: "INT64", repetition_type: "REQUIRED" },
-  { name: "commit_ts", ...timestamp },
+  { ...optionalTimestamp, name: "commit_ts" },
   { name: "xid", type: "INT64", repetition_type: "OPTIONAL" },
-  { name: "customer_name", ...text },
-  { name: "restaurant_name", ...text },
-  { name: "item", ...text },
-  {
-    name: "amount",
-    type: "INT64",
-    converted_type: "DECIMAL",
-    precision: 10,
-    scale: 2,
-    logical_type: { type: "DECIMAL", precision: 10, scale: 2 },
-    repetition_type: "OPTIONAL"
-  },
-  { name: "order_status", ...text },
-  { name: "created_at", ...timestamp }
+  orderElement("customer_name"),
+  orderElement("restaurant_name"),
+  orderElement("item"),
+  orderElement("amount"),
+  orderElement("order_status"),
+  optionalTimestamp
 ]
 
 const columnsOf = (rows: ReadonlyArray<ChangeRow>): Array<ColumnSource> => {
@@ -139,30 +128,6 @@ const columnsOf = (rows: ReadonlyArray<ChangeRow>): Array<ColumnSource> => {
     { name: "order_status", data: status },
     { name: "created_at", data: createdAt }
   ]
-}
-
-class ChangesFileWriter implements RowFileWriter<ChangeRow> {
-  readonly #bytes = new ByteWriter()
-  readonly #writer: ParquetWriter
-
-  constructor(kvMetadata: ReadonlyArray<{ key: string; value: string }> = []) {
-    this.#writer = new ParquetWriter({
-      writer: this.#bytes,
-      schema: parquetSchema as never,
-      codec: "SNAPPY",
-      createdBy: "food-orders-pipeline (hyparquet-writer)",
-      kvMetadata: [...kvMetadata]
-    })
-  }
-
-  write(rows: ReadonlyArray<ChangeRow>): void {
-    if (rows.length > 0) void this.#writer.write({ columnData: columnsOf(rows), rowGroupSize: 100_000 })
-  }
-
-  finish(): Uint8Array {
-    this.#writer.finish()
-    return new Uint8Array(this.#bytes.getBuffer())
-  }
 }
 
 /** Exact statistics: row count, null counts of every column, bounds of order_id, commit_lsn and the timestamps. */
@@ -248,7 +213,7 @@ export const changesFormat: TableFormat<ChangeRow> = {
   protocol: ordersProtocol,
   metadata: changesMetadata,
   schemaDifference: changesSchemaDifference,
-  writer: (kvMetadata) => new ChangesFileWriter(kvMetadata),
+  writer: (kvMetadata) => new ParquetRowsWriter(parquetSchema, columnsOf, kvMetadata),
   read: readChangesFile,
   stats: () => new ChangesStats()
 }

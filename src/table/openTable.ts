@@ -41,10 +41,10 @@ export interface OpenOptions {
  * Parquet lake. Several writers starting at once agree: whoever loses the race for version 0 reads
  * what the winner wrote.
  */
-export const openTable = (options: OpenOptions) =>
-  Effect.gen(function*() {
+export const openTable = (options: OpenOptions) => {
+  const format = options.format ?? ordersFormat
+  return Effect.gen(function*() {
     const storage = yield* TableStorage
-    const format = options.format ?? ordersFormat
     let snapshot = yield* loadSnapshot()
     if (snapshot.version < 0) {
       const legacy = format === ordersFormat && (yield* storage.list("date=")).some((o) => isDataFile(o.path))
@@ -68,5 +68,6 @@ export const openTable = (options: OpenOptions) =>
     yield* checkWritable(snapshot, format)
     return snapshot
   }).pipe(
-    Effect.catchTag("CommitConflict", () => loadSnapshot().pipe(Effect.tap((s) => checkWritable(s, options.format ?? ordersFormat))))
+    Effect.catchTag("CommitConflict", () => loadSnapshot().pipe(Effect.tap((s) => checkWritable(s, format))))
   )
+}

@@ -1,5 +1,5 @@
 import { type AsyncBuffer, parquetMetadata, parquetReadObjects } from "hyparquet"
-import { ByteWriter, ParquetWriter } from "hyparquet-writer"
+import { ByteWriter, type ColumnSource, ParquetWriter } from "hyparquet-writer"
 import type { Cents } from "../domain/Amount.ts"
 import type { Order } from "../domain/Order.ts"
 import { Micros } from "../domain/Timestamp.ts"
@@ -11,33 +11,47 @@ const createdBy = "food-orders-pipeline (hyparquet-writer)"
 const rowGroupRows = 100_000
 
 /**
- * A Parquet file of orders being written, row group by row group, so that compaction can merge
- * large files without holding all their rows as objects at once.
+ * A Parquet file of rows being written, row group by row group, so that compaction can merge large
+ * files without holding all their rows as objects at once. `schema` and `columnsOf` say the table's
+ * columns (the orders table's by default, the change history's in changesTable.ts).
  */
-export class OrdersFileWriter {
+export class ParquetRowsWriter<Row> {
   readonly #bytes = new ByteWriter()
   readonly #writer: ParquetWriter
+  readonly #columnsOf: (rows: ReadonlyArray<Row>) => Array<ColumnSource>
   rows = 0
 
-  constructor(kvMetadata: ReadonlyArray<{ key: string; value: string }> = []) {
+  constructor(
+    schema: ReadonlyArray<object>,
+    columnsOf: (rows: ReadonlyArray<Row>) => Array<ColumnSource>,
+    kvMetadata: ReadonlyArray<{ key: string; value: string }> = []
+  ) {
+    this.#columnsOf = columnsOf
     this.#writer = new ParquetWriter({
       writer: this.#bytes,
-      schema: orderSchema as never,
+      schema: schema as never,
       codec: "SNAPPY",
       createdBy,
       kvMetadata: [...kvMetadata]
     })
   }
 
-  write(orders: ReadonlyArray<Order>): void {
-    if (orders.length === 0) return
-    void this.#writer.write({ columnData: orderColumns(orders), rowGroupSize: rowGroupRows })
-    this.rows += orders.length
+  write(rows: ReadonlyArray<Row>): void {
+    if (rows.length === 0) return
+    void this.#writer.write({ columnData: this.#columnsOf(rows), rowGroupSize: rowGroupRows })
+    this.rows += rows.length
   }
 
   finish(): Uint8Array {
     this.#writer.finish()
     return new Uint8Array(this.#bytes.getBuffer())
+  }
+}
+
+/** A Parquet file of orders being written (the orders table's columns). */
+export class OrdersFileWriter extends ParquetRowsWriter<Order> {
+  constructor(kvMetadata: ReadonlyArray<{ key: string; value: string }> = []) {
+    super(orderSchema, orderColumns, kvMetadata)
   }
 }
 

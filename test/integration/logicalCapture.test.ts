@@ -11,7 +11,7 @@ import { startProgram } from "../support/pipelineProcess.ts"
 import { startTcpProxy } from "../support/tcpProxy.ts"
 import { type RawRecord, readAllRaw } from "../support/rawKafka.ts"
 import { makeTestPipeline, type TestPipeline } from "../support/testPipeline.ts"
-import { compareChangeKeys, parseChangeKey } from "../../src/domain/Change.ts"
+import { compareChangeKeys, parseChangeKey, parseLsn } from "../../src/domain/Change.ts"
 import { TextPgoutputPlugin } from "../../src/layers/postgres/logical/pgoutputDecoding.ts"
 import { openReplicationStream, type StreamItem } from "../../src/layers/postgres/logical/replicationStream.ts"
 
@@ -421,8 +421,7 @@ describeIntegration("logical capture", (endpoints) => {
     const publication = `${p.table}_pub`
     await p.pool.query(`CREATE PUBLICATION "${publication}" FOR TABLE "${p.table}"`)
     const [created] = (await p.pool.query("SELECT lsn::text AS lsn FROM pg_create_logical_replication_slot($1, 'pgoutput')", [slot])).rows
-    const [hi, lo] = String(created.lsn).split("/")
-    const confirmed = (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`)
+    const confirmed = parseLsn(String(created.lsn))!
     await insert(p, 400) // one transaction: BEGIN, 400 inserts and COMMIT, more than the queue holds
     const url = new URL(endpoints.pgUrl)
     const settings = {

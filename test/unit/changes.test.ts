@@ -8,7 +8,6 @@ import { append, makeMemoryTopic } from "../../src/layers/memory/MemoryTopic.ts"
 import { memoryDeadLetters, memoryOrderStream } from "../../src/layers/memory/memoryLayers.ts"
 import { makeMemoryObjects, memoryTableStorage } from "../../src/layers/storage/memoryTableStorage.ts"
 import { lakeRewriteRebases } from "../../src/observability/metrics.ts"
-import { consume } from "../../src/programs/consumer/consume.ts"
 import { type ChangeAt, Lake } from "../../src/services/Lake.ts"
 import { compactGroup } from "../../src/table/compaction.ts"
 import { type ChangeRow, changesFormat } from "../../src/table/changesTable.ts"
@@ -16,7 +15,7 @@ import { dateOf, storagePathOf } from "../../src/table/dataPaths.ts"
 import { TableStorage } from "../../src/services/TableStorage.ts"
 import { loadSnapshot } from "../../src/table/readLog.ts"
 import { memoryLakeLayer, tableFiles } from "../support/memoryTable.ts"
-import { order } from "./fixtures.ts"
+import { drainOnce, order } from "./fixtures.ts"
 
 const topicName = "orders_raw"
 
@@ -76,13 +75,7 @@ const tableRows = (objects: Effect.Effect.Success<typeof makeMemoryObjects>) =>
     return out
   }))
 
-const drain = (layer: Layer.Layer<any, any>) =>
-  consume({
-    topic: topicName,
-    pollWait: "10 millis",
-    flush: { maxMessages: 1000, maxBytes: 1024 * 1024, linger: "10 millis", backlogLinger: "50 millis" },
-    once: true
-  }).pipe(Effect.provide(layer))
+const drain = (layer: Layer.Layer<any, any>) => drainOnce(topicName, layer)
 
 const at = (lsn: number, seq: number): ChangeKey => ({ lsn: BigInt(lsn), phase: 1, seq })
 const snap = (lsn: number, id: number): ChangeKey => ({ lsn: BigInt(lsn), phase: 0, seq: id })

@@ -13,7 +13,7 @@ import { StorageError } from "../../src/services/errors.ts"
 import { type Assignment, backlogHeader, captureKeyHeader, captureKeyText } from "../../src/services/OrderStream.ts"
 import { formatIsoMicros } from "../../src/domain/Timestamp.ts"
 import { Lake } from "../../src/services/Lake.ts"
-import { order } from "./fixtures.ts"
+import { drainOnce, order } from "./fixtures.ts"
 import { memoryLakeLayer, memoryTableSettings, tableFiles } from "../support/memoryTable.ts"
 
 const topicName = "orders_raw"
@@ -46,13 +46,7 @@ const fromProducer = (topic: Effect.Effect.Success<ReturnType<typeof makeMemoryT
 const publish = (topic: Effect.Effect.Success<ReturnType<typeof makeMemoryTopic>>, values: ReadonlyArray<string>) =>
   append(topic, values.map((value) => ({ key: null, value })))
 
-const drain = (layer: Layer.Layer<any, any>) =>
-  consume({
-    topic: topicName,
-    pollWait: "10 millis",
-    flush: { maxMessages: 1000, maxBytes: 1024 * 1024, linger: "10 millis", backlogLinger: "50 millis" },
-    once: true
-  }).pipe(Effect.provide(layer))
+const drain = (layer: Layer.Layer<any, any>) => drainOnce(topicName, layer)
 
 const lakeIds = (files: Effect.Effect<ReadonlyMap<string, ReadonlyArray<Order>>>) =>
   files.pipe(Effect.map((all) => {

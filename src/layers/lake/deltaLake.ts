@@ -122,7 +122,7 @@ export const deltaLake = (settings: TableSettings, history?: Layer.Layer<TableSt
             knownAbsent = true
             return undefined
           }
-          changes = yield* openDeltaTable(historyStorage, { ...settings, legacy: { ...settings.legacy, checkpoint: Effect.succeed(undefined) } }, changesFormat, false, upkeep)
+          changes = yield* openDeltaTable(historyStorage, settings, changesFormat, false, upkeep)
             .pipe(Scope.extend(scope))
           changes.setMaintenance(maintaining)
           return changes
@@ -137,12 +137,13 @@ export const deltaLake = (settings: TableSettings, history?: Layer.Layer<TableSt
           const started = Date.now()
           const snapshot = yield* table.latest("if-stale")
           const held = tablePositions(snapshot, parts[0]!.topic)
-          const moving = parts.filter((part) => (held.get(part.partition)?.nextOffset ?? ordersAt.get(part.partition) ?? part.from) < part.position.nextOffset)
+          const fromOf = new Map(parts.map((part) => [part, held.get(part.partition)?.nextOffset ?? ordersAt.get(part.partition) ?? part.from]))
+          const moving = parts.filter((part) => fromOf.get(part)! < part.position.nextOffset)
           if (moving.length === 0) return
           const staged: Array<Effect.Effect.Success<ReturnType<typeof table.writeFiles>>[number]> = []
           const removeStaged = Effect.suspend(() => Effect.forEach(staged, (f) => table.storage.remove(f.add.add.path).pipe(Effect.ignore), { discard: true }))
           for (const part of moving) {
-            const from = held.get(part.partition)?.nextOffset ?? ordersAt.get(part.partition) ?? part.from
+            const from = fromOf.get(part)!
             const rows = historyRows(part.changes ?? [], from, before)
             staged.push(...(yield* table.writeFiles((date) => streamFilePath(date, part.topic, part.partition, from, part.lastOffset), rows).pipe(
               Effect.tapError(() => removeStaged)
@@ -196,9 +197,11 @@ export const deltaLake = (settings: TableSettings, history?: Layer.Layer<TableSt
              * was read from the history's position, which was behind): it then applies only its changes
              * past the orders table's own position, each message once.
              */
-            const ordersAt = (held: Snapshot) =>
-              Effect.forEach(parts, (part) => {
-                const at = tablePositions(held, part.topic).get(part.partition)?.nextOffset ?? 0n
+            const ordersAt = (held: Snapshot) => {
+              // One topic per batch (the Lake contract): its positions are read from the txns once.
+              const positions = tablePositions(held, parts[0]!.topic)
+              return Effect.forEach(parts, (part) => {
+                const at = positions.get(part.partition)?.nextOffset ?? 0n
                 const appends = [...part.ordersByDate.values()].some((rows) => rows.length > 0)
                 const fine = appends || part.changes === undefined
                   ? at === part.from
@@ -208,6 +211,7 @@ export const deltaLake = (settings: TableSettings, history?: Layer.Layer<TableSt
                   detail: `partition ${part.partition} is at offset ${at} in the table; this batch read it from ${part.from}`
                 })
               }).pipe(Effect.map((entries) => new Map(entries)))
+            }
             let at = yield* ordersAt(snapshot)
             // Changes (logical capture) replace their orders' rows: per partition, each order's last
             // state is written with the partition's new rows, and every file holding an older row of

@@ -1,7 +1,7 @@
 import { Deferred, Duration, Effect, Either, Metric, Schedule } from "effect"
 import type { Pgoutput } from "pg-logical-replication"
 import type pg from "pg"
-import { formatLsn, type OrderChange, parseLsn } from "../../domain/Change.ts"
+import { type ChangeOp, formatLsn, type OrderChange, parseLsn } from "../../domain/Change.ts"
 import type { Micros } from "../../domain/Timestamp.ts"
 import { CaptureError } from "../../layers/postgres/logical/CaptureError.ts"
 import { query } from "../../layers/postgres/logical/pgConnection.ts"
@@ -11,8 +11,8 @@ import { awaitSlotFree, slotStatus } from "../../layers/postgres/logical/replica
 import { openReplicationStream, type ReplicationStream } from "../../layers/postgres/logical/replicationStream.ts"
 import {
   captureLagSeconds,
-  changesCaptured,
-  changesPublished,
+  capturedByOp,
+  publishedByOp,
   rowsSkipped,
   slotRetainedBytes,
   slotUnconfirmedBytes
@@ -73,7 +73,6 @@ const monitorSlot = (pool: pg.Pool, settings: LogicalCaptureSettings, confirmedA
   )
 }
 
-const byOp = (counter: Metric.Metric.Counter<number>, op: string) => Metric.tagged(counter, "op", op)
 
 /**
  * One replication connection, from the slot's confirmed position until it fails (a lost connection:
@@ -134,12 +133,14 @@ export const streamSession = (pool: pg.Pool, settings: LogicalCaptureSettings, t
           }
         }))
         published += changes.length
-        for (const change of changes) yield* Metric.increment(byOp(changesPublished, change.op))
+        const counts = new Map<ChangeOp, number>()
+        for (const change of changes) counts.set(change.op, (counts.get(change.op) ?? 0) + 1)
+        for (const [op, n] of counts) yield* Metric.incrementBy(publishedByOp[op], n)
         yield* Metric.incrementBy(ordersPublished, changes.length)
       })
 
     const capture = (change: OrderChange) =>
-      Effect.zipRight(Metric.increment(byOp(changesCaptured, change.op)), Metric.increment(ordersCaptured)).pipe(
+      Effect.zipRight(Metric.increment(capturedByOp[change.op]), Metric.increment(ordersCaptured)).pipe(
         Effect.zipRight(Effect.sync(() => pending.add(change)))
       )
 

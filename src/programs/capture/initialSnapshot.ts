@@ -5,7 +5,7 @@ import { CaptureError } from "../../layers/postgres/logical/CaptureError.ts"
 import { type CaptureState, captureStateFile } from "../../layers/postgres/logical/captureState.ts"
 import { createSlotWithSnapshot, dropSlot, slotStatus } from "../../layers/postgres/logical/replicationSlot.ts"
 import { readSnapshot, type SnapshotChunk } from "../../layers/postgres/logical/snapshotReader.ts"
-import { changesCaptured, changesPublished, rowsSkipped } from "../../observability/captureMetrics.ts"
+import { capturedByOp, publishedByOp, rowsSkipped } from "../../observability/captureMetrics.ts"
 import { reportHealth } from "../../observability/Health.ts"
 import { ordersCaptured, ordersPublished } from "../../observability/metrics.ts"
 import { crashPoint } from "../../runtime/crashPoints.ts"
@@ -42,7 +42,7 @@ const publishChunk = (settings: LogicalCaptureSettings, state: CaptureState, con
       commitTime: null,
       xid: null
     }))
-    yield* Metric.incrementBy(changesCaptured.pipe(Metric.tagged("op", "snapshot")), changes.length)
+    yield* Metric.incrementBy(capturedByOp.snapshot, changes.length)
     yield* Metric.incrementBy(ordersCaptured, changes.length)
     const next: CaptureState = {
       ...state,
@@ -59,7 +59,7 @@ const publishChunk = (settings: LogicalCaptureSettings, state: CaptureState, con
         Effect.zipRight(file.save(next).pipe(Effect.retry(stepRetry)))
       )
     )
-    yield* Metric.incrementBy(changesPublished.pipe(Metric.tagged("op", "snapshot")), changes.length)
+    yield* Metric.incrementBy(publishedByOp.snapshot, changes.length)
     yield* Metric.incrementBy(ordersPublished, changes.length)
     return next
   })

@@ -1,7 +1,7 @@
 import { Effect, Schedule } from "effect"
 import type pg from "pg"
 import { CaptureError, isTransientCapture } from "../../layers/postgres/logical/CaptureError.ts"
-import { queryPool } from "../../layers/postgres/logical/pgConnection.ts"
+import { describe, queryPool } from "../../layers/postgres/logical/pgConnection.ts"
 import { ensurePublication, preflight } from "../../layers/postgres/logical/preflight.ts"
 import { registerCaptureOps } from "../../observability/captureMetrics.ts"
 import { reportHealth } from "../../observability/Health.ts"
@@ -10,8 +10,6 @@ import { BrokerError } from "../../services/errors.ts"
 import type { LogicalCaptureSettings } from "./captureSettings.ts"
 import { streamSession } from "./changeStream.ts"
 import { ensureSnapshot, resetCapture } from "./initialSnapshot.ts"
-
-const describe = (error: unknown) => (error instanceof Error ? error.message : String(error))
 
 /**
  * Transient failures (PostgreSQL or the broker down, the replication connection lost) are logged

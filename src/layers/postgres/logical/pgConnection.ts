@@ -36,11 +36,8 @@ export const clientConfigOf = (settings: PgSettings): pg.ClientConfig => ({
   options: "-c DateStyle=ISO,YMD"
 })
 
-const describe = (cause: unknown) => (cause instanceof Error ? cause.message : String(cause))
-
-/** The SQLSTATE of a failed query, when PostgreSQL sent one. */
-export const sqlStateOf = (cause: unknown): string | undefined =>
-  typeof cause === "object" && cause !== null && "code" in cause && typeof cause.code === "string" ? cause.code : undefined
+/** An error's message, or the thrown value as text. */
+export const describe = (cause: unknown) => (cause instanceof Error ? cause.message : String(cause))
 
 /**
  * A pool for ordinary queries (checks, the snapshot, slot monitoring); it reconnects by itself.

@@ -90,6 +90,9 @@ export interface ExportedSnapshot {
  */
 export const createSlotWithSnapshot = (settings: PgSettings, slot: string) =>
   Effect.gen(function*() {
+    // The config already checked it (SlotName); it is spliced into a replication command, so checked
+    // again here, before a connection is opened for it.
+    if (!/^[a-z0-9_]{1,63}$/.test(slot)) return yield* new CaptureError({ reason: "misconfigured", detail: `invalid slot name ${slot}` })
     const client = yield* Effect.acquireRelease(
       Effect.tryPromise({
         try: async () => {
@@ -102,7 +105,6 @@ export const createSlotWithSnapshot = (settings: PgSettings, slot: string) =>
       }),
       (client) => Effect.promise(() => client.end().catch(() => undefined))
     )
-    if (!/^[a-z0-9_]{1,63}$/.test(slot)) return yield* new CaptureError({ reason: "misconfigured", detail: `invalid slot name ${slot}` })
     const result = yield* Effect.tryPromise({
       try: () => client.query<{ consistent_point: string; snapshot_name: string }>(`CREATE_REPLICATION_SLOT "${slot}" LOGICAL pgoutput (SNAPSHOT 'export')`),
       catch: (cause) =>

@@ -2,7 +2,7 @@ import { Deferred, Effect, Exit, Queue, Runtime, Schedule, type Duration } from 
 import { LogicalReplicationService, type Pgoutput } from "pg-logical-replication"
 import { formatLsn, parseLsn } from "../../../domain/Change.ts"
 import { CaptureError } from "./CaptureError.ts"
-import { clientConfigOf, type PgSettings } from "./pgConnection.ts"
+import { clientConfigOf, describe, type PgSettings } from "./pgConnection.ts"
 import { TextPgoutputPlugin } from "./pgoutputDecoding.ts"
 import { slotBusy } from "./replicationSlot.ts"
 
@@ -36,8 +36,6 @@ const libraryIdle = (service: LogicalReplicationService): boolean => {
   const internals = service as unknown as { _messageQueue?: unknown; _processing?: unknown }
   return Array.isArray(internals._messageQueue) && internals._messageQueue.length === 0 && internals._processing === false
 }
-
-const describe = (cause: unknown) => (cause instanceof Error ? cause.message : String(cause))
 
 const streamError = (slot: string, publication: string, cause: unknown): CaptureError => {
   const text = describe(cause)
@@ -91,8 +89,12 @@ export const openReplicationStream = (
     // destroy() has removed every listener, so the emit throws and the process died of an unhandled
     // rejection (a chaos run: the broker away, the queue full, then the connection cut). What was not
     // taken is sent again from the slot's confirmed position on the next connection.
-    service.on("data", (_lsn: string, message: Pgoutput.Message) =>
-      Runtime.runPromise(runtime)(Queue.offer(queue, { _tag: "data", message })).then(() => undefined, () => undefined))
+    // With room in the queue the message goes in at once; only a full queue costs a fiber and a promise.
+    service.on("data", (_lsn: string, message: Pgoutput.Message) => {
+      const item: StreamItem = { _tag: "data", message }
+      if (Queue.unsafeOffer(queue, item)) return
+      return Runtime.runPromise(runtime)(Queue.offer(queue, item)).then(() => undefined, () => undefined)
+    })
     service.on("heartbeat", (lsn: string, _timestamp: number, shouldRespond: boolean) => {
       if (shouldRespond) sendStatus(false)
       const walEnd = parseLsn(lsn)
