@@ -1,6 +1,7 @@
 import { parquetReadObjects } from "hyparquet"
 import { type ColumnSource, parquetWriteBuffer } from "hyparquet-writer"
 import type { Action, AddFile, Metadata, Protocol, RemoveFile, Txn } from "./actions.ts"
+import { parquetCreatedBy } from "./engine.ts"
 
 /**
  * The Parquet form of a classic single-file checkpoint, `<version>.checkpoint.parquet` (PROTOCOL.md,
@@ -189,7 +190,7 @@ export const encodeCheckpoint = (actions: ReadonlyArray<Action>): Uint8Array => 
     { name: "protocol", data: protocol }
   ]
   return new Uint8Array(
-    parquetWriteBuffer({ schema, columnData, codec: "SNAPPY", createdBy: "food-orders-pipeline (hyparquet-writer)" })
+    parquetWriteBuffer({ schema, columnData, codec: "SNAPPY", createdBy: parquetCreatedBy })
   )
 }
 

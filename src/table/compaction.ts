@@ -2,7 +2,7 @@ import { Effect } from "effect"
 import { crashPoint } from "../runtime/crashPoints.ts"
 import { TableStorage } from "../services/TableStorage.ts"
 import type { Action, AddFile } from "./actions.ts"
-import { commit } from "./commit.ts"
+import { commit, nothingCommitted } from "./commit.ts"
 import { compactedFilePath, dateOf, storagePathOf } from "./dataPaths.ts"
 import { parquetRowCount } from "./ordersFile.ts"
 import { ordersFormat, type TableFormat } from "./tableFormat.ts"
@@ -172,14 +172,16 @@ export const compactGroup = (snapshot: Snapshot, group: CompactionGroup, format:
     const committed = yield* commit(snapshot, {
       actions,
       operation: "OPTIMIZE",
+      format,
       operationParameters: { predicate: JSON.stringify([`date = '${group.date}'`]), zOrderBy: "[]", auto: "true" },
       conflictsWith: (winner) => {
         const gone = winner.find((a) => "remove" in a && removed.has(a.remove.path))
         return gone === undefined ? undefined : `another writer removed ${(gone as { remove: { path: string } }).remove.path}`
       }
     }).pipe(
-      // Nothing of ours is in the log: the merged file is an orphan right now, not in a day.
-      Effect.tapError(() => storage.remove(path).pipe(Effect.ignore))
+      // Nothing of ours is in the log: the merged file is an orphan right now, not in a day. Not on
+      // a StorageError: the commit may have landed, naming the file (vacuum takes it if not).
+      Effect.tapError((error) => nothingCommitted(error) ? storage.remove(path).pipe(Effect.ignore) : Effect.void)
     )
     yield* crashPoint("compactor.after-commit")
     return { ...committed, path, rows: stats.rows, bytes: bytes.byteLength, inputs: group.files.length }

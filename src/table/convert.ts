@@ -8,6 +8,7 @@ import { parquetRowCount } from "./ordersFile.ts"
 import { ordersMetadata, ordersProtocol } from "./ordersTable.ts"
 import { positionTxns } from "./positions.ts"
 import { emptySnapshot } from "./snapshot.ts"
+import { ordersFormat } from "./tableFormat.ts"
 import { TableError } from "./tableErrors.ts"
 
 const legacyFile = /^date=(\d{4}-\d{2}-\d{2})\/(part-[^/]*\.parquet)$/
@@ -67,6 +68,7 @@ export const convertLegacyLake = (topic: string, checkpoint: Checkpoint | undefi
         ...txns
       ],
       operation: "CONVERT",
+      format: ordersFormat,
       operationParameters: { numFiles: String(adds.length), partitionedBy: JSON.stringify(["date"]), sourceFormat: "parquet" },
       conflictsWith: () => "the table was created by another writer meanwhile"
     })

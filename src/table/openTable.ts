@@ -7,23 +7,17 @@ import { convertLegacyLake } from "./convert.ts"
 import { isDataFile } from "./dataPaths.ts"
 import { logDir } from "./logFiles.ts"
 import { ordersFormat, type TableFormat } from "./tableFormat.ts"
-import { checkProtocol, loadSnapshot } from "./readLog.ts"
+import { loadSnapshot } from "./readLog.ts"
 import { emptySnapshot, type Snapshot } from "./snapshot.ts"
 import { TableError } from "./tableErrors.ts"
+import { writeProblem } from "./writeRules.ts"
 
-/** Checks that we may write this table: a protocol we implement, and our columns. */
+/** Checks that we may write this table: a protocol, properties and columns we implement (writeRules.ts). */
 export const checkWritable = (snapshot: Snapshot, format: TableFormat<any> = ordersFormat) =>
   Effect.gen(function*() {
     const storage = yield* TableStorage
-    yield* checkProtocol(storage.locate(logDir), snapshot.protocol, "write")
-    const metadata = snapshot.metadata!
-    const difference = format.schemaDifference(metadata.schemaString, metadata.partitionColumns)
-    if (difference !== undefined) {
-      return yield* new TableError({ reason: "schema", path: storage.locate(logDir), detail: `not the ${format.name} table: ${difference}` })
-    }
-    if (metadata.format.provider !== "parquet") {
-      return yield* new TableError({ reason: "unsupported", path: storage.locate(logDir), detail: `data format ${metadata.format.provider}` })
-    }
+    const problem = writeProblem(snapshot, format)
+    if (problem !== undefined) return yield* new TableError({ reason: problem.reason, path: storage.locate(logDir), detail: problem.detail })
   })
 
 export interface OpenOptions {
@@ -61,6 +55,7 @@ export const openTable = (options: OpenOptions) => {
         : yield* commit(emptySnapshot, {
           actions: [{ protocol: format.protocol }, { metaData: format.metadata(crypto.randomUUID(), options.configuration, Date.now()) }],
           operation: "CREATE TABLE",
+          format,
           conflictsWith: () => "the table was created by another writer meanwhile"
         })
       snapshot = created.snapshot

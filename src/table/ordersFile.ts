@@ -3,9 +3,8 @@ import { ByteWriter, type ColumnSource, ParquetWriter } from "hyparquet-writer"
 import type { Cents } from "../domain/Amount.ts"
 import type { Order } from "../domain/Order.ts"
 import { Micros } from "../domain/Timestamp.ts"
+import { parquetCreatedBy as createdBy } from "./engine.ts"
 import { orderColumns, orderSchema } from "./orderColumns.ts"
-
-const createdBy = "food-orders-pipeline (hyparquet-writer)"
 
 /** Rows per Parquet row group: large enough for engines to scan well, small enough to stream. */
 const rowGroupRows = 100_000

@@ -9,11 +9,9 @@ import { TableError } from "./tableErrors.ts"
 
 /** Reader features we implement: none beyond protocol version 1 (no deletion vectors, no column mapping). */
 const readableFeatures = new Set<string>()
-/** Writer features whose rules our writes keep: appendOnly (we never remove with dataChange) and invariants (none on our columns). */
-const writableFeatures = new Set(["appendOnly", "invariants"])
 
-/** Fails when the table needs a reader (or, for `write`, a writer) we are not. */
-export const checkProtocol = (root: string, protocol: Protocol | undefined, mode: "read" | "write") =>
+/** Fails when the table needs a reader we are not (what a writer needs: writeRules.ts). */
+export const checkProtocol = (root: string, protocol: Protocol | undefined) =>
   Effect.gen(function*() {
     if (protocol === undefined) return
     const unsupported = (detail: string) => new TableError({ reason: "unsupported", path: `${root}/${logDir}`, detail })
@@ -22,12 +20,6 @@ export const checkProtocol = (root: string, protocol: Protocol | undefined, mode
     }
     const readerMissing = (protocol.readerFeatures ?? []).filter((f) => !readableFeatures.has(f))
     if (readerMissing.length > 0) return yield* unsupported(`unknown reader features: ${readerMissing.join(", ")}`)
-    if (mode === "read") return
-    if (protocol.minWriterVersion > 2 && protocol.minWriterVersion !== 7) {
-      return yield* unsupported(`writer version ${protocol.minWriterVersion} (constraints, generated or identity columns, CDF) is not supported for writing`)
-    }
-    const writerMissing = (protocol.writerFeatures ?? []).filter((f) => !writableFeatures.has(f))
-    if (writerMissing.length > 0) return yield* unsupported(`unknown writer features: ${writerMissing.join(", ")}`)
   })
 
 const decodeText = (bytes: Uint8Array) => new TextDecoder("utf-8", { fatal: false }).decode(bytes)
@@ -39,8 +31,16 @@ export const readCommit = (version: number) =>
     const path = commitPath(version)
     const found = yield* storage.read(path)
     if (found === null) return Option.none()
-    const actions = yield* Effect.try({
-      try: () => parseCommit(decodeText(found.bytes)),
+    const actions = yield* decodeCommit(path, found.bytes)
+    return Option.some({ version, actions, timestamp: found.modified })
+  })
+
+/** A commit file's bytes as its actions; damage names the file. */
+export const decodeCommit = (path: string, bytes: Uint8Array) =>
+  Effect.gen(function*() {
+    const storage = yield* TableStorage
+    return yield* Effect.try({
+      try: () => parseCommit(decodeText(bytes)),
       catch: (error) =>
         new TableError({
           reason: "corrupt",
@@ -48,7 +48,6 @@ export const readCommit = (version: number) =>
           detail: error instanceof LogParseError ? error.message : String(error)
         })
     })
-    return Option.some({ version, actions, timestamp: found.modified })
   })
 
 interface LastCheckpoint {
@@ -247,7 +246,7 @@ export const loadSnapshot = (request: SnapshotRequest = {}) =>
     if (snapshot.protocol === undefined || snapshot.metadata === undefined) {
       return yield* new TableError({ reason: "corrupt", path: storage.locate(logDir), detail: `no protocol or metaData by version ${snapshot.version}` })
     }
-    yield* checkProtocol(storage.locate(logDir), snapshot.protocol, "read")
+    yield* checkProtocol(storage.locate(logDir), snapshot.protocol)
     return snapshot
   })
 

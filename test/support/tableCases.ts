@@ -19,6 +19,7 @@ import { ordersFileBytes } from "../../src/table/ordersFile.ts"
 import { openTable } from "../../src/table/openTable.ts"
 import { tablePositions } from "../../src/table/positions.ts"
 import { loadSnapshot } from "../../src/table/readLog.ts"
+import { ordersFormat } from "../../src/table/tableFormat.ts"
 import { order } from "../unit/fixtures.ts"
 import { liveFileRows, memoryTableSettings } from "./memoryTable.ts"
 
@@ -100,12 +101,12 @@ export const tableCases = (store: TableStore): void => {
         const opened = yield* inStorage(storage, openTable({ configuration: {}, legacy: { topic, checkpoint: Effect.succeed(undefined) } }))
         const writers = 8
         const appended = yield* Effect.forEach(Array.from({ length: writers }, (_, i) => i), (i) =>
-          inStorage(storage, commit(opened, { actions: [fakeAdd(`append-${i}`)], operation: "WRITE", isBlindAppend: true, conflictsWith: () => undefined })), { concurrency: "unbounded" })
+          inStorage(storage, commit(opened, { actions: [fakeAdd(`append-${i}`)], operation: "WRITE", isBlindAppend: true, format: ordersFormat, conflictsWith: () => undefined })), { concurrency: "unbounded" })
         expect(appended.map((c) => c.version).sort((a, b) => a - b)).toEqual(Array.from({ length: writers }, (_, i) => opened.version + 1 + i))
         const afterAppends = yield* inStorage(storage, loadSnapshot())
         expect(afterAppends.files.size).toBe(writers)
         const outcomes = yield* Effect.forEach(Array.from({ length: writers }, (_, i) => i), (i) =>
-          inStorage(storage, commit(afterAppends, { actions: [fakeAdd(`exclusive-${i}`)], operation: "WRITE", conflictsWith: () => "same files" })).pipe(
+          inStorage(storage, commit(afterAppends, { actions: [fakeAdd(`exclusive-${i}`)], operation: "WRITE", format: ordersFormat, conflictsWith: () => "same files" })).pipe(
             Effect.either
           ), { concurrency: "unbounded" })
         const winners = outcomes.filter((o) => o._tag === "Right")

@@ -8,7 +8,7 @@ import { type ChangeAt, Lake, type LakeBatch, type PartitionPosition } from "../
 import { TableStorage } from "../../services/TableStorage.ts"
 import type { Action } from "../../table/actions.ts"
 import { type ChangeRow, changesFormat } from "../../table/changesTable.ts"
-import { commit } from "../../table/commit.ts"
+import { commit, nothingCommitted } from "../../table/commit.ts"
 import { streamFilePath } from "../../table/dataPaths.ts"
 import { existingRows } from "../../table/existingRows.ts"
 import { checkWritable } from "../../table/openTable.ts"
@@ -156,6 +156,7 @@ export const deltaLake = (settings: TableSettings, history?: Layer.Layer<TableSt
             operation: "STREAMING UPDATE",
             operationParameters: { outputMode: "Append", epochId: moving.map((part) => `${part.partition}:${part.position.nextOffset}`).join(",") },
             isBlindAppend: true,
+            format: changesFormat,
             conflictsWith: (winner) => {
               for (const action of winner) {
                 const reason = txnConflict(owners, action)
@@ -163,7 +164,7 @@ export const deltaLake = (settings: TableSettings, history?: Layer.Layer<TableSt
               }
               return undefined
             }
-          }).pipe(Effect.provideService(TableStorage, table.storage), Effect.tapErrorTag("CommitConflict", () => removeStaged))
+          }).pipe(Effect.provideService(TableStorage, table.storage), Effect.tapError((error) => nothingCommitted(error) ? removeStaged : Effect.void))
           yield* table.committed(done.snapshot, started)
           yield* crashPoint("consumer.after-history-commit")
         })
@@ -284,6 +285,7 @@ export const deltaLake = (settings: TableSettings, history?: Layer.Layer<TableSt
                   ...(changed.size === 0 ? {} : { predicate: JSON.stringify(["order_id"]) })
                 },
                 isBlindAppend: removed.size === 0,
+                format: ordersFormat,
                 conflictsWith: (winner) => {
                   for (const action of winner) {
                     const reason = txnConflict(owners, action)
@@ -307,9 +309,11 @@ export const deltaLake = (settings: TableSettings, history?: Layer.Layer<TableSt
                   before: new Map([...deletedRows, ...(rewrite?.before ?? [])])
                 }
               }
-              // Ours are in no version: remove them now rather than leave them to vacuum.
-              yield* removeRewritten
               const error = attempt.left
+              // A StorageError leaves the outcome unknown: the version may be ours and name these files,
+              // so they stay (vacuum removes them if not). Otherwise ours are in no version: remove them now.
+              if (!nothingCommitted(error)) return yield* error
+              yield* removeRewritten
               if (error._tag === "CommitConflict" && lostFile !== undefined && rebase < maxRebases) {
                 yield* Metric.increment(lakeRewriteRebases)
                 snapshot = yield* orders.latest("refresh")
@@ -321,7 +325,7 @@ export const deltaLake = (settings: TableSettings, history?: Layer.Layer<TableSt
                 at = again
                 continue
               }
-              if (error._tag === "CommitConflict") yield* removeWritten
+              yield* removeWritten
               return yield* error
             }
           }).pipe(
