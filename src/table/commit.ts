@@ -39,7 +39,7 @@ const maxRaces = 1000
 const maxUnknownOutcomes = 3
 
 /** Reading back a version after a failed write: the storage that just failed may need a moment. */
-const readBackRetry = Schedule.exponential("100 millis").pipe(Schedule.intersect(Schedule.recurs(5)))
+const readBackRetry = Schedule.exponential("50 millis").pipe(Schedule.intersect(Schedule.recurs(4)))
 
 const sameBytes = (a: Uint8Array, b: Uint8Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b)
 
