@@ -64,6 +64,14 @@ export interface Committed {
 
 export type LakeError = StorageError | TableError
 
+/**
+ * A table we may not write (a feature, property or constraint another writer turned on; columns not
+ * ours): waiting does not fix it, so a program stops with it instead of retrying.
+ */
+export const isPermanentLakeError = (error: unknown): boolean =>
+  typeof error === "object" && error !== null && (error as { _tag?: unknown })._tag === "TableError" &&
+  ((error as TableError).reason === "unsupported" || (error as TableError).reason === "schema")
+
 /** The orders table (a Delta Lake table): the consumer's positions and its batches, committed together. */
 export class Lake extends Context.Tag("Lake")<Lake, {
   /** Per partition of the topic, the position the table holds (partitions it never saw are absent). */

@@ -1,7 +1,7 @@
 import { Clock, Duration, Effect, Metric, Schedule } from "effect"
 import { reportHealth } from "../../observability/Health.ts"
 import { consumerBatchSeconds, lakeCommitConflicts, timedSeconds } from "../../observability/metrics.ts"
-import { Lake } from "../../services/Lake.ts"
+import { isPermanentLakeError, Lake } from "../../services/Lake.ts"
 import { type MessageBatch, OrderStream } from "../../services/OrderStream.ts"
 import { onceBackoff, outageBackoff } from "../../runtime/schedules.ts"
 import { type BatchOutcome, commitBatch } from "./commitBatch.ts"
@@ -57,15 +57,19 @@ export const consume = (options: ConsumerOptions & { readonly once: boolean }) =
     const lake = yield* Lake
     const backoff: Schedule.Schedule<unknown, unknown> = options.once ? onceBackoff : outageBackoff()
     const logFailure = (what: string) => (error: unknown) =>
-      Effect.logWarning(`${what} failed; table position kept, retrying`).pipe(
-        Effect.annotateLogs({ error: error instanceof Error ? error.message : String(error) })
-      )
+      isPermanentLakeError(error)
+        ? Effect.logError(`${what} failed: the table cannot be written by this consumer; stopping, table position kept`).pipe(
+          Effect.annotateLogs({ error: error instanceof Error ? error.message : String(error) })
+        )
+        : Effect.logWarning(`${what} failed; table position kept, retrying`).pipe(
+          Effect.annotateLogs({ error: error instanceof Error ? error.message : String(error) })
+        )
 
     // The generation before the positions: an assignment that changes in between is followed.
     let generation = (yield* stream.assignment).generation
     const startup = Effect.all({ positions: lake.positions(options.topic), ends: stream.endOffsets }).pipe(
       Effect.tapError(logFailure("startup")),
-      Effect.retry(backoff)
+      Effect.retry({ schedule: backoff, while: (error) => !isPermanentLakeError(error) })
     )
     let { ends, positions } = yield* startup
     let current: Positions = positions
@@ -198,7 +202,7 @@ export const consume = (options: ConsumerOptions & { readonly once: boolean }) =
       yield* stream.commit(offsetsOf(current)).pipe(Effect.ignore)
     }).pipe(
       Effect.tapError(logFailure("batch")),
-      Effect.retry(backoff)
+      Effect.retry({ schedule: backoff, while: (error) => !isPermanentLakeError(error) })
     )
 
     if (options.once) {
