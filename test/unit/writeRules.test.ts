@@ -4,8 +4,12 @@
  * refuses, naming the feature, before anything is written.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Fiber, Layer, Schedule } from "effect"
+import { orderToJson } from "../../src/domain/Order.ts"
+import { append, makeMemoryTopic } from "../../src/layers/memory/MemoryTopic.ts"
+import { memoryDeadLetters, memoryOrderStream } from "../../src/layers/memory/memoryLayers.ts"
 import { makeMemoryObjects, memoryTableStorage } from "../../src/layers/storage/memoryTableStorage.ts"
+import { consume } from "../../src/programs/consumer/consume.ts"
 import { TableStorage } from "../../src/services/TableStorage.ts"
 import { type Action, type Metadata, type Protocol, serializeCommit } from "../../src/table/actions.ts"
 import { commit } from "../../src/table/commit.ts"
@@ -13,6 +17,8 @@ import { commitPath } from "../../src/table/logFiles.ts"
 import { openTable } from "../../src/table/openTable.ts"
 import { loadSnapshot, refreshSnapshot } from "../../src/table/readLog.ts"
 import { ordersFormat } from "../../src/table/tableFormat.ts"
+import { memoryLakeLayer } from "../support/memoryTable.ts"
+import { order } from "./fixtures.ts"
 
 const fakeAdd = (name: string): Action => ({
   add: { path: `date=2025-01-15/${name}.parquet`, partitionValues: { date: "2025-01-15" }, size: 1, modificationTime: Date.now(), dataChange: true }
@@ -125,4 +131,40 @@ describe("writer rules checked on every commit", () => {
       expect(result.outcome._tag).toBe("Right")
       expect(result.versionAfter).toBe(result.versionBefore + 1)
     }))
+})
+
+describe("the consumer on a table it may no longer write", () => {
+  it.live("stops with the reason instead of retrying, and commits nothing", () =>
+    Effect.gen(function*() {
+      const topic = "orders_raw"
+      const raw = yield* makeMemoryTopic(topic)
+      const dlq = yield* makeMemoryTopic("orders_dlq")
+      const objects = yield* makeMemoryObjects
+      const storage = Context.get(yield* Layer.build(memoryTableStorage(objects)), TableStorage)
+      const latest = loadSnapshot().pipe(Effect.provideService(TableStorage, storage))
+      const layer = Layer.mergeAll(memoryOrderStream(raw), memoryDeadLetters(dlq), memoryLakeLayer(objects))
+      const publish = (id: number) => append(raw, [order(id, "2025-01-15T10:00:00Z")].map((o) => ({ key: String(o.order_id), value: orderToJson(o) })))
+      yield* publish(1)
+      const running = yield* consume({
+        topic,
+        pollWait: "10 millis",
+        flush: { maxMessages: 1000, maxBytes: 1024 * 1024, linger: "10 millis", backlogLinger: "50 millis" },
+        once: false
+      }).pipe(Effect.provide(layer), Effect.fork)
+      // The consumer has committed order 1 (version 1) and runs on.
+      yield* latest.pipe(Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (s) => s.version >= 1 }), Effect.timeout("10 seconds"))
+      // Meanwhile Spark: ALTER TABLE orders ADD CONSTRAINT positive_amount CHECK (amount > 0)
+      const before = yield* latest
+      const text = serializeCommit([
+        { protocol: { minReaderVersion: 1, minWriterVersion: 3 } },
+        { metaData: { ...before.metadata!, configuration: { ...before.metadata!.configuration, "delta.constraints.positive_amount": "amount > 0" } } }
+      ])
+      yield* storage.writeIfAbsent(commitPath(before.version + 1), new TextEncoder().encode(text))
+      yield* publish(2)
+      // Before: a warning and a retry every few seconds, for ever.
+      const stopped = yield* Fiber.join(running).pipe(Effect.flip, Effect.timeout("20 seconds"))
+      expect(stopped._tag).toBe("TableError")
+      expect((stopped as { message: string }).message).toContain("positive_amount")
+      expect((yield* latest).version).toBe(before.version + 1)
+    }).pipe(Effect.scoped))
 })
