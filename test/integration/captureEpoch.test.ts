@@ -7,10 +7,13 @@
  * WAL. Then the slot is dropped behind the producer's back and the table re-snapshotted: every order
  * must equal PostgreSQL's row, and a late message of the replaced slot must not undo anything.
  */
+import { readFileSync } from "node:fs"
+import { dirname, join } from "node:path"
 import { Effect } from "effect"
 import { Partitioners } from "kafkajs"
 import { afterAll, beforeAll, expect, it } from "vitest"
 import { openLake, runQuery } from "../../src/analytics/lakeQuery.ts"
+import { parseChangeKey } from "../../src/domain/Change.ts"
 import { fileTableStorage } from "../../src/layers/storage/fileTableStorage.ts"
 import { tablePositions } from "../../src/table/positions.ts"
 import { loadSnapshot } from "../../src/table/readLog.ts"
@@ -136,5 +139,16 @@ describeIntegration("capture epoch: a new slot below the lake's change keys", (e
     expect(expected.length).toBe(75 - 7)
     const staleWarning = logLines(consumed).find((l) => String(l["message"]).startsWith("changes of an older capture epoch dropped"))
     expect(staleWarning?.["annotations"]).toMatchObject({ stale: 1 })
+
+    // Two slots, two epochs, the new one above; the run after the re-snapshot kept its slot's, as the state file does.
+    const epochOf = (m: ReadMessage) => parseChangeKey(m.headers["change_key"])!.epoch
+    const [oldEpoch, ...others] = new Set(first.map(epochOf))
+    expect(others).toEqual([])
+    const epochs = new Set((await topicMessages()).map(epochOf))
+    expect(epochs.size).toBe(2)
+    const newEpoch = [...epochs].find((e) => e !== oldEpoch)!
+    expect(newEpoch).toBeGreaterThan(oldEpoch!)
+    const state = JSON.parse(readFileSync(join(dirname(p.env["STREAMING_LAST_PROCESSED_TIMESTAMP_LOCATION"]!), `${slot}.logical.json`), "utf8"))
+    expect(state.epoch).toBe(newEpoch)
   }, 120_000)
 })
