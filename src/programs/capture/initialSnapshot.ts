@@ -24,7 +24,8 @@ const slotLost = (settings: LogicalCaptureSettings, what: string) =>
 
 /**
  * Publishes one chunk of the snapshot (op snapshot, key: the slot's epoch, the consistent point,
- * phase 0, the order_id), then records it as done. Publish and save run uninterruptibly: a shutdown finishes them.
+ * phase 0, the order_id), then records it as done. Publish and save run uninterruptibly: a shutdown
+ * finishes them.
  */
 const publishChunk = (settings: LogicalCaptureSettings, state: CaptureState, consistentPoint: bigint, chunk: SnapshotChunk) =>
   Effect.gen(function*() {
