@@ -15,8 +15,14 @@ export const changeOps: ReadonlyArray<ChangeOp> = ["insert", "update", "delete",
  * the change's index in its transaction, from 0). Commit LSNs order transactions as PostgreSQL
  * committed them (per-change LSNs do not: transactions interleave in the WAL), and a streamed
  * commit can sit at the consistent point itself, hence the phase.
+ *
+ * `epoch` comes first: the slot's life (captureState.ts). LSNs only grow on one server's timeline; a
+ * new slot (`--resnapshot`, a failover to a standby promoted below what the old primary reached, a
+ * restored backup) can start below the keys already applied, and without the epoch its snapshot and
+ * changes would all count as copies. 0: a slot created before epochs existed.
  */
 export interface ChangeKey {
+  readonly epoch: number
   readonly lsn: bigint
   readonly phase: 0 | 1
   readonly seq: number
@@ -35,7 +41,9 @@ export interface OrderChange {
 }
 
 export const compareChangeKeys = (a: ChangeKey, b: ChangeKey): number =>
-  a.lsn < b.lsn ? -1 : a.lsn > b.lsn ? 1 : a.phase !== b.phase ? a.phase - b.phase : a.seq - b.seq
+  a.epoch !== b.epoch
+    ? a.epoch - b.epoch
+    : a.lsn < b.lsn ? -1 : a.lsn > b.lsn ? 1 : a.phase !== b.phase ? a.phase - b.phase : a.seq - b.seq
 
 /** `0/E6BCC38` and `00000000/0E6BCC38` (both appear) to one number. Undefined if it is not an LSN. */
 export const parseLsn = (text: string): bigint | undefined => {
@@ -61,13 +69,22 @@ export const changeHeaders = {
   changeKey: "change_key"
 } as const
 
-/** `<lsn as 16 hex digits>:<phase>:<seq>`, e.g. `000000000E6BCC38:1:3`. */
+/**
+ * `<epoch>:<lsn as 16 hex digits>:<phase>:<seq>`, e.g. `1764950400000:000000000E6BCC38:1:3`. Epoch 0
+ * keeps the form of the release before epochs (`000000000E6BCC38:1:3`), which a consumer of that
+ * release still reads.
+ */
 export const formatChangeKey = (key: ChangeKey): string =>
-  `${key.lsn.toString(16).toUpperCase().padStart(16, "0")}:${key.phase}:${key.seq}`
+  `${key.epoch === 0 ? "" : `${key.epoch}:`}${key.lsn.toString(16).toUpperCase().padStart(16, "0")}:${key.phase}:${key.seq}`
 
 export const parseChangeKey = (text: string | undefined): ChangeKey | undefined => {
   if (text === undefined) return undefined
-  const match = /^([0-9A-F]{16}):([01]):(\d{1,15})$/.exec(text)
+  const match = /^(?:(\d{1,15}):)?([0-9A-F]{16}):([01]):(\d{1,15})$/.exec(text)
   if (match === null) return undefined
-  return { lsn: BigInt(`0x${match[1]}`), phase: match[2] === "0" ? 0 : 1, seq: Number(match[3]) }
+  return {
+    epoch: match[1] === undefined ? 0 : Number(match[1]),
+    lsn: BigInt(`0x${match[2]}`),
+    phase: match[3] === "0" ? 0 : 1,
+    seq: Number(match[4])
+  }
 }

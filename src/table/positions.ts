@@ -8,14 +8,16 @@ import type { Snapshot } from "./snapshot.ts"
  * A consumer's position per Kafka partition lives in the table as `txn` actions (lake-table.md,
  * "Exactly-once"), committed in the same version as the files it covers. `<topic>-<partition>`
  * holds the next offset (as Spark's streaming sink would); two more hold the last producer capture
- * key, which a txn version (a long) can carry as its two numbers, and two the last change key of
- * logical capture (its commit LSN; its phase and sequence number as phase * 2^48 + seq).
+ * key, which a txn version (a long) can carry as its two numbers, and three the last change key of
+ * logical capture (its commit LSN; its phase and sequence number as phase * 2^48 + seq; its epoch,
+ * absent in tables written before epochs: 0).
  */
 export const offsetAppId = (topic: string, partition: number) => `${topic}-${partition}`
 const capturedAtAppId = (topic: string, partition: number) => `${topic}-${partition}.capture_created_at_us`
 const captureIdAppId = (topic: string, partition: number) => `${topic}-${partition}.capture_order_id`
 const changeLsnAppId = (topic: string, partition: number) => `${topic}-${partition}.change_lsn`
 const changeSeqAppId = (topic: string, partition: number) => `${topic}-${partition}.change_seq`
+const changeEpochAppId = (topic: string, partition: number) => `${topic}-${partition}.change_epoch`
 
 const phaseUnit = 2 ** 48
 
@@ -39,7 +41,8 @@ export const positionTxns = (topic: string, partition: number, position: TablePo
         version: position.lastChangeKey.phase * phaseUnit + position.lastChangeKey.seq,
         lastUpdated: now
       }
-    }
+    },
+    { txn: { appId: changeEpochAppId(topic, partition), version: position.lastChangeKey.epoch, lastUpdated: now } }
   ])
 ]
 
@@ -56,6 +59,7 @@ export const tablePositions = (snapshot: Snapshot, topic: string): ReadonlyMap<n
     const orderId = snapshot.txns.get(captureIdAppId(topic, partition))
     const changeLsn = snapshot.txns.get(changeLsnAppId(topic, partition))
     const changeSeq = snapshot.txns.get(changeSeqAppId(topic, partition))
+    const changeEpoch = snapshot.txns.get(changeEpochAppId(topic, partition))
     out.set(partition, {
       nextOffset: BigInt(txn.version),
       lastCaptureKey: createdAt === undefined || orderId === undefined
@@ -64,6 +68,7 @@ export const tablePositions = (snapshot: Snapshot, topic: string): ReadonlyMap<n
       lastChangeKey: changeLsn === undefined || changeSeq === undefined
         ? null
         : {
+          epoch: changeEpoch?.version ?? 0,
           lsn: BigInt(changeLsn.version),
           phase: changeSeq.version >= phaseUnit ? 1 : 0,
           seq: changeSeq.version >= phaseUnit ? changeSeq.version - phaseUnit : changeSeq.version
@@ -80,5 +85,6 @@ export const partitionAppIds = (topic: string, partition: number): ReadonlySet<s
     capturedAtAppId(topic, partition),
     captureIdAppId(topic, partition),
     changeLsnAppId(topic, partition),
-    changeSeqAppId(topic, partition)
+    changeSeqAppId(topic, partition),
+    changeEpochAppId(topic, partition)
   ])

@@ -77,8 +77,8 @@ const tableRows = (objects: Effect.Effect.Success<typeof makeMemoryObjects>) =>
 
 const drain = (layer: Layer.Layer<any, any>) => drainOnce(topicName, layer)
 
-const at = (lsn: number, seq: number): ChangeKey => ({ lsn: BigInt(lsn), phase: 1, seq })
-const snap = (lsn: number, id: number): ChangeKey => ({ lsn: BigInt(lsn), phase: 0, seq: id })
+const at = (lsn: number, seq: number, epoch = 0): ChangeKey => ({ epoch, lsn: BigInt(lsn), phase: 1, seq })
+const snap = (lsn: number, id: number, epoch = 0): ChangeKey => ({ epoch, lsn: BigInt(lsn), phase: 0, seq: id })
 
 describe("changes (logical capture) applied to the table", () => {
   it.effect("inserts, updates and deletes leave each order's last state, once, in its date partition", () =>

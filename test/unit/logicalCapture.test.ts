@@ -73,16 +73,19 @@ const change = (pending: PendingChanges, orderId: number): OrderChange => {
 describe("acknowledgement bookkeeping", () => {
   const t = 1_700_000_000_000_000n as Micros
 
-  it("numbers a transaction's changes from 0 under its commit LSN", () => {
-    const pending = new PendingChanges(100n)
+  it("numbers a transaction's changes from 0 under its slot's epoch and commit LSN", () => {
+    const pending = new PendingChanges(100n, 1_764_950_400_000)
     pending.begin(500n, 9, t)
     const a = change(pending, 1)
     const b = change(pending, 2)
-    expect([a.key, b.key]).toEqual([{ lsn: 500n, phase: 1, seq: 0 }, { lsn: 500n, phase: 1, seq: 1 }])
+    expect([a.key, b.key]).toEqual([
+      { epoch: 1_764_950_400_000, lsn: 500n, phase: 1, seq: 0 },
+      { epoch: 1_764_950_400_000, lsn: 500n, phase: 1, seq: 1 }
+    ])
   })
 
   it("confirms a transaction only at its COMMIT's end, never for part of an open one", () => {
-    const pending = new PendingChanges(100n)
+    const pending = new PendingChanges(100n, 0)
     pending.begin(500n, 9, t)
     pending.add(change(pending, 1))
     const partial = pending.take()
@@ -98,7 +101,7 @@ describe("acknowledgement bookkeeping", () => {
   })
 
   it("several committed transactions in one take confirm to the last COMMIT", () => {
-    const pending = new PendingChanges(0n)
+    const pending = new PendingChanges(0n, 0)
     for (const [lsn, end] of [[200n, 240n], [300n, 340n]] as const) {
       pending.begin(lsn, 1, t)
       pending.add(change(pending, 1))
@@ -112,7 +115,7 @@ describe("acknowledgement bookkeeping", () => {
   })
 
   it("confirms a keepalive's position only when nothing is open or pending", () => {
-    const pending = new PendingChanges(100n)
+    const pending = new PendingChanges(100n, 0)
     expect(pending.idleConfirmable(150n)).toBe(150n)
     expect(pending.idleConfirmable(90n)).toBeNull()
     pending.begin(500n, 9, t)
@@ -128,7 +131,7 @@ describe("acknowledgement bookkeeping", () => {
   })
 
   it("refuses a BEGIN inside an open transaction", () => {
-    const pending = new PendingChanges(0n)
+    const pending = new PendingChanges(0n, 0)
     pending.begin(1n, 1, t)
     expect(() => pending.begin(2n, 2, t)).toThrow(/inside open transaction/)
   })
@@ -138,7 +141,7 @@ describe("change messages", () => {
   it("carry the contract's headers; a delete is a tombstone", () => {
     const order = Either.getOrThrow(tupleToOrder(tuple()))
     const update = changeMessage(
-      { op: "update", orderId: 42, order, key: { lsn: 0xE6BCC38n, phase: 1, seq: 3 }, commitTime: 1_736_943_840_123_456n as Micros, xid: 777 },
+      { op: "update", orderId: 42, order, key: { epoch: 1_764_950_400_000, lsn: 0xE6BCC38n, phase: 1, seq: 3 }, commitTime: 1_736_943_840_123_456n as Micros, xid: 777 },
       "t_orders",
       "2026-01-01T00:00:00.000Z"
     )
@@ -150,14 +153,15 @@ describe("change messages", () => {
         lsn: "0/E6BCC38",
         commit_ts: "2025-01-15T12:24:00.123456Z",
         xid: "777",
-        change_key: "000000000E6BCC38:1:3",
+        change_key: "1764950400000:000000000E6BCC38:1:3",
         source: "t_orders",
         captured_at: "2026-01-01T00:00:00.000Z"
       }
     })
-    const snapshot = changeMessage({ op: "snapshot", orderId: 42, order, key: { lsn: 16n, phase: 0, seq: 42 }, commitTime: null, xid: null }, "t", "x")
+    // Epoch 0 (a slot from before epochs): the previous release's form, which its consumers still read.
+    const snapshot = changeMessage({ op: "snapshot", orderId: 42, order, key: { epoch: 0, lsn: 16n, phase: 0, seq: 42 }, commitTime: null, xid: null }, "t", "x")
     expect(snapshot.headers).toEqual({ op: "snapshot", lsn: "0/10", change_key: "0000000000000010:0:42", source: "t", captured_at: "x" })
-    const tombstone = changeMessage({ op: "delete", orderId: 42, order: null, key: { lsn: 16n, phase: 1, seq: 0 }, commitTime: 0n as Micros, xid: 1 }, "t", "x")
+    const tombstone = changeMessage({ op: "delete", orderId: 42, order: null, key: { epoch: 5, lsn: 16n, phase: 1, seq: 0 }, commitTime: 0n as Micros, xid: 1 }, "t", "x")
     expect(tombstone.value).toBeNull()
   })
 })

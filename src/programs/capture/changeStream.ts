@@ -79,10 +79,16 @@ const monitorSlot = (pool: pg.Pool, settings: LogicalCaptureSettings, confirmedA
  * the caller reconnects with backoff) or, with `once`, until everything committed before the start
  * is published and confirmed. Streamed changes are published in commit order, several transactions
  * per send when they queue up, a large transaction in batch_size pieces before its COMMIT arrives
- * (its change keys are known from BEGIN); the slot is confirmed only to COMMITs whose changes the
- * broker has acknowledged.
+ * (its change keys are known from BEGIN, the epoch from the slot's creation); the slot is confirmed
+ * only to COMMITs whose changes the broker has acknowledged.
  */
-export const streamSession = (pool: pg.Pool, settings: LogicalCaptureSettings, table: CapturedTable, onStreaming: () => void = () => undefined) =>
+export const streamSession = (
+  pool: pg.Pool,
+  settings: LogicalCaptureSettings,
+  table: CapturedTable,
+  epoch: number,
+  onStreaming: () => void = () => undefined
+) =>
   Effect.scoped(Effect.gen(function*() {
     const publisher = yield* OrderPublisher
     const status = yield* awaitSlotFree(pool, settings.slot)
@@ -100,7 +106,7 @@ export const streamSession = (pool: pg.Pool, settings: LogicalCaptureSettings, t
     yield* reportHealth("database", { ok: true })
     onStreaming()
     yield* Effect.logInfo("streaming changes").pipe(Effect.annotateLogs({ slot: settings.slot, from: formatLsn(startedAt) }))
-    const pending = new PendingChanges(startedAt)
+    const pending = new PendingChanges(startedAt, epoch)
     let confirmedAt = Date.now()
     const fatal = yield* Deferred.make<never, CaptureError>()
     yield* Effect.forkScoped(monitorSlot(pool, settings, () => confirmedAt, fatal))

@@ -1,8 +1,8 @@
-import { Effect, Metric, Option } from "effect"
+import { Clock, Effect, Metric, Option } from "effect"
 import type pg from "pg"
 import { formatLsn, type OrderChange, parseLsn } from "../../domain/Change.ts"
 import { CaptureError } from "../../layers/postgres/logical/CaptureError.ts"
-import { type CaptureState, captureStateFile } from "../../layers/postgres/logical/captureState.ts"
+import { type CaptureState, captureStateFile, newEpoch } from "../../layers/postgres/logical/captureState.ts"
 import { createSlotWithSnapshot, dropSlot, slotStatus } from "../../layers/postgres/logical/replicationSlot.ts"
 import { readSnapshot, type SnapshotChunk } from "../../layers/postgres/logical/snapshotReader.ts"
 import { capturedByOp, publishedByOp, rowsSkipped } from "../../observability/captureMetrics.ts"
@@ -23,8 +23,9 @@ const slotLost = (settings: LogicalCaptureSettings, what: string) =>
   })
 
 /**
- * Publishes one chunk of the snapshot (op snapshot, key: the consistent point, phase 0, the
- * order_id), then records it as done. Publish and save run uninterruptibly: a shutdown finishes them.
+ * Publishes one chunk of the snapshot (op snapshot, key: the slot's epoch, the consistent point,
+ * phase 0, the order_id), then records it as done. Publish and save run uninterruptibly: a shutdown
+ * finishes them.
  */
 const publishChunk = (settings: LogicalCaptureSettings, state: CaptureState, consistentPoint: bigint, chunk: SnapshotChunk) =>
   Effect.gen(function*() {
@@ -38,7 +39,7 @@ const publishChunk = (settings: LogicalCaptureSettings, state: CaptureState, con
       op: "snapshot",
       orderId: order.order_id,
       order,
-      key: { lsn: consistentPoint, phase: 0, seq: order.order_id },
+      key: { epoch: state.epoch, lsn: consistentPoint, phase: 0, seq: order.order_id },
       commitTime: null,
       xid: null
     }))
@@ -90,6 +91,7 @@ const publishSnapshot = (pool: pg.Pool, settings: LogicalCaptureSettings, start:
     yield* captureStateFile(settings.statePath).save(done)
     yield* Effect.logInfo("snapshot published").pipe(Effect.annotateLogs({
       slot: settings.slot,
+      epoch: start.epoch,
       consistent_point: start.consistent_point,
       rows: done.snapshot.rows,
       resumed: exported === null,
@@ -100,16 +102,20 @@ const publishSnapshot = (pool: pg.Pool, settings: LogicalCaptureSettings, start:
 
 /**
  * `--resnapshot`: drops the slot (if any) and marks the state as "slot being created", so the next
- * step starts over with a new slot and snapshot. Rows deleted while the old slot was not streamed
- * get no tombstone from a snapshot: say so.
+ * step starts over with a new slot and snapshot, of a greater epoch than the dropped one's. Rows
+ * deleted while the old slot was not streamed get no tombstone from a snapshot: say so.
  */
 export const resetCapture = Effect.fn("LogicalCapture.resetCapture")(function*(pool: pg.Pool, settings: LogicalCaptureSettings) {
   yield* Effect.logWarning("re-snapshot requested: dropping the slot and publishing the whole table again").pipe(
     Effect.annotateLogs({ slot: settings.slot, state_file: settings.statePath })
   )
   yield* dropSlot(pool, settings.slot)
-  yield* captureStateFile(settings.statePath).save({
+  const file = captureStateFile(settings.statePath)
+  // A state file that cannot be read is replaced anyway: the new epoch then comes from the clock alone.
+  const previous = Option.getOrNull(yield* file.load.pipe(Effect.orElseSucceed(() => Option.none<CaptureState>())))
+  yield* file.save({
     slot: settings.slot,
+    epoch: previous?.epoch ?? 0,
     consistent_point: null,
     snapshot: { done: false, last_order_id: null, rows: 0 }
   })
@@ -149,11 +155,17 @@ export const ensureSnapshot = Effect.fn("LogicalCapture.ensureSnapshot")(functio
   }
   // A slot left by a run that stopped between creating it and saving its consistent point.
   if (status !== null) yield* dropSlot(pool, settings.slot)
-  const creating: CaptureState = { slot: settings.slot, consistent_point: null, snapshot: { done: false, last_order_id: null, rows: 0 } }
+  const creating: CaptureState = {
+    slot: settings.slot,
+    epoch: saved?.epoch ?? 0,
+    consistent_point: null,
+    snapshot: { done: false, last_order_id: null, rows: 0 }
+  }
   yield* file.save(creating)
   return yield* Effect.scoped(Effect.gen(function*() {
     const exported = yield* createSlotWithSnapshot(settings.pg, settings.slot)
-    const state: CaptureState = { ...creating, consistent_point: formatLsn(exported.consistentPoint) }
+    const epoch = newEpoch(creating.epoch, yield* Clock.currentTimeMillis)
+    const state: CaptureState = { ...creating, epoch, consistent_point: formatLsn(exported.consistentPoint) }
     yield* file.save(state)
     return yield* publishSnapshot(pool, settings, state, exported.snapshotName)
   }))

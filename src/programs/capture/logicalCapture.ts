@@ -50,14 +50,14 @@ export const runLogicalCapture = (settings: LogicalCaptureSettings) =>
     const pool = yield* queryPool(settings.pg)
     const table = yield* setUp(pool, settings).pipe(retryingOutages(settings, "preflight"))
     if (settings.resnapshot) yield* resetCapture(pool, settings).pipe(retryingOutages(settings, "re-snapshot"))
-    yield* ensureSnapshot(pool, settings).pipe(retryingOutages(settings, "snapshot"))
+    const { epoch } = yield* ensureSnapshot(pool, settings).pipe(retryingOutages(settings, "snapshot"))
     // Once this producer has streamed, a busy slot on reconnecting is most likely its own previous
     // walsender, which a cut network leaves standing until wal_sender_timeout: keep trying (each
     // attempt logged with the holder's PID). At start, a busy slot is someone else's: stop.
     let streamed = false
     const transient = (error: unknown) => isTransientCapture(error) || (streamed && error instanceof CaptureError && error.reason === "slot-busy")
     while (true) {
-      const result = yield* streamSession(pool, settings, table, () => {
+      const result = yield* streamSession(pool, settings, table, epoch, () => {
         streamed = true
       }).pipe(retryingOutages(settings, "streaming", transient))
       if (settings.once) return result

@@ -22,9 +22,12 @@ export class PendingChanges {
   /** The end of the newest COMMIT received: its changes are pending or published. */
   private committedEnd: bigint | null = null
   private confirmed: bigint
+  /** The slot's epoch (captureState.ts), first in every key handed out. */
+  private readonly epoch: number
 
-  constructor(confirmed: bigint) {
+  constructor(confirmed: bigint, epoch: number) {
     this.confirmed = confirmed
+    this.epoch = epoch
   }
 
   get acknowledged(): bigint {
@@ -49,7 +52,7 @@ export class PendingChanges {
   /** The change key of the open transaction's next change (the index of the change within it). */
   nextKey(): ChangeKey {
     if (this.open === null) throw new Error("a row change outside a transaction")
-    return { lsn: this.open.commitLsn, phase: 1, seq: this.open.seq++ }
+    return { epoch: this.epoch, lsn: this.open.commitLsn, phase: 1, seq: this.open.seq++ }
   }
 
   add(change: OrderChange): void {

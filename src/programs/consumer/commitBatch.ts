@@ -95,9 +95,20 @@ export const commitBatch = Effect.fn("Consumer.commitBatch")(function*(splits: R
   const messages = sum((s) => s.messages)
   const written = sum((s) => s.written)
   const duplicates = sum((s) => s.duplicates)
+  for (const split of splits) if (split.stale > 0) yield* warnStale(split)
   yield* recordBatchMetrics(messages, written, duplicates, files, deadLettered)
   return { positions, version, messages, written, duplicates, deadLettered, files } satisfies BatchOutcome
 })
+
+/**
+ * Changes of an older epoch than the partition's: a producer of a slot since replaced (re-snapshot,
+ * failover) still publishing. Dropped, and said so: should the new slot's epoch ever be the lower one
+ * (a producer clock far behind), this is where its changes would be going.
+ */
+const warnStale = (split: Split) =>
+  Effect.logWarning("changes of an older capture epoch dropped (a producer of a replaced slot still publishing?)").pipe(
+    Effect.annotateLogs({ topic: split.topic, partition: split.partition, stale: split.stale, epoch: split.lastChangeKey?.epoch ?? 0 })
+  )
 
 /** Per order, but without an Effect per order: this runs for every row at full throughput. */
 const recordLatencies = (byDate: ReadonlyMap<string, ReadonlyArray<Order>>, changes: ReadonlyArray<OrderChange>) => {

@@ -47,7 +47,7 @@ const orderIdOfKey = (key: Uint8Array | null): number | undefined => {
  */
 export const decodeChange = (message: RawMessage, keyText: string): Either.Either<OrderChange, Rejection> => {
   const key = parseChangeKey(keyText)
-  if (key === undefined) return Either.left(rejection("invalid_change", `change_key header is not <16 hex>:<phase>:<seq>: ${JSON.stringify(keyText)}`))
+  if (key === undefined) return Either.left(rejection("invalid_change", `change_key header is not [<epoch>:]<16 hex>:<phase>:<seq>: ${JSON.stringify(keyText)}`))
   const op = headerOf(message, changeHeaders.op) as ChangeOp | undefined
   if (op === undefined || !changeOps.includes(op)) {
     return Either.left(rejection("invalid_change", `op header is ${JSON.stringify(op ?? null)}; expected one of ${changeOps.join(", ")}`))
@@ -104,6 +104,8 @@ export interface Split {
   readonly changes: Array<ChangeAt>
   lastChangeKey: ChangeKey | null
   duplicates: number
+  /** Of the duplicates, changes of an older epoch than the partition's mark: a replaced slot's. */
+  stale: number
   written: number
 }
 
@@ -123,6 +125,7 @@ export const openSplit = (topic: string, partition: number, position: PartitionP
   changes: [],
   lastChangeKey: position.lastChangeKey,
   duplicates: 0,
+  stale: 0,
   written: 0
 })
 
@@ -187,8 +190,10 @@ export const addToSplit = (split: Split, batch: MessageBatch): Split => {
       }
       // The producer publishes each partition in change-key order and re-sends only after a crash or
       // a reconnect (what PostgreSQL streams again): a key at or below the partition's mark is a copy.
+      // A lower epoch is a replaced slot's producer still publishing: its changes are stale.
       if (split.lastChangeKey !== null && compareChangeKeys(change.right.key, split.lastChangeKey) <= 0) {
         split.duplicates += 1
+        if (change.right.key.epoch < split.lastChangeKey.epoch) split.stale += 1
         continue
       }
       split.lastChangeKey = change.right.key
