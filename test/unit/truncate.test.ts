@@ -36,7 +36,7 @@ const setup = Effect.gen(function*() {
   const drain = (only?: number) =>
     Effect.gen(function*() {
       const log = yield* Ref.get(raw.log)
-      const topic = only === undefined ? raw : { ...raw, log: yield* Ref.make(log.map((messages, p) => (p === only ? messages : []))) }
+      const topic = only === undefined ? raw : { ...raw, log: yield* Ref.make(log.map((messages, p) => (p === only ? messages : [])) as typeof log) }
       return yield* drainOnce(topicName, Layer.mergeAll(memoryOrderStream(topic), memoryDeadLetters(dlq), lake))
     })
   const publish = (changes: ReadonlyArray<OrderChange>) =>
