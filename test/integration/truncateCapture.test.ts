@@ -106,7 +106,6 @@ describeIntegration("TRUNCATE under logical capture", (endpoints) => {
     await q(`TRUNCATE "${pipeline.table}_other"`)
 
     const producer = pipeline.ok(await pipeline.run("producer"))
-    expect(producer.stdout + producer.stderr).toContain("TRUNCATE of the captured table")
     pipeline.ok(await pipeline.run("consumer"))
     // A second run of each finds nothing new and changes nothing.
     await runBoth(pipeline)
@@ -115,6 +114,7 @@ describeIntegration("TRUNCATE under logical capture", (endpoints) => {
     const expected = await source(pipeline)
     expect(expected).toHaveLength(65)
     expect(read.orders).toEqual(expected)
+    expect(producer.stdout + producer.stderr).toContain("TRUNCATE of the captured table")
     expect(read.truncates).toHaveLength(1)
     const [[orderId, commitLsn, changeSeq, truncateXid, customer, noCreatedAt]] = read.truncates as [Array<string>]
     expect([orderId, changeSeq, truncateXid, customer, noCreatedAt]).toEqual(["0", "10", xid!, "null", "true"])
