@@ -155,9 +155,14 @@ describeIntegration("TRUNCATE under logical capture", (endpoints) => {
     expect(flags!.pubtruncate).toBe(true)
     pipeline.ok(await pipeline.run("consumer"))
     expect((await lake(pipeline)).orders).toHaveLength(50)
-    await pipeline.pool.query(`TRUNCATE "${pipeline.table}"`)
+    // One statement truncating another table and ours: one message naming both relations.
+    await pipeline.pool.query(`CREATE TABLE "${pipeline.table}_other" (id int)`)
+    await pipeline.pool.query(`TRUNCATE "${pipeline.table}_other", "${pipeline.table}" RESTART IDENTITY`)
     await pipeline.pool.query(insertOrdersSql(pipeline.table, 51, 5, "2025-05-02 10:00:00", 60))
     await runBoth(pipeline)
-    expect((await lake(pipeline)).orders).toEqual(await source(pipeline))
+    // RESTART IDENTITY: the new orders take the ids 1..5 again, each once.
+    const expected = await source(pipeline)
+    expect(expected.map((row) => JSON.parse(row)[0])).toEqual([1, 2, 3, 4, 5])
+    expect((await lake(pipeline)).orders).toEqual(expected)
   }, 120_000)
 })
