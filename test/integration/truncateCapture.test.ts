@@ -13,6 +13,7 @@ import { changesTableBeside } from "../../src/config/PipelineConfig.ts"
 import { parseLsn } from "../../src/domain/Change.ts"
 import { partitionOfOrder } from "../../src/domain/orderPartition.ts"
 import { describeIntegration } from "../support/endpoints.ts"
+import { adminQuery } from "../support/logicalPostgres.ts"
 import { insertOrdersSql } from "../support/orderRows.ts"
 import { readAllRaw } from "../support/rawKafka.ts"
 import { type SparkSession, startSpark } from "../support/spark.ts"
@@ -165,4 +166,29 @@ describeIntegration("TRUNCATE under logical capture", (endpoints) => {
     expect(expected.map((row) => JSON.parse(row)[0])).toEqual([1, 2, 3, 4, 5])
     expect((await lake(pipeline)).orders).toEqual(expected)
   }, 120_000)
+
+  it("refuses a publication without truncates that this role does not own, printing the ALTER for its owner", async () => {
+    const pipeline = await logical("truncateref")
+    const pub = `${pipeline.table}_pub`
+    const role = `tr_notowner_${Date.now().toString(36)}`
+    await pipeline.pool.query(`CREATE PUBLICATION "${pub}" FOR TABLE "${pipeline.table}" WITH (publish = 'insert,update,delete')`)
+    await adminQuery(endpoints, `CREATE ROLE ${role} LOGIN PASSWORD 'pw' REPLICATION`)
+    try {
+      await adminQuery(endpoints, `GRANT SELECT ON "${pipeline.table}" TO ${role}`)
+      const url = new URL(endpoints.pgUrl)
+      url.username = role
+      url.password = "pw"
+      const run = await pipeline.run("producer", { PG_URL: url.toString() })
+      expect(run.code).not.toBe(0)
+      // The log line is JSON: the quotes around the publication arrive escaped.
+      const output = (run.stdout + run.stderr).replaceAll('\\"', '"')
+      expect(output).toContain(`publication ${pub} does not publish every insert, update, delete and truncate`)
+      expect(output).toContain(`ALTER PUBLICATION "${pub}" SET (publish = 'insert,update,delete,truncate')`)
+      const { rows: [flags] } = await pipeline.pool.query<{ pubtruncate: boolean }>("SELECT pubtruncate FROM pg_publication WHERE pubname = $1", [pub])
+      expect(flags!.pubtruncate).toBe(false)
+    } finally {
+      await adminQuery(endpoints, `REVOKE ALL ON "${pipeline.table}" FROM ${role}`).catch(() => undefined)
+      await adminQuery(endpoints, `DROP ROLE IF EXISTS ${role}`)
+    }
+  }, 60_000)
 })

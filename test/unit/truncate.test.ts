@@ -4,6 +4,7 @@ import { changeHeaders, type ChangeKey, formatChangeKey, type OrderChange } from
 import type { Order } from "../../src/domain/Order.ts"
 import { partitionOfOrder } from "../../src/domain/orderPartition.ts"
 import { parseIsoMicros } from "../../src/domain/Timestamp.ts"
+import { truncateMarkers } from "../../src/layers/kafka/kafkaOrderPublisher.ts"
 import { append, makeMemoryTopic } from "../../src/layers/memory/MemoryTopic.ts"
 import { memoryDeadLetters, memoryOrderPublisher, memoryOrderStream } from "../../src/layers/memory/memoryLayers.ts"
 import { makeMemoryObjects, memoryTableStorage } from "../../src/layers/storage/memoryTableStorage.ts"
@@ -156,4 +157,25 @@ describe("a truncate (logical capture) applied to the table", () => {
       ])
       expect(yield* ids).toEqual([1, 2, 3, 4, 5, 6])
     }))
+})
+
+describe("a truncate on the topic", () => {
+  it("is one marker per partition, each sent to its partition: key and value null, the change's headers and the partition count", () => {
+    const markers = truncateMarkers(truncate(at(0x0e6bcc38, 4)), 3, "public.orders", "x")
+    expect(markers).toEqual([0, 1, 2].map((partition) => ({
+      key: null,
+      value: null,
+      partition,
+      headers: {
+        op: "truncate",
+        lsn: "0/E6BCC38",
+        commit_ts: "2025-01-15T12:00:00.000000Z",
+        xid: "701",
+        change_key: "000000000E6BCC38:1:4",
+        partitions: "3",
+        source: "public.orders",
+        captured_at: "x"
+      }
+    })))
+  })
 })
