@@ -4,9 +4,11 @@ import type { Order } from "./Order.ts"
 /**
  * A change of one order, as logical-replication capture publishes it (capture.mode `logical`).
  * `snapshot` is an order read from the slot's initial snapshot; the others are committed changes.
+ * `truncate` is a TRUNCATE of the captured table: no order of its own (orderId 0, order null); it is
+ * published as one marker to every partition of the topic, each emptying the orders of its partition.
  */
-export type ChangeOp = "insert" | "update" | "delete" | "snapshot"
-export const changeOps: ReadonlyArray<ChangeOp> = ["insert", "update", "delete", "snapshot"]
+export type ChangeOp = "insert" | "update" | "delete" | "snapshot" | "truncate"
+export const changeOps: ReadonlyArray<ChangeOp> = ["insert", "update", "delete", "snapshot", "truncate"]
 
 /**
  * Where a change stands in the capture order, a total order over everything one slot produces:
@@ -38,6 +40,11 @@ export interface OrderChange {
   readonly commitTime: Micros | null
   /** Its transaction's id (null for snapshot rows). */
   readonly xid: number | null
+  /**
+   * A truncate's marker as the consumer reads it: the partition count of the topic it was published
+   * to (the marker on partition p stands for the orders `partitionOfOrder` sends to p).
+   */
+  readonly partitions?: number
 }
 
 export const compareChangeKeys = (a: ChangeKey, b: ChangeKey): number =>
@@ -66,7 +73,9 @@ export const changeHeaders = {
   /** Absent on snapshot rows. */
   xid: "xid",
   /** `formatChangeKey`: the consumer's de-duplication position. */
-  changeKey: "change_key"
+  changeKey: "change_key",
+  /** A truncate's marker only: how many partitions the topic had (one marker went to each). */
+  partitions: "partitions"
 } as const
 
 /**

@@ -84,9 +84,10 @@ const coalesceBytes = 16 * 1024 * 1024
  * Copy-on-write of the files that hold rows of `ids`: each candidate is read (its order_id column
  * first, so a file whose statistics only admitted an id costs one column), and, when it holds one,
  * its other rows are streamed, chunk by chunk, into a new file of its date partition, shared with the
- * other rewritten files of that date up to `coalesceBytes`.
+ * other rewritten files of that date up to `coalesceBytes`. `emptied`: the orders a truncate removes
+ * besides (every file is then a candidate; their rows are not kept in `before`).
  */
-export const rewriteWithout = (snapshot: Snapshot, ids: ReadonlySet<number>, now: number) =>
+export const rewriteWithout = (snapshot: Snapshot, ids: ReadonlySet<number>, now: number, emptied?: (orderId: number) => boolean) =>
   Effect.gen(function*() {
     const storage = yield* TableStorage
     const before = new Map<number, Order>()
@@ -119,15 +120,16 @@ export const rewriteWithout = (snapshot: Snapshot, ids: ReadonlySet<number>, now
           }
         })
       })
+    const drops = emptied === undefined ? (id: number) => ids.has(id) : (id: number) => ids.has(id) || emptied(id)
     const work = Effect.gen(function*() {
-      for (const add of candidateFiles(snapshot, ids)) {
+      for (const add of emptied === undefined ? candidateFiles(snapshot, ids) : [...snapshot.files.values()]) {
         const path = storagePathOf(add.path, storage.root)
         const found = yield* storage.read(path)
         if (found === null) {
           return yield* new TableError({ reason: "missing", path: storage.locate(path), detail: "a live data file of the table is missing" })
         }
         const fileIds = yield* Effect.tryPromise({ try: () => readOrderIds(found.bytes), catch: (e) => fail(path, e) })
-        if (!fileIds.some((id) => ids.has(id))) continue
+        if (!fileIds.some(drops)) continue
         const date = dateOf(add)
         const filling = open.get(date)
         if (filling !== undefined && filling.inputBytes + add.size > coalesceBytes) yield* finish(date)
@@ -146,8 +148,8 @@ export const rewriteWithout = (snapshot: Snapshot, ids: ReadonlySet<number>, now
               const orders = await readOrdersFile(found.bytes, start, Math.min(rows, start + chunkRows))
               const kept: Array<Order> = []
               for (const order of orders) {
-                if (ids.has(order.order_id)) {
-                  before.set(order.order_id, order)
+                if (drops(order.order_id)) {
+                  if (ids.has(order.order_id)) before.set(order.order_id, order)
                   dropped++
                 } else kept.push(order)
               }

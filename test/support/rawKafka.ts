@@ -3,6 +3,7 @@ import { Partitioners } from "kafkajs"
 import { testKafka } from "./kafka.ts"
 
 export interface RawRecord {
+  readonly partition: number
   readonly offset: string
   readonly key: Buffer | null
   readonly value: Buffer | null
@@ -78,6 +79,7 @@ export const readAllRaw = async (brokers: string, topic: string, timeoutMs = 30_
           const records = byPartition.get(partition) ?? []
           byPartition.set(partition, records)
           records.push({
+            partition,
             offset: message.offset,
             key: message.key,
             value: message.value,

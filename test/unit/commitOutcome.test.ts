@@ -223,7 +223,7 @@ describe("files of a commit whose outcome is unknown are kept", () => {
         op: "update",
         orderId: o.order_id,
         order: { ...o, order_status: "DELIVERED" },
-        key: { lsn: 100n, phase: 1, seq },
+        key: { epoch: 0, lsn: 100n, phase: 1, seq },
         commitTime: null,
         xid: null
       })

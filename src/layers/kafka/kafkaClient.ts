@@ -107,6 +107,8 @@ export class KafkaProducer extends Context.Tag("KafkaProducer")<KafkaProducer, {
    * partitions cannot be had (asked of the broker once, then as the producer's partitioner sees them).
    */
   readonly partitionerOf: (topic: string) => Effect.Effect<((key: string) => number) | undefined>
+  /** The partition count of `topic` as `partitionerOf` sees it; undefined when it cannot be had. */
+  readonly partitionCount: (topic: string) => Effect.Effect<number | undefined>
 }>() {}
 
 /** kafkajs's partition metadata as its partitioner reads it, for a topic of `n` partitions. */
@@ -158,17 +160,20 @@ export const kafkaProducerLayer = (settings: KafkaSettings) =>
             await admin.disconnect().catch(() => undefined)
           }
         }).pipe(Effect.orElseSucceed(() => undefined))
+      const partitionCount = (topic: string) =>
+        Effect.gen(function*() {
+          if (!counts.has(topic)) {
+            const n = yield* fetchCount(topic)
+            if (n === undefined || n === 0) return undefined
+            if (!counts.has(topic)) counts.set(topic, n)
+          }
+          return counts.get(topic)
+        })
       return {
         producer,
         partitionerOf: (topic: string) =>
-          Effect.gen(function*() {
-            if (!counts.has(topic)) {
-              const n = yield* fetchCount(topic)
-              if (n === undefined || n === 0) return undefined
-              if (!counts.has(topic)) counts.set(topic, n)
-            }
-            return partitionerFor(topic)
-          })
+          Effect.map(partitionCount(topic), (n) => n === undefined ? undefined : partitionerFor(topic)),
+        partitionCount
       }
     })
   )

@@ -15,12 +15,16 @@ import { KafkaProducer } from "./kafkaClient.ts"
  */
 const noneFlagged: ReadonlySet<number> = new Set()
 
-const lastPerPartition = (keys: ReadonlyArray<string>, partitionOf: ((key: string) => number) | undefined): ReadonlySet<number> => {
-  if (partitionOf === undefined) return new Set([keys.length - 1])
+const lastPerPartition = (
+  messages: ReadonlyArray<{ readonly key: string | null; readonly partition?: number }>,
+  partitionOf: ((key: string) => number) | undefined
+): ReadonlySet<number> => {
+  if (partitionOf === undefined) return new Set([messages.length - 1])
   const seen = new Set<number>()
   const flagged = new Set<number>()
-  for (let i = keys.length - 1; i >= 0; i--) {
-    const partition = partitionOf(keys[i]!)
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const message = messages[i]!
+    const partition = message.partition ?? partitionOf(message.key!)
     if (seen.has(partition)) continue
     seen.add(partition)
     flagged.add(i)
@@ -46,6 +50,26 @@ export const changeMessage = (change: OrderChange, sourceTable: string, captured
   } as Record<string, string>
 })
 
+interface ChangeRecord {
+  readonly key: string | null
+  readonly value: string | null
+  readonly partition?: number
+  readonly headers: Record<string, string>
+}
+
+/**
+ * The messages of a truncate: one marker per partition of the topic, each sent to its partition,
+ * after every change of that partition's orders before it and before every change after it. Key and
+ * value null (no order); the change's headers, and `partitions` (how many went out), so the consumer
+ * of partition p knows which orders its marker stands for (`partitionOfOrder`).
+ */
+export const truncateMarkers = (change: OrderChange, partitions: number, sourceTable: string, capturedAt: string): Array<ChangeRecord> =>
+  Array.from({ length: partitions }, (_, partition) => {
+    const message = changeMessage(change, sourceTable, capturedAt)
+    message.headers[changeHeaders.partitions] = String(partitions)
+    return { key: null, value: null, partition, headers: message.headers }
+  })
+
 /**
  * Publishes with acks from all in-sync replicas. The value is the exact seven-field JSON; capture
  * metadata travels in headers (DESIGN.md: never in the value). Key: the order_id, so the default
@@ -57,12 +81,12 @@ export const kafkaOrderPublisher = (topic: string, sourceTable: string) =>
   Layer.effect(
     OrderPublisher,
     Effect.gen(function*() {
-      const { partitionerOf, producer } = yield* KafkaProducer
+      const { partitionCount, partitionerOf, producer } = yield* KafkaProducer
       return OrderPublisher.of({
         publish: (orders, options) =>
           Effect.gen(function*() {
             const flagged = options?.backlog === true
-              ? lastPerPartition(orders.map((order) => String(order.order_id)), yield* partitionerOf(topic))
+              ? lastPerPartition(orders.map((order) => ({ key: String(order.order_id) })), yield* partitionerOf(topic))
               : noneFlagged
             yield* Effect.tryPromise({
               try: () => {
@@ -89,19 +113,21 @@ export const kafkaOrderPublisher = (topic: string, sourceTable: string) =>
         publishChanges: (changes, options) =>
           Effect.gen(function*() {
             if (changes.length === 0) return
-            const flagged = options?.backlog === true
-              ? lastPerPartition(changes.map((change) => String(change.orderId)), yield* partitionerOf(topic))
-              : noneFlagged
+            const partitions = changes.some((change) => change.op === "truncate") ? yield* partitionCount(topic) : 0
+            if (partitions === undefined) {
+              return yield* new BrokerError({
+                operation: "publish",
+                cause: new Error(`the partitions of topic ${topic} are unknown: a truncate's marker goes to each of them`)
+              })
+            }
+            const capturedAt = new Date().toISOString()
+            const messages = changes.flatMap((change): Array<ChangeRecord> =>
+              change.op === "truncate" ? truncateMarkers(change, partitions, sourceTable, capturedAt) : [changeMessage(change, sourceTable, capturedAt)]
+            )
+            const flagged = options?.backlog === true ? lastPerPartition(messages, yield* partitionerOf(topic)) : noneFlagged
+            for (const i of flagged) messages[i]!.headers[backlogHeader] = "true"
             yield* Effect.tryPromise({
-              try: () => {
-                const capturedAt = new Date().toISOString()
-                const messages = changes.map((change, i) => {
-                  const message = changeMessage(change, sourceTable, capturedAt)
-                  if (flagged.has(i)) message.headers[backlogHeader] = "true"
-                  return message
-                })
-                return producer.send({ topic, acks: -1, messages })
-              },
+              try: () => producer.send({ topic, acks: -1, messages }),
               catch: (cause) => new BrokerError({ operation: "publish", cause })
             })
           }).pipe(Effect.withSpan("OrderPublisher.publishChanges", { attributes: { changes: changes.length } }))

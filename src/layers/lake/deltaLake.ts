@@ -1,5 +1,6 @@
 import { Context, Effect, Either, Layer, Metric, Scope } from "effect"
 import type { Order } from "../../domain/Order.ts"
+import { partitionOfOrder } from "../../domain/orderPartition.ts"
 import { utcDate } from "../../domain/Timestamp.ts"
 import { lakeRewriteRebases } from "../../observability/metrics.ts"
 import { crashPoint } from "../../runtime/crashPoints.ts"
@@ -42,13 +43,21 @@ const combinedPositions = (orders: ReadonlyMap<number, PartitionPosition>, histo
 /**
  * The history rows of a partition's changes from `from` on: each change with the order's columns
  * after it; a delete (a tombstone) with the order's last state before it, from earlier changes of the
- * batch or else from the orders table (`before`), so that the history says what was deleted.
+ * batch or else from the orders table (`before`), so that the history says what was deleted. A
+ * truncate is one row (order_id 0, no order columns), written from partition 0's marker only: every
+ * partition has one, and the table was emptied once.
  */
-const historyRows = (changes: ReadonlyArray<ChangeAt>, from: bigint, before: ReadonlyMap<number, Order>) => {
+const historyRows = (changes: ReadonlyArray<ChangeAt>, from: bigint, before: ReadonlyMap<number, Order>, partition: number) => {
   const last = new Map<number, Order>()
   const byDate = new Map<string, Array<ChangeRow>>()
+  let emptied = false
   for (const change of changes) {
-    const row = change.order ?? last.get(change.orderId) ?? before.get(change.orderId) ?? null
+    if (change.op === "truncate") {
+      last.clear()
+      emptied = true
+      if (partition !== 0) continue
+    }
+    const row = change.order ?? last.get(change.orderId) ?? (emptied ? undefined : before.get(change.orderId)) ?? null
     if (change.order !== null) last.set(change.orderId, change.order)
     else last.delete(change.orderId)
     if (change.offset < from) continue
@@ -144,7 +153,7 @@ export const deltaLake = (settings: TableSettings, history?: Layer.Layer<TableSt
           const removeStaged = Effect.suspend(() => Effect.forEach(staged, (f) => table.storage.remove(f.add.add.path).pipe(Effect.ignore), { discard: true }))
           for (const part of moving) {
             const from = fromOf.get(part)!
-            const rows = historyRows(part.changes ?? [], from, before)
+            const rows = historyRows(part.changes ?? [], from, before, part.partition)
             staged.push(...(yield* table.writeFiles((date) => streamFilePath(date, part.topic, part.partition, from, part.lastOffset), rows).pipe(
               Effect.tapError(() => removeStaged)
             )))
@@ -217,8 +226,11 @@ export const deltaLake = (settings: TableSettings, history?: Layer.Layer<TableSt
             // Changes (logical capture) replace their orders' rows: per partition, each order's last
             // state is written with the partition's new rows, and every file holding an older row of
             // one of them is rewritten without it. An order's changes all come from one partition.
+            // A truncate's marker removes every row of its partition's orders; only the changes after
+            // the partition's last marker are written.
             const changed = new Set<number>()
             const deletedUnseen = new Set<number>()
+            const truncated: Array<{ readonly partition: number; readonly partitions: number }> = []
             const rowsOf = parts.map((part) => {
               if (part.changes === undefined || part.changes.length === 0) return part.ordersByDate
               const from = at.get(part.partition)!
@@ -228,7 +240,14 @@ export const deltaLake = (settings: TableSettings, history?: Layer.Layer<TableSt
                 if (change.order === null && !seen.has(change.orderId)) deletedUnseen.add(change.orderId)
                 seen.add(change.orderId)
               }
-              for (const [id, order] of netChanges(part.changes.filter((change) => change.offset >= from))) {
+              const applied = part.changes.filter((change) => change.offset >= from)
+              let cut = applied.length - 1
+              while (cut >= 0 && applied[cut]!.op !== "truncate") cut--
+              if (cut >= 0) {
+                truncated.push({ partition: part.partition, partitions: applied[cut]!.partitions! })
+                for (const change of applied.slice(0, cut)) if (change.op !== "truncate") changed.add(change.orderId)
+              }
+              for (const [id, order] of netChanges(applied.slice(cut + 1))) {
                 changed.add(id)
                 if (order === null) continue
                 const date = utcDate(order.created_at)
@@ -262,11 +281,15 @@ export const deltaLake = (settings: TableSettings, history?: Layer.Layer<TableSt
             // between our snapshot and our version (a new owner after a rebalance) wins, and ours is
             // refused whole. Compactions never touch txns, so they never conflict with a plain append.
             const owners = ownersOf(moving)
+            const emptied = truncated.length === 0
+              ? undefined
+              : (id: number) => truncated.some((t) => partitionOfOrder(id, t.partitions) === t.partition)
+            const rewriting = changed.size > 0 || emptied !== undefined
             for (let rebase = 0;; rebase++) {
               const now = Date.now()
-              const rewrite = changed.size === 0
+              const rewrite = !rewriting
                 ? undefined
-                : yield* rewriteWithout(snapshot, changed, now).pipe(Effect.provideService(TableStorage, storage), Effect.tapError(() => removeWritten))
+                : yield* rewriteWithout(snapshot, changed, now, emptied).pipe(Effect.provideService(TableStorage, storage), Effect.tapError(() => removeWritten))
               const removed = rewrite?.removed ?? new Set<string>()
               const removeRewritten = Effect.forEach(rewrite?.written ?? [], (path) => storage.remove(path).pipe(Effect.ignore), { discard: true })
               // A file we rewrite that another writer removed first (a compaction merged it, another
@@ -278,11 +301,11 @@ export const deltaLake = (settings: TableSettings, history?: Layer.Layer<TableSt
                   ...files.map((f) => f.add),
                   ...moving.flatMap((part) => positionTxns(part.topic, part.partition, part.position, now))
                 ],
-                operation: changed.size === 0 ? "STREAMING UPDATE" : "MERGE",
+                operation: !rewriting ? "STREAMING UPDATE" : "MERGE",
                 operationParameters: {
-                  outputMode: changed.size === 0 ? "Append" : "Update",
+                  outputMode: !rewriting ? "Append" : "Update",
                   epochId: moving.map((part) => `${part.partition}:${part.position.nextOffset}`).join(","),
-                  ...(changed.size === 0 ? {} : { predicate: JSON.stringify(["order_id"]) })
+                  ...(!rewriting ? {} : { predicate: JSON.stringify(["order_id"]) })
                 },
                 isBlindAppend: removed.size === 0,
                 format: ordersFormat,

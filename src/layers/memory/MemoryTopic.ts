@@ -1,4 +1,5 @@
 import { Effect, Ref } from "effect"
+import { partitionOfKey } from "../../domain/orderPartition.ts"
 import type { RawMessage } from "../../services/OrderStream.ts"
 
 /** An in-memory stand-in for a Kafka topic: partitions of append-only logs. */
@@ -17,21 +18,17 @@ export const makeMemoryTopic = (name: string, partitions = 1) =>
 
 const encoder = new TextEncoder()
 
-/** Kafka's default partitioner is murmur2; any stable hash keeps an order on one partition here. */
-export const partitionFor = (key: string, partitions: number) => {
-  let hash = 0
-  for (let i = 0; i < key.length; i++) hash = (hash * 31 + key.charCodeAt(i)) | 0
-  return Math.abs(hash) % partitions
-}
+/** Kafka's default partitioner (murmur2), as the broker's producer: a truncate's marker relies on it. */
+export const partitionFor = partitionOfKey
 
 export const append = (
   topic: MemoryTopic,
-  messages: ReadonlyArray<{ key: string | null; value: Uint8Array | string | null; headers?: Record<string, string> }>
+  messages: ReadonlyArray<{ key: string | null; value: Uint8Array | string | null; partition?: number; headers?: Record<string, string> }>
 ) =>
   Ref.update(topic.log, (log) => {
     const next = log.map((p) => [...p])
     for (const m of messages) {
-      const partition = m.key === null ? 0 : partitionFor(m.key, topic.partitions)
+      const partition = m.partition ?? (m.key === null ? 0 : partitionFor(m.key, topic.partitions))
       const target = next[partition]!
       target.push({
         offset: BigInt(target.length),

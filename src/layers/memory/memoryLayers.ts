@@ -53,11 +53,19 @@ export const memoryOrderPublisher = (topic: MemoryTopic) =>
       })))
     },
     publishChanges: (changes) =>
-      append(topic, changes.map((change) => ({
-        key: String(change.orderId),
-        value: change.order === null ? null : orderToJson(change.order),
-        headers: { op: change.op, change_key: formatChangeKey(change.key) }
-      })))
+      append(topic, changes.flatMap((change): Parameters<typeof append>[1] => {
+        const headers = { op: change.op, change_key: formatChangeKey(change.key) }
+        // A truncate: a marker to every partition, as the Kafka publisher sends it.
+        if (change.op === "truncate") {
+          return Array.from({ length: topic.partitions }, (_, partition) => ({
+            key: null,
+            value: null,
+            partition,
+            headers: { ...headers, partitions: String(topic.partitions) }
+          }))
+        }
+        return [{ key: String(change.orderId), value: change.order === null ? null : orderToJson(change.order), headers }]
+      }))
   }))
 
 export const memoryDeadLetters = (topic: MemoryTopic) =>

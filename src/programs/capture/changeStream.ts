@@ -279,7 +279,14 @@ export const streamSession = (
           break
         }
         case "truncate":
-          yield* Effect.logWarning("TRUNCATE of a captured table ignored (the publication should exclude it)")
+          // One message for every table of the statement (several, or CASCADE): only ours counts.
+          if (message.relations.some((relation) => relation?.relationOid === table.oid)) {
+            yield* Effect.logWarning("TRUNCATE of the captured table: published as a marker to every partition").pipe(
+              Effect.annotateLogs({ table: table.name, lsn: formatLsn(pending.transaction?.commitLsn ?? 0n) })
+            )
+            yield* change("truncate", 0, null)
+            if (pending.size >= settings.batchSize) yield* flush(true)
+          }
           break
         default:
           break

@@ -57,6 +57,15 @@ export const decodeChange = (message: RawMessage, keyText: string): Either.Eithe
   const xidText = headerOf(message, changeHeaders.xid)
   const xid = xidText === undefined || !/^\d+$/.test(xidText) ? null : Number(xidText)
   const keyId = orderIdOfKey(message.key)
+  if (op === "truncate") {
+    const partitionsText = headerOf(message, changeHeaders.partitions) ?? ""
+    const partitions = Number(partitionsText)
+    if (!/^\d{1,6}$/.test(partitionsText) || partitions < 1) {
+      return Either.left(rejection("invalid_change", `a truncate's partitions header must be the topic's partition count, it is ${JSON.stringify(partitionsText)}`))
+    }
+    if (message.value !== null && message.value.length > 0) return Either.left(rejection("invalid_change", "a truncate's value must be null, this one has a value"))
+    return Either.right({ op, orderId: 0, order: null, key, commitTime, xid, partitions })
+  }
   if (op === "delete") {
     if (message.value !== null && message.value.length > 0) {
       return Either.left(rejection("invalid_change", "a delete must be a tombstone (null value), this one has a value"))
@@ -186,6 +195,11 @@ export const addToSplit = (split: Split, batch: MessageBatch): Split => {
       const change = decodeChange(message, changeKey)
       if (Either.isLeft(change)) {
         split.dead.push({ source: { topic: batch.topic, partition: batch.partition }, message, rejection: change.left })
+        continue
+      }
+      if (change.right.partitions !== undefined && batch.partition >= change.right.partitions) {
+        const detail = `a truncate marker for a topic of ${change.right.partitions} partitions on partition ${batch.partition}`
+        split.dead.push({ source: { topic: batch.topic, partition: batch.partition }, message, rejection: rejection("invalid_change", detail) })
         continue
       }
       // The producer publishes each partition in change-key order and re-sends only after a crash or

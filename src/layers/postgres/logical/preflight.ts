@@ -14,6 +14,9 @@ export interface CapturedTable {
 
 const misconfigured = (detail: string) => new CaptureError({ reason: "misconfigured", detail })
 
+/** What the publication publishes: every change of an order, and a TRUNCATE (it empties the lake's table too). */
+const publishes = "insert,update,delete,truncate"
+
 interface Settings {
   readonly wal_level: string
   readonly max_replication_slots: number
@@ -86,8 +89,8 @@ export const preflight = Effect.fn("LogicalCapture.preflight")(function*(pool: p
 
 /**
  * The publication of the captured table, created when missing (needs ownership of the table);
- * an existing one must publish the table's inserts, updates and deletes. TRUNCATE is left out:
- * there is no change of an order to say for it.
+ * an existing one must publish the table's inserts, updates, deletes and truncates. One made
+ * before truncates were captured is altered to publish them when this role owns it.
  */
 export const ensurePublication = Effect.fn("LogicalCapture.ensurePublication")(function*(
   pool: pg.Pool,
@@ -96,9 +99,9 @@ export const ensurePublication = Effect.fn("LogicalCapture.ensurePublication")(f
 ) {
   const pub = quoteIdentifier(publication)
   const tableSql = quoteIdentifier(table.name as SqlIdentifier)
-  const check = query<{ pubinsert: boolean; pubupdate: boolean; pubdelete: boolean; covers: boolean }>(
+  const check = query<{ pubinsert: boolean; pubupdate: boolean; pubdelete: boolean; pubtruncate: boolean; owned: boolean; covers: boolean }>(
     pool,
-    `SELECT p.pubinsert, p.pubupdate, p.pubdelete,
+    `SELECT p.pubinsert, p.pubupdate, p.pubdelete, p.pubtruncate, pg_has_role(current_user, p.pubowner, 'USAGE') AS owned,
         EXISTS (SELECT 1 FROM pg_publication_tables t WHERE t.pubname = p.pubname AND t.schemaname = $2 AND t.tablename = $3) AS covers
       FROM pg_publication p WHERE p.pubname = $1`,
     [publication, table.schema, table.name]
@@ -108,11 +111,11 @@ export const ensurePublication = Effect.fn("LogicalCapture.ensurePublication")(f
     if (!table.owned) {
       return yield* misconfigured(
         `publication ${publication} does not exist and creating it needs ownership of table ${table.name} ("must be owner of table"): ` +
-          `as the table's owner run CREATE PUBLICATION ${pub} FOR TABLE ${tableSql} WITH (publish = 'insert,update,delete'), ` +
+          `as the table's owner run CREATE PUBLICATION ${pub} FOR TABLE ${tableSql} WITH (publish = '${publishes}'), ` +
           `or ALTER TABLE ${tableSql} OWNER TO <this role>`
       )
     }
-    yield* query(pool, `CREATE PUBLICATION ${pub} FOR TABLE ${tableSql} WITH (publish = 'insert,update,delete')`).pipe(
+    yield* query(pool, `CREATE PUBLICATION ${pub} FOR TABLE ${tableSql} WITH (publish = '${publishes}')`).pipe(
       // Created at the same moment by another producer: check what is there now.
       Effect.catchIf((error) => String(error.cause).includes("already exists"), () => Effect.void)
     )
@@ -123,9 +126,14 @@ export const ensurePublication = Effect.fn("LogicalCapture.ensurePublication")(f
   if (!existing.covers) {
     return yield* misconfigured(`publication ${publication} exists but does not publish table ${table.name}: run ALTER PUBLICATION ${pub} ADD TABLE ${tableSql}`)
   }
-  if (!existing.pubinsert || !existing.pubupdate || !existing.pubdelete) {
+  if (existing.pubinsert && existing.pubupdate && existing.pubdelete && !existing.pubtruncate && existing.owned) {
+    yield* query(pool, `ALTER PUBLICATION ${pub} SET (publish = '${publishes}')`)
+    yield* Effect.logInfo("publication altered to publish truncates").pipe(Effect.annotateLogs({ publication, table: table.name }))
+    ;[existing] = yield* check
+  }
+  if (!existing!.pubinsert || !existing!.pubupdate || !existing!.pubdelete || !existing!.pubtruncate) {
     return yield* misconfigured(
-      `publication ${publication} does not publish every insert, update and delete: run ALTER PUBLICATION ${pub} SET (publish = 'insert,update,delete')`
+      `publication ${publication} does not publish every insert, update, delete and truncate: as its owner run ALTER PUBLICATION ${pub} SET (publish = '${publishes}')`
     )
   }
 })
