@@ -4,6 +4,8 @@
  * again. The producer runs as its own process; the topic is read back raw.
  */
 import { randomBytes } from "node:crypto"
+import { readFileSync, writeFileSync } from "node:fs"
+import { dirname, join } from "node:path"
 import { afterAll, beforeAll, expect, it } from "vitest"
 import { ordersTableStatements } from "../../scripts/stack/sql.ts"
 import { parseLsn } from "../../src/domain/Change.ts"
@@ -249,5 +251,27 @@ describeIntegration("logical capture: the source table", (endpoints) => {
     const again = p.ok(await runProgram("producer", ["--once", "--resnapshot"], p.env))
     expect(p.annotation(again, "snapshot published")?.["rows"]).toBe(5)
     await expectTopicEqualsTable(endpoints.kafkaBrokers, p)
+  })
+  it("stops at a change of the old table arriving under the name of a recreated one (a state file written before it kept the oid)", async () => {
+    const p = await pipeline()
+    await p.pool.query(`INSERT INTO "${p.table}" (customer_name, restaurant_name, item, amount, order_status) VALUES ('first', 'r', 'i', 1, 'PLACED')`)
+    p.ok(await p.run("producer"))
+    // A state file of an earlier version: no table_oid, so only the stream can tell.
+    const statePath = join(dirname(p.env["STREAMING_LAST_PROCESSED_TIMESTAMP_LOCATION"]!), `${slotOf(p)}.logical.json`)
+    const { table_oid: _oid, ...older } = JSON.parse(readFileSync(statePath, "utf8")) as Record<string, unknown>
+    writeFileSync(statePath, JSON.stringify(older))
+    await p.pool.query(`INSERT INTO "${p.table}" (customer_name, restaurant_name, item, amount, order_status) VALUES ('old', 'r', 'i', 1, 'PLACED')`)
+    await p.pool.query(`DROP TABLE "${p.table}"`)
+    await p.pool.query(ordersTableStatements(p.table)[0]!)
+    await p.pool.query(`ALTER PUBLICATION "${publicationOf(p)}" ADD TABLE "${p.table}"`)
+    await p.pool.query(`INSERT INTO "${p.table}" (customer_name, restaurant_name, item, amount, order_status) VALUES ('new', 'r', 'i', 1, 'PLACED')`)
+    // Every run: the old table's insert is sent again, it was not confirmed past.
+    for (let i = 0; i < 2; i++) {
+      const run = await p.run("producer")
+      expect(run.code).not.toBe(0)
+      expect(output(run)).toMatch(new RegExp(`table public\\.${p.table} was dropped and created again \\(oid \\d+ at start, a change of oid \\d+ arrived\\)`))
+      expect(output(run)).toContain("npm run producer -- --resnapshot")
+    }
+    expect((await readTopic(endpoints.kafkaBrokers, p.topic)).map((m) => m.op)).toEqual(["snapshot"])
   })
 })
