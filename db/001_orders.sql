@@ -18,6 +18,11 @@ CREATE TABLE IF NOT EXISTS "2025em1100506_orders" (
 -- Serves the capture query: WHERE (created_at, order_id) > (cursor) ORDER BY created_at, order_id.
 CREATE INDEX IF NOT EXISTS "2025em1100506_orders_capture_idx" ON "2025em1100506_orders" (created_at, order_id);
 
+-- Logical capture (capture.mode logical) needs updates to carry every column, also an unchanged one
+-- stored out of line (TOAST): the old row under FULL holds it. The producer sets this itself when it
+-- owns the table.
+ALTER TABLE "2025em1100506_orders" REPLICA IDENTITY FULL;
+
 -- Sample orders, loaded only into an empty table. Timestamps are UTC and straddle midnight, so the lake
 -- gets two date partitions; orders 108 and 109 share a timestamp on purpose (the cursor is
 -- (created_at, order_id), not created_at alone).

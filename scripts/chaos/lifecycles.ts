@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto"
 import type pg from "pg"
 import { formatCents } from "../../src/domain/Amount.ts"
 import { type LifecycleAction, type LifecycleSettings, planLifecycle } from "../../src/generator/lifecycle.ts"
@@ -194,7 +195,11 @@ export const multiStatementTransactions = async (
       const { rows: [a] } = await client.query<{ order_id: number; xid: string }>(makeOrderSql(table), [`multi ${n}a`, "12.50"])
       await client.query(`UPDATE "${table}" SET order_status = 'PREPARING', amount = 13.75 WHERE order_id = $1`, [a!.order_id])
       await client.query(`DELETE FROM "${table}" WHERE order_id = $1`, [a!.order_id])
-      const { rows: [b] } = await client.query<{ order_id: number }>(makeOrderSql(table), [`multi ${n}b`, "20.00"])
+      // Every 4th B has a name over 4 kB, stored out of line (TOAST): its status update here, and a
+      // relabelling by bulkUpdate later, arrive with the name unchanged, which only the old row carries.
+      // Random bytes outside the seeded plan: pglz cannot shrink them, and a replay's plan stays the same.
+      const name = n % 4 === 0 ? `multi ${randomBytes(2_200).toString("hex")} ${n}b` : `multi ${n}b`
+      const { rows: [b] } = await client.query<{ order_id: number }>(makeOrderSql(table), [name, "20.00"])
       await client.query(`UPDATE "${table}" SET order_status = 'DELIVERED' WHERE order_id = $1`, [b!.order_id])
       return { value: { a: a!.order_id, b: b!.order_id, xid: a!.xid }, rollback }
     }, (value) => xactCommitted(pool, value.xid, abort), outage, abort)

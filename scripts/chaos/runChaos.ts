@@ -101,6 +101,8 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
     const pgUrl = restarter?.pgUrl ?? directUrl
     pool = await openPool(pgUrl, 12)
     await createOrdersTable(pool, table)
+    // Logical: some names over 4 kB (multiStatementTransactions), stored out of line: text, not VARCHAR(255).
+    if (logical) await pool.query(`ALTER TABLE "${table}" ALTER COLUMN customer_name TYPE text`)
     log(`roll ${roll}, seed ${options.seed}, capture ${options.capture}, state ${stateDir}; PostgreSQL ${redactUrl(directUrl)} (${source})`)
     throwIfAborted(abort)
     // Logical capture: orders already there when the producer first starts come through the slot's snapshot.

@@ -129,6 +129,9 @@ describeIntegration("integration harness", (endpoints) => {
             SELECT replace(indexdef, ${t}, '<table>') AS definition FROM pg_indexes WHERE tablename = ${t} ORDER BY indexname`
         expect(yield* columns(fromFile)).toEqual(yield* columns(fromHelper))
         expect(yield* indexes(fromFile)).toEqual(yield* indexes(fromHelper))
+        const identity = (t: string) => sql<{ identity: string }>`SELECT relreplident AS identity FROM pg_class WHERE relname = ${t}`
+        expect(yield* identity(fromFile)).toEqual([{ identity: "f" }])
+        expect(yield* identity(fromHelper)).toEqual([{ identity: "f" }])
 
         const [counts] = yield* sql<{ rows: string; max_id: number; next_id: number }>`
           SELECT count(*) AS rows, max(order_id) AS max_id, nextval(pg_get_serial_sequence(${`"${fromFile}"`}, 'order_id'))::int AS next_id

@@ -35,6 +35,8 @@ export const ordersTableStatements = (table: string): ReadonlyArray<string> => {
   created_at      TIMESTAMP DEFAULT (now() AT TIME ZONE 'utc')
 )`,
     `CREATE INDEX IF NOT EXISTS "${captureIndexName(name)}" ON "${name}" (created_at, order_id)`,
+    // Logical capture needs every column of an update, also an unchanged one stored out of line (TOAST).
+    `ALTER TABLE "${name}" REPLICA IDENTITY FULL`,
     notifyFunctionDdl,
     `CREATE OR REPLACE TRIGGER "${name}_notify" AFTER INSERT ON "${name}" FOR EACH STATEMENT EXECUTE FUNCTION food_orders_notify()`
   ]

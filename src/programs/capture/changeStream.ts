@@ -5,8 +5,9 @@ import { type ChangeOp, formatLsn, type OrderChange, parseLsn } from "../../doma
 import type { Micros } from "../../domain/Timestamp.ts"
 import { CaptureError } from "../../layers/postgres/logical/CaptureError.ts"
 import { query } from "../../layers/postgres/logical/pgConnection.ts"
-import { checkRelation, orderIdOf, tupleToOrder } from "../../layers/postgres/logical/pgoutputDecoding.ts"
+import { checkRelation, missingColumns, orderIdOf, tupleToOrder } from "../../layers/postgres/logical/pgoutputDecoding.ts"
 import type { CapturedTable } from "../../layers/postgres/logical/preflight.ts"
+import { checkSourceTable, tableReplaced } from "../../layers/postgres/logical/sourceTableCheck.ts"
 import { awaitSlotFree, slotStatus } from "../../layers/postgres/logical/replicationSlot.ts"
 import { openReplicationStream, type ReplicationStream } from "../../layers/postgres/logical/replicationStream.ts"
 import {
@@ -99,6 +100,10 @@ export const streamSession = (
       })
     }
     const startedAt = status.confirmedFlush ?? 0n
+    // The slot is confirmed only up to a position where the table was last checked to be the one
+    // captured: a dropped or recreated table's changes just stop arriving, nothing in the stream says so.
+    let checkedTo = yield* checkSourceTable(pool, table, settings.publication)
+    let checkedAt = Date.now()
     const stream: ReplicationStream = yield* openReplicationStream(settings.pg, settings.slot, settings.publication, {
       confirmed: startedAt,
       statusInterval: Duration.min(settings.heartbeat, Duration.seconds(10))
@@ -116,7 +121,23 @@ export const streamSession = (
     let reportedColumns = ""
     let published = 0
 
-    const flush = (backlog: boolean) =>
+    /** `lsn`, or less when the table was not checked that far (at most one check a second, or now with `force`). */
+    const checked = (lsn: bigint, force: boolean) =>
+      Effect.gen(function*() {
+        if (lsn > checkedTo && (force || Date.now() - checkedAt >= 1_000)) {
+          checkedAt = Date.now()
+          checkedTo = yield* checkSourceTable(pool, table, settings.publication).pipe(
+            Effect.catchIf((error) => error.reason === "connection", (error) =>
+              Effect.logWarning("source table check failed; the slot is confirmed once it passes").pipe(
+                Effect.annotateLogs({ error: error.message }),
+                Effect.as(checkedTo)
+              ))
+          )
+        }
+        return lsn < checkedTo ? lsn : checkedTo
+      })
+
+    const flush = (backlog: boolean, force = false) =>
       Effect.gen(function*() {
         const { changes, confirmTo } = pending.take()
         if (changes.length === 0 && confirmTo === null) return
@@ -132,10 +153,11 @@ export const streamSession = (
             )
             yield* crashPoint("producer.after-publish")
           }
-          if (confirmTo !== null) {
-            yield* stream.confirm(confirmTo)
-            pending.confirmedTo(confirmTo)
-            if (commitTime !== null) confirmedAt = Math.max(confirmedAt, Number(commitTime / 1000n))
+          const to = confirmTo === null ? null : yield* checked(confirmTo, force)
+          if (to !== null && to > pending.acknowledged) {
+            yield* stream.confirm(to)
+            pending.confirmedTo(to)
+            if (commitTime !== null && to === confirmTo) confirmedAt = Math.max(confirmedAt, Number(commitTime / 1000n))
           }
         }))
         published += changes.length
@@ -158,6 +180,17 @@ export const streamSession = (
 
     const change = (op: OrderChange["op"], orderId: number, tuple: Record<string, unknown> | null) =>
       Effect.gen(function*() {
+        const missing = tuple === null ? [] : missingColumns(tuple)
+        if (missing.length > 0) {
+          // Skipping it would lose the update; publishing it would blank the column.
+          return yield* new CaptureError({
+            reason: "incomplete-row",
+            detail: `the ${op} of order ${orderId} in table ${table.schema}.${table.name} arrived without column ${missing.join(", ")} ` +
+              `(a value stored out of line and unchanged: the table's REPLICA IDENTITY is not FULL). Capture stopped before publishing ` +
+              `or confirming it; the slot would send it the same way again. Run ALTER TABLE "${table.name}" REPLICA IDENTITY FULL ` +
+              `(on each partition of a partitioned table), then publish the table again: ${resnapshotHint}`
+          })
+        }
         const key = pending.nextKey()
         const tx = pending.transaction!
         const order = tuple === null ? Either.right(null) : tupleToOrder(tuple)
@@ -186,9 +219,25 @@ export const streamSession = (
         }
       })
 
+    /**
+     * Whether a relation is the captured table, by schema and name (a partitioned table's changes come
+     * under its root's). Our name under another oid, or our oid under another name: capture stops.
+     */
+    const isCaptured = (relation: Pgoutput.MessageRelation) => {
+      const sameName = relation.schema === table.schema && relation.name === table.name
+      if (sameName && relation.relationOid === table.oid) return Effect.succeed(true)
+      if (sameName) {
+        return Effect.fail(tableReplaced(table, settings.publication, `was dropped and created again (oid ${table.oid} at start, a change of oid ${relation.relationOid} arrived)`))
+      }
+      if (relation.relationOid === table.oid) {
+        return Effect.fail(tableReplaced(table, settings.publication, `was renamed to ${relation.schema}.${relation.name}`))
+      }
+      return Effect.succeed(false)
+    }
+
     const onRow = (message: Pgoutput.MessageInsert | Pgoutput.MessageUpdate | Pgoutput.MessageDelete) =>
       Effect.gen(function*() {
-        if (message.relation.relationOid !== table.oid) return
+        if (!(yield* isCaptured(message.relation))) return
         switch (message.tag) {
           case "insert": {
             const id = orderIdOf(message.new)
@@ -212,14 +261,15 @@ export const streamSession = (
       })
 
     /** A position the server has sent everything before; confirmed when nothing is pending. */
-    const onPosition = (lsn: bigint) =>
+    const onPosition = (lsn: bigint, force = false) =>
       Effect.gen(function*() {
         if (pending.transaction !== null) return
-        yield* flush(false)
+        yield* flush(false, force)
         const confirmable = pending.idleConfirmable(lsn)
-        if (confirmable !== null) {
-          yield* stream.confirm(confirmable)
-          pending.confirmedTo(confirmable)
+        const to = confirmable === null ? null : yield* checked(confirmable, force)
+        if (to !== null && to > pending.acknowledged) {
+          yield* stream.confirm(to)
+          pending.confirmedTo(to)
         }
       })
 
@@ -246,7 +296,7 @@ export const streamSession = (
           break
         }
         case "relation":
-          if (message.relationOid === table.oid) yield* onRelation(message)
+          if (yield* isCaptured(message)) yield* onRelation(message)
           break
         case "insert":
         case "update":
@@ -266,8 +316,10 @@ export const streamSession = (
               // another program's message under our prefix: only its position counts
             }
           }
-          yield* onPosition(lsn)
-          if (stopAt !== null && lsn >= stopAt && pending.transaction === null) {
+          const stopping = stopAt !== null && lsn >= stopAt && pending.transaction === null
+          // --once ends confirmed up to where it caught up, as a run without the table check did.
+          yield* onPosition(lsn, stopping)
+          if (stopping) {
             yield* Effect.logInfo("caught up").pipe(Effect.annotateLogs({
               slot: settings.slot,
               confirmed: formatLsn(pending.acknowledged),
@@ -280,7 +332,8 @@ export const streamSession = (
         }
         case "truncate":
           // One message for every table of the statement (several, or CASCADE): only ours counts.
-          if (message.relations.some((relation) => relation?.relationOid === table.oid)) {
+          // Matched as rows are (isCaptured): a recreated or renamed table stops capture here too.
+          if (yield* Effect.exists(message.relations, (relation) => relation === undefined ? Effect.succeed(false) : isCaptured(relation))) {
             yield* Effect.logWarning("TRUNCATE of the captured table: published as a marker to every partition").pipe(
               Effect.annotateLogs({ table: table.name, lsn: formatLsn(pending.transaction?.commitLsn ?? 0n) })
             )

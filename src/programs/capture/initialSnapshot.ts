@@ -3,8 +3,10 @@ import type pg from "pg"
 import { formatLsn, type OrderChange, parseLsn } from "../../domain/Change.ts"
 import { CaptureError } from "../../layers/postgres/logical/CaptureError.ts"
 import { type CaptureState, captureStateFile, newEpoch } from "../../layers/postgres/logical/captureState.ts"
+import type { CapturedTable } from "../../layers/postgres/logical/preflight.ts"
 import { createSlotWithSnapshot, dropSlot, slotStatus } from "../../layers/postgres/logical/replicationSlot.ts"
 import { readSnapshot, type SnapshotChunk } from "../../layers/postgres/logical/snapshotReader.ts"
+import { tableReplaced } from "../../layers/postgres/logical/sourceTableCheck.ts"
 import { capturedByOp, publishedByOp, rowsSkipped } from "../../observability/captureMetrics.ts"
 import { reportHealth } from "../../observability/Health.ts"
 import { ordersCaptured, ordersPublished } from "../../observability/metrics.ts"
@@ -127,7 +129,11 @@ export const resetCapture = Effect.fn("LogicalCapture.resetCapture")(function*(p
  * published), a snapshot half published (resume it), or a finished one (check the slot is still
  * there and valid: never stream across a gap without saying so).
  */
-export const ensureSnapshot = Effect.fn("LogicalCapture.ensureSnapshot")(function*(pool: pg.Pool, settings: LogicalCaptureSettings) {
+export const ensureSnapshot = Effect.fn("LogicalCapture.ensureSnapshot")(function*(
+  pool: pg.Pool,
+  settings: LogicalCaptureSettings,
+  table: CapturedTable
+) {
   const file = captureStateFile(settings.statePath)
   const saved = Option.getOrNull(yield* file.load)
   const status = yield* slotStatus(pool, settings.slot)
@@ -137,14 +143,19 @@ export const ensureSnapshot = Effect.fn("LogicalCapture.ensureSnapshot")(functio
     if (status.plugin !== "pgoutput") {
       return yield* new CaptureError({ reason: "misconfigured", detail: `replication slot ${settings.slot} uses plugin ${status.plugin}, not pgoutput` })
     }
-    if (saved.snapshot.done) return saved
+    if (saved.table_oid !== undefined && saved.table_oid !== table.oid) {
+      return yield* tableReplaced(table, settings.publication, `was dropped and created again while the producer was stopped (oid ${saved.table_oid} when the slot was created, now ${table.oid})`)
+    }
+    const known: CaptureState = { ...saved, table_oid: table.oid }
+    if (saved.table_oid === undefined) yield* file.save(known)
+    if (known.snapshot.done) return known
     yield* Effect.logInfo("resuming the snapshot").pipe(Effect.annotateLogs({
       slot: settings.slot,
       consistent_point: saved.consistent_point,
       after_order_id: saved.snapshot.last_order_id,
       rows_done: saved.snapshot.rows
     }))
-    return yield* publishSnapshot(pool, settings, saved, null)
+    return yield* publishSnapshot(pool, settings, known, null)
   }
   if (saved === null && status !== null) {
     return yield* new CaptureError({
@@ -159,6 +170,7 @@ export const ensureSnapshot = Effect.fn("LogicalCapture.ensureSnapshot")(functio
     slot: settings.slot,
     epoch: saved?.epoch ?? 0,
     consistent_point: null,
+    table_oid: table.oid,
     snapshot: { done: false, last_order_id: null, rows: 0 }
   }
   yield* file.save(creating)

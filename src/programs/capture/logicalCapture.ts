@@ -50,7 +50,7 @@ export const runLogicalCapture = (settings: LogicalCaptureSettings) =>
     const pool = yield* queryPool(settings.pg)
     const table = yield* setUp(pool, settings).pipe(retryingOutages(settings, "preflight"))
     if (settings.resnapshot) yield* resetCapture(pool, settings).pipe(retryingOutages(settings, "re-snapshot"))
-    const { epoch } = yield* ensureSnapshot(pool, settings).pipe(retryingOutages(settings, "snapshot"))
+    const { epoch } = yield* ensureSnapshot(pool, settings, table).pipe(retryingOutages(settings, "snapshot"))
     // Once this producer has streamed, a busy slot on reconnecting is most likely its own previous
     // walsender, which a cut network leaves standing until wal_sender_timeout: keep trying (each
     // attempt logged with the holder's PID). At start, a busy slot is someone else's: stop.

@@ -11,6 +11,8 @@ export type CaptureFailure =
   | "misconfigured" // wal_level, max_replication_slots, REPLICATION, table ownership, publication
   | "slot-lost" // the slot vanished or was invalidated after the snapshot: changes may be missing
   | "relation-changed" // a contract column was dropped or retyped
+  | "table-replaced" // the captured table was dropped, recreated, renamed or left the publication while streaming
+  | "incomplete-row" // an update arrived without a column (REPLICA IDENTITY no longer FULL)
   | "state" // the state file and the database disagree
 
 // A slot still busy after awaitSlotFree's wait belongs to someone else: waiting longer would hide it.

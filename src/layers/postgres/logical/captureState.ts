@@ -20,6 +20,11 @@ export const CaptureState = Schema.Struct({
   slot: Schema.String,
   epoch: Schema.optionalWith(Schema.NonNegativeInt, { default: () => 0 }),
   consistent_point: Schema.NullOr(Schema.String),
+  /**
+   * pg_class oid of the captured table when the slot was created: a table dropped and created again
+   * while the producer was stopped leaves nothing in the stream to say so (absent in older files).
+   */
+  table_oid: Schema.optional(Schema.Int),
   snapshot: Schema.Struct({
     done: Schema.Boolean,
     /** The last order_id published from the snapshot (null: none yet). */

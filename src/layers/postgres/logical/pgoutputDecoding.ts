@@ -79,6 +79,14 @@ export const orderIdOf = (tuple: Record<string, unknown> | null | undefined): nu
 }
 
 /**
+ * The contract columns a row arrived without. pgoutput sends an unchanged value stored out of line
+ * as "unchanged"; under REPLICA IDENTITY FULL the library fills it from the old row, otherwise it
+ * stays undefined and the row cannot be published whole.
+ */
+export const missingColumns = (tuple: Record<string, unknown>): ReadonlyArray<string> =>
+  Object.keys(contractColumns).filter((column) => tuple[column] === undefined)
+
+/**
  * A row of pgoutput (all text) to an order, by the same rules as the poll query's rows
  * (decodeOrderRows): NUMERIC text to cents, TIMESTAMP text to microseconds. Left: why not.
  */
