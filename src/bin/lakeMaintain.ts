@@ -48,7 +48,7 @@ const maintain = (config: PipelineConfig, settings: TableSettings, format: Table
     }, Number.MAX_SAFE_INTEGER, format)
     const retentionMs = Duration.toMillis(settings.retention)
     const checkpoint = yield* checkpointAndCleanLog(compacted.snapshot, retentionMs)
-    const swept = yield* vacuumTable(compacted.snapshot, retentionMs)
+    const swept = yield* vacuumTable(compacted.snapshot, retentionMs, config.table.foreign_file_retention_hours * 3_600_000)
     process.stdout.write(
       `Compacted ${compacted.inputs} files into ${compacted.merged} (${compacted.rows} rows); version ${compacted.snapshot.version}, ` +
         `${compacted.snapshot.files.size} live files.\nCheckpoint at version ${checkpoint.version}; ${checkpoint.logFilesRemoved} log files and ` +

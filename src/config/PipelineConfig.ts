@@ -1,5 +1,6 @@
 import { Schema } from "effect"
 import { SqlIdentifier, TopicName } from "./Identifiers.ts"
+import { defaultForeignFileRetentionHours } from "../table/retention.ts"
 
 const Port = Schema.Int.pipe(Schema.between(1, 65535, { message: () => "Expected a port number between 1 and 65535" }))
 /** YAML gives numbers, the environment gives strings: accept both. */
@@ -31,7 +32,9 @@ const tableDefaults = {
   target_file_mb: 32,
   compaction_fan_in: 8,
   vacuum_interval_minutes: 10,
-  idle_compaction_seconds: 60
+  idle_compaction_seconds: 60,
+  allow_short_retention: false,
+  foreign_file_retention_hours: defaultForeignFileRetentionHours
 }
 
 const FanIn = Schema.Int.pipe(Schema.between(2, 1000, { message: () => "Expected an integer between 2 and 1000" }))
@@ -143,7 +146,10 @@ export const PipelineConfig = Schema.Struct({
       target_file_mb: Schema.optionalWith(NumberLike(Positive), { default: () => tableDefaults.target_file_mb }),
       compaction_fan_in: Schema.optionalWith(NumberLike(FanIn), { default: () => tableDefaults.compaction_fan_in }),
       vacuum_interval_minutes: Schema.optionalWith(NumberLike(Positive), { default: () => tableDefaults.vacuum_interval_minutes }),
-      idle_compaction_seconds: Schema.optionalWith(NumberLike(Positive), { default: () => tableDefaults.idle_compaction_seconds })
+      idle_compaction_seconds: Schema.optionalWith(NumberLike(Positive), { default: () => tableDefaults.idle_compaction_seconds }),
+      /** retention_minutes below minimumRetentionMinutes only with this (tests, benchmarks). */
+      allow_short_retention: Schema.optionalWith(BooleanLike, { default: () => tableDefaults.allow_short_retention }),
+      foreign_file_retention_hours: Schema.optionalWith(NumberLike(Positive), { default: () => tableDefaults.foreign_file_retention_hours })
     }),
     { default: () => tableDefaults }
   ),

@@ -4,6 +4,7 @@ import * as Path from "node:path"
 import * as Yaml from "yaml"
 import { ConfigError } from "./ConfigError.ts"
 import { PipelineConfig } from "./PipelineConfig.ts"
+import { minimumRetentionMinutes } from "../table/retention.ts"
 
 export const defaultConfigFile = "configs/orders_stream.yml"
 
@@ -19,6 +20,7 @@ export const overridableKeys: ReadonlyArray<readonly [section: string, key: stri
   ["producer", "batch_size"], ["consumer", "max_batch_messages"], ["consumer", "max_batch_bytes"], ["consumer", "max_batch_changes"], ["consumer", "linger_ms"], ["consumer", "backlog_linger_ms"],
   ["table", "checkpoint_interval"], ["table", "retention_minutes"], ["table", "compaction"], ["table", "target_file_mb"],
   ["table", "compaction_fan_in"], ["table", "vacuum_interval_minutes"], ["table", "idle_compaction_seconds"],
+  ["table", "allow_short_retention"], ["table", "foreign_file_retention_hours"],
   ["observability", "producer_port"], ["observability", "consumer_port"], ["observability", "progress_interval"]
 ]
 
@@ -109,6 +111,16 @@ export const loadConfig = (file: string = defaultConfigFile, env: Env = process.
       })
     }
     const config = decoded.right
+    if (config.table.retention_minutes < minimumRetentionMinutes && !config.table.allow_short_retention) {
+      const origin = origins.get("table.retention_minutes")
+      return yield* new ConfigError({
+        file,
+        key: `table.retention_minutes${origin === undefined ? "" : ` from ${origin}`}`,
+        reason: `Expected at least ${minimumRetentionMinutes} minutes, got ${config.table.retention_minutes}: a shorter retention can ` +
+          `vacuum files of a commit another consumer is still making, or of a version a reader is still reading. ` +
+          `For tests and benchmarks set table.allow_short_retention: true (TABLE_ALLOW_SHORT_RETENTION=true)`
+      })
+    }
     return {
       ...config,
       // An object-store URL (s3://bucket/prefix) is not a path on this machine.

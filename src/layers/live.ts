@@ -125,6 +125,7 @@ export const legacyCheckpointOf = (config: PipelineConfig) =>
 export const tableSettingsOf = (config: PipelineConfig, options: { readonly maintenance: boolean }): TableSettings => ({
   checkpointInterval: config.table.checkpoint_interval,
   retention: Duration.minutes(config.table.retention_minutes),
+  foreignFileRetention: Duration.hours(config.table.foreign_file_retention_hours),
   maintenance: options.maintenance && config.table.compaction
     ? {
       targetFileBytes: Math.round(config.table.target_file_mb * 1024 * 1024),

@@ -1,7 +1,7 @@
 import { Effect } from "effect"
 import { crashPoint } from "../runtime/crashPoints.ts"
 import { TableStorage } from "../services/TableStorage.ts"
-import { isDataFile, storagePathOf } from "./dataPaths.ts"
+import { isDataFile, isOwnFile, storagePathOf } from "./dataPaths.ts"
 import { parseLogEntry } from "./logFiles.ts"
 import { commitTimes, listLog } from "./readLog.ts"
 import type { Snapshot } from "./snapshot.ts"
@@ -38,9 +38,11 @@ export const cleanupLog = (cutoffMs: number) =>
  * Removes data files no version within the retention can name: not live in `snapshot`, not removed
  * after the cutoff, and older than the cutoff (a file younger than that may belong to a
  * commit still being made, by us or another writer). Crash leftovers and compacted-away files go
- * this way. Hidden temporary files of dead writers too.
+ * this way. Hidden temporary files of dead writers too. A file neither the log nor our naming
+ * knows (another engine's, written for a commit its job has not made yet) must also be older than
+ * `foreignCutoffMs`.
  */
-export const vacuum = (snapshot: Snapshot, cutoffMs: number) =>
+export const vacuum = (snapshot: Snapshot, cutoffMs: number, foreignCutoffMs: number) =>
   Effect.gen(function*() {
     const storage = yield* TableStorage
     const referenced = new Set<string>()
@@ -49,6 +51,8 @@ export const vacuum = (snapshot: Snapshot, cutoffMs: number) =>
     for (const [path, remove] of snapshot.tombstones) {
       if ((remove.deletionTimestamp ?? 0) >= cutoffMs) referenced.add(storagePathOf(path, storage.root))
     }
+    // Removed by some version: committed once, so not a write still in progress, whoever wrote it.
+    const known = new Set([...snapshot.tombstones.keys()].map((path) => storagePathOf(path, storage.root)))
     const objects = yield* storage.list("")
     let removed = 0
     let bytes = 0
@@ -58,6 +62,7 @@ export const vacuum = (snapshot: Snapshot, cutoffMs: number) =>
       const temporary = name.startsWith(".") && name.endsWith(".tmp")
       if (!temporary && !isDataFile(object.path)) continue
       if (referenced.has(object.path) || object.modified > cutoffMs) continue
+      if (!isOwnFile(object.path) && !known.has(object.path) && object.modified > foreignCutoffMs) continue
       yield* storage.remove(object.path)
       removed += 1
       bytes += object.size

@@ -34,6 +34,22 @@ export const compactedFilePath = (date: string) => `date=${date}/part-compacted-
 /** A file rewritten without rows that changes replaced or deleted (copy-on-write). */
 export const rewrittenFilePath = (date: string) => `date=${date}/part-rewritten-${randomUUID()}.parquet`
 
+const ownNames = [
+  /^part-compacted-[0-9a-f-]{36}\.parquet$/,
+  /^part-rewritten-[0-9a-f-]{36}\.parquet$/,
+  /^part-[A-Za-z0-9._-]+-\d+-\d{20}-\d{20}-[0-9a-f]{8}\.parquet$/
+]
+
+/**
+ * Whether this pipeline named the data file (streamFilePath, compactedFilePath, rewrittenFilePath),
+ * or it is one of our hidden temporaries: vacuum may take such a file once the retention has passed,
+ * while another engine's unreferenced file may be one its running job is about to commit.
+ */
+export const isOwnFile = (path: string) => {
+  const name = path.slice(path.lastIndexOf("/") + 1)
+  return (name.startsWith(".") && name.endsWith(".tmp")) || ownNames.some((pattern) => pattern.test(name))
+}
+
 export const isDataFile = (path: string) => path.endsWith(".parquet") && !path.startsWith("_delta_log/")
 
 /** The file's partition date, from the log (directory names are not part of the protocol). */

@@ -1,9 +1,13 @@
 import { Effect } from "effect"
+import { TableStorage } from "../services/TableStorage.ts"
 import { cleanupLog, vacuum } from "./cleanup.ts"
 import { type CompactionSettings, compactGroup, planCompaction } from "./compaction.ts"
+import { logDir } from "./logFiles.ts"
 import { refreshSnapshot } from "./readLog.ts"
+import { defaultForeignFileRetentionHours, retentionOf } from "./retention.ts"
 import type { Snapshot } from "./snapshot.ts"
 import { ordersFormat, type TableFormat } from "./tableFormat.ts"
+import { TableError } from "./tableErrors.ts"
 import { writeCheckpoint } from "./writeCheckpoint.ts"
 
 export interface CompactionReport {
@@ -49,13 +53,33 @@ export const compactUntilDone = (start: Snapshot, settings: CompactionSettings, 
     return { snapshot, merged, inputs, rows } satisfies CompactionReport
   })
 
-/** A checkpoint of `snapshot`, then log cleanup behind the newest checkpoint older than the retention. */
+/** The table's retention (retention.ts); a property we cannot read stops cleanup, naming it. */
+export const tableRetention = (snapshot: Snapshot, retentionMs: number) =>
+  Effect.gen(function*() {
+    const storage = yield* TableStorage
+    return yield* Effect.try({
+      try: () => retentionOf(snapshot, retentionMs),
+      catch: (error) => new TableError({ reason: "unsupported", path: storage.locate(logDir), detail: (error as Error).message })
+    })
+  })
+
+/**
+ * A checkpoint of `snapshot` (with the tombstones within the deleted-file retention), then log
+ * cleanup behind the newest checkpoint older than the log retention.
+ */
 export const checkpointAndCleanLog = (snapshot: Snapshot, retentionMs: number) =>
   Effect.gen(function*() {
-    const cutoff = Date.now() - retentionMs
-    const written = yield* writeCheckpoint(snapshot, cutoff)
-    const removed = yield* cleanupLog(cutoff)
+    const retention = yield* tableRetention(snapshot, retentionMs)
+    const now = Date.now()
+    const written = yield* writeCheckpoint(snapshot, now - retention.deletedFileMs)
+    const removed = yield* cleanupLog(now - retention.logMs)
     return { ...written, logFilesRemoved: removed }
   })
 
-export const vacuumTable = (snapshot: Snapshot, retentionMs: number) => vacuum(snapshot, Date.now() - retentionMs)
+/** Vacuum with the table's deleted-file retention; files of other engines only past `foreignMs` (default 7 days). */
+export const vacuumTable = (snapshot: Snapshot, retentionMs: number, foreignMs = defaultForeignFileRetentionHours * 3_600_000) =>
+  Effect.gen(function*() {
+    const retention = yield* tableRetention(snapshot, retentionMs)
+    const now = Date.now()
+    return yield* vacuum(snapshot, now - retention.deletedFileMs, now - Math.max(foreignMs, retention.deletedFileMs))
+  })

@@ -13,8 +13,11 @@ import { TableStorage } from "../../src/services/TableStorage.ts"
 import { type Action, parseCommit } from "../../src/table/actions.ts"
 import { commit } from "../../src/table/commit.ts"
 import { planCompaction } from "../../src/table/compaction.ts"
+import { streamFilePath } from "../../src/table/dataPaths.ts"
 import { commitPath, lastCheckpointPath } from "../../src/table/logFiles.ts"
-import { checkpointAndCleanLog, compactUntilDone, vacuumTable } from "../../src/table/maintenance.ts"
+import { cleanupLog, vacuum } from "../../src/table/cleanup.ts"
+import { compactUntilDone } from "../../src/table/maintenance.ts"
+import { writeCheckpoint } from "../../src/table/writeCheckpoint.ts"
 import { ordersFileBytes } from "../../src/table/ordersFile.ts"
 import { openTable } from "../../src/table/openTable.ts"
 import { tablePositions } from "../../src/table/positions.ts"
@@ -160,9 +163,12 @@ export const tableCases = (store: TableStore): void => {
         // A cutoff a minute ahead: every commit before the checkpoint may go. (A cutoff of now + 1 ms
         // was flaky: commit times are made strictly increasing, so six commits within a millisecond
         // or two put the checkpoint's own commit time after it.)
-        const done = yield* inStorage(storage, checkpointAndCleanLog(snapshot, -60_000))
+        // The mechanism, with a cutoff of our choosing (the table's own retention properties would keep
+        // everything younger than an hour: retention.test.ts).
+        const cutoff = Date.now() + 60_000
+        const done = yield* inStorage(storage, writeCheckpoint(snapshot, cutoff))
         expect(done.version).toBe(5)
-        expect(done.logFilesRemoved).toBe(5)
+        expect(yield* inStorage(storage, cleanupLog(cutoff))).toBe(5)
         expect(yield* exists(storage, commitPath(0))).toBe(false)
         const reread = yield* inStorage(storage, loadSnapshot())
         expect(reread.version).toBe(5)
@@ -179,21 +185,32 @@ export const tableCases = (store: TableStore): void => {
       Effect.gen(function*() {
         const storage = yield* store.fresh
         yield* commitOrders(storage, [[order(1, "2025-01-15T10:00:00Z")]])
-        // A crash leftover: written, never committed.
-        yield* storage.write("date=2025-01-15/part-orphan.parquet", ordersFileBytes([order(9, "2025-01-15T10:00:00Z")]))
+        // A crash leftover of ours: written, never committed.
+        const orphan = streamFilePath("2025-01-15", topic, 0, 7n, 9n)
+        yield* storage.write(orphan, ordersFileBytes([order(9, "2025-01-15T10:00:00Z")]))
+        // Another engine's file for a commit its job has not made yet (Spark's naming).
+        const foreign = "date=2025-01-15/part-00000-0f6c2a7e-3d1b-4c55-9a1e-6f0b2c9d8e7a.c000.snappy.parquet"
+        yield* storage.write(foreign, ordersFileBytes([order(10, "2025-01-15T10:00:00Z")]))
         const snapshot = yield* inStorage(storage, loadSnapshot())
-        expect((yield* inStorage(storage, vacuumTable(snapshot, 60_000))).removed).toBe(0)
-        const swept = yield* inStorage(storage, vacuumTable(snapshot, -Date.now()))
+        const past = Date.now() - 60_000
+        const future = Date.now() + 60_000
+        expect((yield* inStorage(storage, vacuum(snapshot, past, past))).removed).toBe(0)
+        const swept = yield* inStorage(storage, vacuum(snapshot, future, past))
         expect(swept.removed).toBe(1)
-        expect(yield* exists(storage, "date=2025-01-15/part-orphan.parquet")).toBe(false)
+        expect(yield* exists(storage, orphan)).toBe(false)
+        // Past our retention, not past the floor for files we did not write (7 days by default).
+        expect(yield* exists(storage, foreign)).toBe(true)
+        expect((yield* inStorage(storage, vacuum(snapshot, future, future))).removed).toBe(1)
+        expect(yield* exists(storage, foreign)).toBe(false)
         expect(ids(yield* tableFiles(storage))).toEqual([1])
         // Compacted-away files: kept while a version within the retention names them, then removed.
         yield* commitOrders(storage, [[order(2, "2025-01-15T11:00:00Z")]])
         const beforeMerge = yield* inStorage(storage, loadSnapshot())
         const merged = yield* inStorage(storage, compactUntilDone(beforeMerge, { targetFileBytes: 1 << 20, fanIn: 2, idleMs: 0 }))
         expect(merged.merged).toBe(1)
-        expect((yield* inStorage(storage, vacuumTable(merged.snapshot, 60_000))).removed).toBe(0)
-        expect((yield* inStorage(storage, vacuumTable(merged.snapshot, -Date.now()))).removed).toBe(2)
+        expect((yield* inStorage(storage, vacuum(merged.snapshot, past, past))).removed).toBe(0)
+        const later = Date.now() + 60_000
+        expect((yield* inStorage(storage, vacuum(merged.snapshot, later, past))).removed).toBe(2)
         expect(ids(yield* tableFiles(storage)).sort()).toEqual([1, 2])
       }), timeout)
 

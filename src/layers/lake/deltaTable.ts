@@ -6,7 +6,7 @@ import type { LakeError, WrittenFile } from "../../services/Lake.ts"
 import { TableStorage } from "../../services/TableStorage.ts"
 import type { Action, AddFile } from "../../table/actions.ts"
 import type { CompactionSettings } from "../../table/compaction.ts"
-import { checkpointAndCleanLog, compactUntilDone, vacuumTable } from "../../table/maintenance.ts"
+import { checkpointAndCleanLog, compactUntilDone, tableRetention, vacuumTable } from "../../table/maintenance.ts"
 import { openTable } from "../../table/openTable.ts"
 import { loadSnapshot, refreshSnapshot } from "../../table/readLog.ts"
 import { type Snapshot, withoutExpiredTombstones } from "../../table/snapshot.ts"
@@ -15,8 +15,10 @@ import { rowFileBytes, type TableFormat } from "../../table/tableFormat.ts"
 export interface TableSettings {
   /** A checkpoint every this many versions. */
   readonly checkpointInterval: number
-  /** History kept: log entries and removed files younger than this stay (it bounds time travel). */
+  /** History kept: log entries and removed files younger than this stay (it bounds time travel); longer if the table's properties say so. */
   readonly retention: Duration.DurationInput
+  /** Unreferenced files not written by this pipeline (another engine's job in progress) stay this long (default 7 days). */
+  readonly foreignFileRetention?: Duration.DurationInput
   /** Compaction and vacuum inside this process (the consumer's default), or not at all. */
   readonly maintenance: false | (CompactionSettings & { readonly vacuumInterval: Duration.DurationInput })
   /** The topic the consumer reads, and the previous release's checkpoint file for it (upgrade on first start). */
@@ -25,11 +27,14 @@ export interface TableSettings {
 
 /** Table properties we create the table with, so Spark's own cleanup agrees with ours. */
 export const tableConfiguration = (settings: TableSettings): Record<string, string> => {
-  const minutes = Math.max(1, Math.round(Duration.toMinutes(Duration.decode(settings.retention))))
+  // Exactly the configured retention (cleanup keeps the longer of it and these): a test's or a
+  // benchmark's seconds must not become a minute.
+  const ms = Math.max(1, Math.round(Duration.toMillis(Duration.decode(settings.retention))))
+  const interval = ms % 60_000 === 0 ? `interval ${ms / 60_000} minutes` : ms % 1000 === 0 ? `interval ${ms / 1000} seconds` : `interval ${ms} milliseconds`
   return {
     "delta.checkpointInterval": String(settings.checkpointInterval),
-    "delta.logRetentionDuration": `interval ${minutes} minutes`,
-    "delta.deletedFileRetentionDuration": `interval ${minutes} minutes`
+    "delta.logRetentionDuration": interval,
+    "delta.deletedFileRetentionDuration": interval
   }
 }
 
@@ -75,6 +80,7 @@ export const openDeltaTable = <Row>(
 ): Effect.Effect<DeltaTable<Row>, LakeError, Scope.Scope> =>
   Effect.gen(function*() {
     const retentionMs = Duration.toMillis(Duration.decode(settings.retention))
+    const foreignMs = settings.foreignFileRetention === undefined ? undefined : Duration.toMillis(Duration.decode(settings.foreignFileRetention))
     const opened = yield* openTable({ configuration: tableConfiguration(settings), legacy: settings.legacy, format }).pipe(
       Effect.provideService(TableStorage, storage)
     )
@@ -154,10 +160,11 @@ export const openDeltaTable = <Row>(
         if (Date.now() - lastVacuum >= vacuumEveryMs) {
           lastVacuum = Date.now()
           // Every other writer's files must be in the snapshot vacuum keeps files of.
-          const swept = yield* vacuumTable(yield* latest("refresh"), retentionMs)
+          const fresh = yield* latest("refresh")
+          const swept = yield* vacuumTable(fresh, retentionMs, foreignMs)
           if (swept.removed > 0) yield* Effect.logInfo("vacuumed").pipe(Effect.annotateLogs({ table: format.name, ...swept }))
           // Removed files past the retention are gone from disk: forget them (checkpoints drop them too).
-          const cutoff = Date.now() - retentionMs
+          const cutoff = Date.now() - (yield* tableRetention(fresh, retentionMs)).deletedFileMs
           yield* Ref.update(current, (s) => withoutExpiredTombstones(s, cutoff))
         }
       }).pipe(
