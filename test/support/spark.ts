@@ -40,6 +40,8 @@ export interface SparkSession {
   /** Ends the session (stdin closed), kills the JVM if it has not exited after `closeTimeoutMs`, deletes its scratch dir. */
   readonly close: () => Promise<void>
   readonly pid: number
+  /** What the JVM wrote to stderr so far (its last 64 kB; Spark's WARN lines and worse), secrets masked. */
+  readonly stderr: () => string
 }
 
 /** An S3-compatible server for `s3a://bucket/key` paths (path-style requests, static credentials). */
@@ -309,6 +311,7 @@ export const startSpark = async (options: SparkOptions = {}): Promise<SparkSessi
 
   return {
     pid: child.pid!,
+    stderr: () => mask(stderr),
     sql: (statement) => {
       const result = queue.then(() => runStatement(statement))
       queue = result.catch(() => undefined)
