@@ -76,6 +76,8 @@ export interface ChaosReport {
   readonly lakeStore: "local" | "s3"
   readonly s3Restarts: number
   readonly s3DownMs: ReadonlyArray<number>
+  /** Answers to commits the programs' S3 proxy lost after the server applied them. */
+  readonly s3LostCommitAnswers: number
   readonly garbage: {
     readonly injected: number
     readonly kinds: Readonly<Record<string, number>>
@@ -189,7 +191,7 @@ export const formatSummary = (report: ChaosReport): string => {
       ? [["  the run's transactions", `${report.outages.interrupted} cut before COMMIT, ${report.outages.unknownCommits} COMMITs unanswered (${report.outages.unknownCommitted} found committed)` +
         (report.changes === null ? "" : `; ${report.changes.lifecycles.retriedSteps} lifecycle steps run again, ${report.changes.lifecycles.settledByReading} settled by reading the row`)] as [string, string]]
       : []),
-    ["lake", report.lakeStore === "s3" ? `on the run's S3 server, restarted ${report.s3Restarts} times${awayText(report.s3DownMs)}` : "local directory"],
+    ["lake", report.lakeStore === "s3" ? `on the run's S3 server, restarted ${report.s3Restarts} times${awayText(report.s3DownMs)}; ${report.s3LostCommitAnswers} answers to applied commits lost` : "local directory"],
     ["garbage injected", `${report.garbage.injected} (${Object.entries(report.garbage.kinds).map(([kind, n]) => `${n} ${kind}`).join(", ")})`],
     ["DLQ records", dlq === null ? "not checked" : `${dlq.records} (${dlq.matched} of ${report.garbage.injected} injected found, ${dlq.repeated} re-sent after a crash, ${dlq.wrongReason.length} wrong reason, ${dlq.foreign.length} foreign)`],
     ["lake rows / distinct ids", lake === null ? "-" : `${lake.lakeRows} / ${lake.lakeDistinctIds}`],
@@ -253,6 +255,7 @@ export const reportLine = (report: ChaosReport): string =>
       history_last_state_mismatches: report.history?.lastStateMismatches ?? null
     }),
     s3_restarts: report.s3Restarts,
+    s3_lost_commit_answers: report.s3LostCommitAnswers,
     garbage_injected: report.garbage.injected,
     dlq_records: report.garbage.dlq?.records ?? null,
     dlq_matched: report.garbage.dlq?.matched ?? null,

@@ -23,6 +23,7 @@ import type { ChaosOptions } from "./options.ts"
 import { seededRandom } from "./random.ts"
 import { type ChaosReport, failuresOf, type ProgramKills, type ProgramStop } from "./report.ts"
 import { type ChaosS3, startChaosS3 } from "./s3.ts"
+import { startLossyS3Proxy } from "../../test/support/lossyS3Proxy.ts"
 import { s3EnvOf } from "../stack/s3Server.ts"
 import { crashPointsFor, type ProgramName, ProgramSupervisor } from "./supervisor.ts"
 import { seconds, sleep, sleepOrAbort, throwIfAborted } from "./timing.ts"
@@ -67,6 +68,7 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
   let logicalCleanup: (() => Promise<void>) | undefined
   let broker: ChaosBroker | undefined
   let s3: ChaosS3 | undefined
+  let lossy: Awaited<ReturnType<typeof startLossyS3Proxy>> | undefined
   // The run reads the table itself (drain, comparison): with the lake on S3 it needs the server's
   // AWS_* settings in its own environment too, restored at the end.
   const savedEnv: Record<string, string | undefined> = {}
@@ -125,7 +127,11 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
         savedEnv[key] = process.env[key]
         process.env[key] = value
       }
-      lakeOverride = { ...s3Env, DATALAKE_PATH: `s3://${s3.endpoint.bucket}/${roll}/output/orders` }
+      // The programs reach S3 through a proxy that loses one answer to a commit in ten after the
+      // server applied it: each such commit must be recognised as the program's own (issue 18).
+      const losing = rng.fork("s3-lost-answers")
+      lossy = await startLossyS3Proxy(s3.endpoint.endpoint, () => losing.chance(0.1))
+      lakeOverride = { ...s3Env, AWS_ENDPOINT_URL_S3: lossy.endpoint, DATALAKE_PATH: `s3://${s3.endpoint.bucket}/${roll}/output/orders` }
       log(`own S3 server (S3Proxy) at ${s3.endpoint.endpoint} (pid ${s3.pid()}), lake ${lakeOverride["DATALAKE_PATH"]}`)
       event("s3-started", { endpoint: s3.endpoint.endpoint, pid: s3.pid() })
     }
@@ -372,6 +378,7 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
       lakeStore: options.lake,
       s3Restarts: s3DownMs.length,
       s3DownMs,
+      s3LostCommitAnswers: lossy?.lost() ?? 0,
       garbage: { injected: injector.injected.length, kinds, dlq },
       lake: comparison,
       drain,
@@ -407,6 +414,7 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
     // Whatever happened: no program or broker outlives the run.
     await Promise.all(supervisors.map((s) => s.forceStop().catch(() => undefined)))
     await broker?.stop(passed ? undefined : stateDir).catch((error: unknown) => log(`stopping the broker failed: ${String(error)}`))
+    await lossy?.close().catch(() => undefined)
     await s3?.stop().catch((error: unknown) => log(`stopping the S3 server failed: ${String(error)}`))
     // The slot keeps WAL for as long as it exists: dropped whatever happened (the table may stay).
     await logicalCleanup?.().catch((error: unknown) => log(`dropping the slot and publication failed: ${String(error)}`))

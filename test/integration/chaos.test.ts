@@ -87,6 +87,8 @@ describeIntegration("chaos (short run)", (endpoints) => {
     expectExact(report, seed + 1)
     expect(report.lakeStore).toBe("s3")
     expect(report.s3Restarts).toBe(options.s3Restarts)
+    // Commits whose answer the proxy lost after S3 applied them: each recognised, nothing lost or doubled.
+    expect(report.s3LostCommitAnswers).toBeGreaterThan(0)
     expect(report.brokerRestarts).toBe(options.brokerRestarts)
     // The consumer kills are spread over the three (each one's restart moves partitions in the group).
     expect(Object.keys(report.kills).sort()).toEqual(["consumer", "consumer-2", "consumer-3", "producer"])

@@ -5,7 +5,6 @@
  */
 import { expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
-import * as Http from "node:http"
 import type { Order } from "../../src/domain/Order.ts"
 import { deltaLake } from "../../src/layers/lake/deltaLake.ts"
 import { Lake, type LakeBatch } from "../../src/services/Lake.ts"
@@ -16,40 +15,9 @@ import { readOrdersFile } from "../../src/table/ordersFile.ts"
 import { loadSnapshot } from "../../src/table/readLog.ts"
 import { describeS3 } from "../support/endpoints.ts"
 import { memoryTableSettings } from "../support/memoryTable.ts"
+import { startLossyS3Proxy } from "../support/lossyS3Proxy.ts"
 import { freshS3Storage } from "../support/s3Storage.ts"
 import { order } from "../unit/fixtures.ts"
-
-/**
- * An HTTP forwarder to the S3 server. While `dropCommitResponses` > 0, a put-if-absent of a commit
- * file (`_delta_log/<20 digits>.json`, `If-None-Match: *`) goes through to the server, whose answer
- * is then thrown away and the client's connection cut: the write landed, the client never hears so.
- */
-const startLossyProxy = async (endpoint: string) => {
-  const target = new URL(endpoint)
-  const state = { dropCommitResponses: 0, dropped: 0 }
-  const server = Http.createServer((request, response) => {
-    const upstream = Http.request(
-      { host: target.hostname, port: target.port, method: request.method, path: request.url, headers: request.headers },
-      (answer) => {
-        const commitPut = request.method === "PUT" && /_delta_log\/\d{20}\.json/.test(request.url ?? "") && request.headers["if-none-match"] === "*"
-        if (commitPut && state.dropCommitResponses > 0) {
-          state.dropCommitResponses -= 1
-          state.dropped += 1
-          answer.resume()
-          answer.on("end", () => request.socket.destroy())
-          return
-        }
-        response.writeHead(answer.statusCode ?? 502, answer.headers)
-        answer.pipe(response)
-      }
-    )
-    upstream.on("error", () => response.destroy())
-    request.pipe(upstream)
-  })
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
-  const port = (server.address() as { port: number }).port
-  return { endpoint: `http://127.0.0.1:${port}`, state, close: () => new Promise<void>((resolve) => server.close(() => resolve())) }
-}
 
 const batch = (from: bigint, orders: ReadonlyArray<Order>): LakeBatch => ({
   topic: "orders_raw",
@@ -64,7 +32,11 @@ const batch = (from: bigint, orders: ReadonlyArray<Order>): LakeBatch => ({
 describeS3("a commit on S3 whose response is lost after the server applied it", (s3) => {
   it.scopedLive("compaction: the commit is found to be ours and the merged file stays; the table reads whole", () =>
     Effect.gen(function*() {
-      const proxy = yield* Effect.acquireRelease(Effect.promise(() => startLossyProxy(s3.endpoint)), (p) => Effect.promise(p.close))
+      let toLose = 0
+      const proxy = yield* Effect.acquireRelease(
+        Effect.promise(() => startLossyS3Proxy(s3.endpoint, () => toLose > 0 && toLose-- > 0)),
+        (p) => Effect.promise(p.close)
+      )
       const storage = yield* freshS3Storage(s3, "lost-response", { endpoint: proxy.endpoint })
       const orders = [1, 2, 3, 4].map((id) => order(id, "2025-01-15T10:00:00Z"))
       yield* Effect.gen(function*() {
@@ -74,11 +46,11 @@ describeS3("a commit on S3 whose response is lost after the server applied it", 
       }).pipe(Effect.provide(deltaLake(memoryTableSettings).pipe(Layer.provide(Layer.succeed(TableStorage, storage)))), Effect.scoped)
       const snapshot = yield* loadSnapshot().pipe(Effect.provideService(TableStorage, storage))
       // Every attempt the SDK makes (3) loses its answer: the call fails, the first PUT landed.
-      proxy.state.dropCommitResponses = 3
+      toLose = 3
       const merged = yield* compactGroup(snapshot, { date: "2025-01-15", files: [...snapshot.files.values()] }).pipe(
         Effect.provideService(TableStorage, storage)
       )
-      expect(proxy.state.dropped).toBeGreaterThanOrEqual(1)
+      expect(proxy.lost()).toBeGreaterThanOrEqual(1)
       expect(merged.version).toBe(snapshot.version + 1)
       const after = yield* loadSnapshot().pipe(Effect.provideService(TableStorage, storage))
       expect(after.version).toBe(snapshot.version + 1)
