@@ -76,7 +76,7 @@ const ids = (files: ReadonlyMap<string, ReadonlyArray<Order>>) => [...files.valu
 
 const exists = (storage: Storage, path: string) => storage.read(path).pipe(Effect.map((found) => found !== null))
 
-const fakeAdd = (name: string): Action => ({
+export const fakeAdd = (name: string): Action => ({
   add: { path: `date=2025-01-15/${name}.parquet`, partitionValues: { date: "2025-01-15" }, size: 1, modificationTime: Date.now(), dataChange: true }
 })
 

@@ -12,7 +12,6 @@ import { makeMemoryObjects, memoryTableStorage } from "../../src/layers/storage/
 import { StorageError } from "../../src/services/errors.ts"
 import { type ChangeAt, Lake, type LakeBatch } from "../../src/services/Lake.ts"
 import { TableStorage } from "../../src/services/TableStorage.ts"
-import type { Action } from "../../src/table/actions.ts"
 import { commit } from "../../src/table/commit.ts"
 import { compactGroup } from "../../src/table/compaction.ts"
 import { storagePathOf } from "../../src/table/dataPaths.ts"
@@ -22,6 +21,7 @@ import { readOrdersFile } from "../../src/table/ordersFile.ts"
 import { loadSnapshot } from "../../src/table/readLog.ts"
 import { ordersFormat } from "../../src/table/tableFormat.ts"
 import { memoryTableSettings } from "../support/memoryTable.ts"
+import { fakeAdd } from "../support/tableCases.ts"
 import { order } from "./fixtures.ts"
 
 interface Faults {
@@ -76,9 +76,6 @@ const setup = Effect.gen(function*() {
   return { storage: faultyStorage(inner, faults), inner, faults }
 })
 
-const fakeAdd = (name: string): Action => ({
-  add: { path: `date=2025-01-15/${name}.parquet`, partitionValues: { date: "2025-01-15" }, size: 1, modificationTime: Date.now(), dataChange: true }
-})
 
 const appendRequest = (name: string) => ({
   actions: [fakeAdd(name)],

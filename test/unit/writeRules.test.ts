@@ -18,11 +18,9 @@ import { openTable } from "../../src/table/openTable.ts"
 import { loadSnapshot, refreshSnapshot } from "../../src/table/readLog.ts"
 import { ordersFormat } from "../../src/table/tableFormat.ts"
 import { memoryLakeLayer } from "../support/memoryTable.ts"
+import { fakeAdd } from "../support/tableCases.ts"
 import { order } from "./fixtures.ts"
 
-const fakeAdd = (name: string): Action => ({
-  add: { path: `date=2025-01-15/${name}.parquet`, partitionValues: { date: "2025-01-15" }, size: 1, modificationTime: Date.now(), dataChange: true }
-})
 
 const remove = (name: string, dataChange: boolean): Action => ({
   remove: { path: `date=2025-01-15/${name}.parquet`, deletionTimestamp: Date.now(), dataChange }
