@@ -3,7 +3,7 @@ import type { Pgoutput } from "pg-logical-replication"
 import type pg from "pg"
 import { type ChangeOp, formatLsn, type OrderChange, parseLsn } from "../../domain/Change.ts"
 import type { Micros } from "../../domain/Timestamp.ts"
-import { CaptureError } from "../../layers/postgres/logical/CaptureError.ts"
+import { CaptureError, resnapshotHint } from "../../layers/postgres/logical/CaptureError.ts"
 import { query } from "../../layers/postgres/logical/pgConnection.ts"
 import { checkRelation, missingColumns, orderIdOf, tupleToOrder } from "../../layers/postgres/logical/pgoutputDecoding.ts"
 import type { CapturedTable } from "../../layers/postgres/logical/preflight.ts"
@@ -34,8 +34,6 @@ const emitHeartbeat = (pool: pg.Pool, slot: string) =>
     heartbeatPrefix,
     JSON.stringify({ slot, at: new Date().toISOString() })
   ]).pipe(Effect.map(([row]) => parseLsn(row!.lsn)!))
-
-const resnapshotHint = "npm run producer -- --resnapshot"
 
 /**
  * Every heartbeat_seconds: a heartbeat into the WAL (it comes back through the stream, in order,

@@ -1,7 +1,7 @@
 import { Clock, Effect, Metric, Option } from "effect"
 import type pg from "pg"
 import { formatLsn, type OrderChange, parseLsn } from "../../domain/Change.ts"
-import { CaptureError } from "../../layers/postgres/logical/CaptureError.ts"
+import { CaptureError, resnapshotHint } from "../../layers/postgres/logical/CaptureError.ts"
 import { type CaptureState, captureStateFile, newEpoch } from "../../layers/postgres/logical/captureState.ts"
 import type { CapturedTable } from "../../layers/postgres/logical/preflight.ts"
 import { createSlotWithSnapshot, dropSlot, slotStatus } from "../../layers/postgres/logical/replicationSlot.ts"
@@ -14,8 +14,6 @@ import { crashPoint } from "../../runtime/crashPoints.ts"
 import { stepRetry } from "../../runtime/schedules.ts"
 import { OrderPublisher } from "../../services/OrderPublisher.ts"
 import type { LogicalCaptureSettings } from "./captureSettings.ts"
-
-const resnapshotHint = "npm run producer -- --resnapshot"
 
 const slotLost = (settings: LogicalCaptureSettings, what: string) =>
   new CaptureError({

@@ -15,6 +15,9 @@ export type CaptureFailure =
   | "incomplete-row" // an update arrived without a column (REPLICA IDENTITY no longer FULL)
   | "state" // the state file and the database disagree
 
+/** The way out whenever changes may be missing from the topic: publish the table again from a new snapshot. */
+export const resnapshotHint = "npm run producer -- --resnapshot"
+
 // A slot still busy after awaitSlotFree's wait belongs to someone else: waiting longer would hide it.
 const transientFailures: ReadonlySet<CaptureFailure> = new Set(["connection"])
 

@@ -1,11 +1,9 @@
 import { Effect } from "effect"
 import type pg from "pg"
 import { parseLsn } from "../../../domain/Change.ts"
-import { CaptureError } from "./CaptureError.ts"
+import { CaptureError, resnapshotHint } from "./CaptureError.ts"
 import { query, reservedClient } from "./pgConnection.ts"
 import type { CapturedTable } from "./preflight.ts"
-
-const resnapshotHint = "npm run producer -- --resnapshot"
 
 /** The table captured is not the one the stream follows any more: its changes are no longer published. */
 export const tableReplaced = (table: CapturedTable, publication: string, what: string) =>
