@@ -1,5 +1,5 @@
 import type { Order } from "../domain/Order.ts"
-import type { Metadata, Protocol } from "./actions.ts"
+import type { AddFile, Metadata, Protocol } from "./actions.ts"
 import { OrdersFileWriter, readOrdersFile } from "./ordersFile.ts"
 import { ordersMetadata, ordersProtocol, OrdersStats, schemaDifference } from "./ordersTable.ts"
 
@@ -32,6 +32,28 @@ export interface TableFormat<Row> {
   /** Rows [rowStart, rowEnd) of a data file. */
   readonly read: (bytes: Uint8Array, rowStart?: number, rowEnd?: number) => Promise<Array<Row>>
   readonly stats: () => RowStats<Row>
+  /**
+   * The partition column (its values in `add.partitionValues`, never in the files): `date` for the
+   * orders tables; null for an unpartitioned table. Absent: `date`.
+   */
+  readonly partitionColumn?: string | null
+  /** How rows are matched to changes by key (copy-on-write); absent for tables only appended to. */
+  readonly keys?: RowKeys<Row>
+}
+
+/**
+ * A table's row key, for the copy-on-write of changes: which rows a batch of changes replaces.
+ * Keys are canonical texts (equal texts, equal keys).
+ */
+export interface RowKeys<Row> {
+  readonly keyOf: (row: Row) => string
+  /** The keys of a data file's rows, in row order, reading as few columns as it can (the key columns). */
+  readonly readKeys: (bytes: Uint8Array) => Promise<ReadonlyArray<string>>
+  /**
+   * Whether a file may hold one of `keys`, by its statistics (true when it cannot tell): a file ruled
+   * out is never read. `keys` come from `keyOf`.
+   */
+  readonly mayHold: (add: AddFile, keys: ReadonlySet<string>) => boolean
 }
 
 export const ordersFormat: TableFormat<Order> = {
