@@ -1,4 +1,5 @@
 import { Schema } from "effect"
+import { TableEntry } from "./capturedTables.ts"
 import { SqlIdentifier, TopicName } from "./Identifiers.ts"
 import { defaultForeignFileRetentionHours } from "../table/retention.ts"
 
@@ -121,6 +122,11 @@ export const PipelineConfig = Schema.Struct({
     }),
     { default: () => captureDefaults }
   ),
+  /**
+   * Tables captured beside the orders table (capture.mode logical), each into its own topic and Delta
+   * table (capturedTables.ts). Absent: the orders table alone.
+   */
+  tables: Schema.optionalWith(Schema.Array(TableEntry), { default: () => [] }),
   producer: Schema.optionalWith(
     Schema.Struct({
       batch_size: Schema.optionalWith(NumberLike(PositiveInt), { default: () => 2500 })

@@ -3,7 +3,8 @@ import { Effect, Either, ParseResult, Schema } from "effect"
 import * as Path from "node:path"
 import * as Yaml from "yaml"
 import { ConfigError } from "./ConfigError.ts"
-import { PipelineConfig } from "./PipelineConfig.ts"
+import { capturedTableOf, isOrdersEntry, TableEntry } from "./capturedTables.ts"
+import { changesPathOf, dlqTopicOf, PipelineConfig } from "./PipelineConfig.ts"
 import { minimumRetentionMinutes } from "../table/retention.ts"
 
 export const defaultConfigFile = "configs/orders_stream.yml"
@@ -60,6 +61,12 @@ const applyOverrides = (tree: Tree, env: Env, file: string) => {
       return Either.left(new ConfigError({ file, key: "PG_URL (environment)", reason: "Expected postgres://user:password@host:port/db" }))
     }
     for (const [key, value] of Object.entries(parsed)) set("postgres", key, value, "PG_URL (environment)")
+  }
+  // A list does not fit SECTION_KEY: TABLES=a,schema.b lists the tables with their default settings.
+  const tables = env["TABLES"]
+  if (tables !== undefined && tables !== "") {
+    ;(tree as Record<string, unknown>)["tables"] = tables.split(",").map((name) => ({ name: name.trim() }))
+    origins.set("tables", "TABLES (environment)")
   }
   for (const [section, key] of overridableKeys) {
     const value = env[envName(section, key)]
@@ -121,7 +128,7 @@ export const loadConfig = (file: string = defaultConfigFile, env: Env = process.
           `For tests and benchmarks set table.allow_short_retention: true (TABLE_ALLOW_SHORT_RETENTION=true)`
       })
     }
-    return {
+    const resolved = {
       ...config,
       // An object-store URL (s3://bucket/prefix) is not a path on this machine.
       datalake: { ...config.datalake, path: /^s3a?:\/\//i.test(config.datalake.path) ? config.datalake.path : Path.resolve(config.datalake.path) },
@@ -131,4 +138,57 @@ export const loadConfig = (file: string = defaultConfigFile, env: Env = process.
         last_processed_timestamp_location: Path.resolve(config.streaming.last_processed_timestamp_location)
       }
     } satisfies PipelineConfig
+    const tablesProblem = checkTables(resolved, (tree as Record<string, unknown>)["tables"])
+    if (tablesProblem !== undefined) {
+      const origin = origins.get("tables")
+      return yield* new ConfigError({ file, key: `${tablesProblem.key}${origin === undefined ? "" : ` from ${origin}`}`, reason: tablesProblem.reason })
+    }
+    return resolved
   })
+
+const entryKeys = new Set(Object.keys(TableEntry.fields))
+
+/**
+ * What the schema cannot say of `tables:`: no unknown key in an entry (a misspelt `partition_by`
+ * would silently leave a table unpartitioned), no table twice, no topic or table path shared with
+ * another table, and logical capture (poll capture covers the orders table only).
+ */
+const checkTables = (config: PipelineConfig, raw: unknown): { key: string; reason: string } | undefined => {
+  if (config.tables.length === 0) return undefined
+  if (Array.isArray(raw)) {
+    for (const [i, entry] of raw.entries()) {
+      if (typeof entry !== "object" || entry === null) continue
+      const unknown = Object.keys(entry).filter((key) => !entryKeys.has(key))
+      if (unknown.length > 0) {
+        return { key: `tables.${i}.${unknown[0]}`, reason: `Unknown key; an entry takes ${[...entryKeys].join(", ")}` }
+      }
+    }
+  }
+  if (config.capture.mode !== "logical") {
+    return { key: "tables", reason: `Other tables are captured by logical replication only: set capture.mode: logical (it is ${config.capture.mode})` }
+  }
+  const names = new Map<string, number>()
+  const topics = new Map<string, string>([[config.kafka.topic, "the orders topic (kafka.topic)"], [dlqTopicOf(config), "the dead-letter topic"]])
+  const paths = new Map<string, string>([[config.datalake.path, "the orders table (datalake.path)"], [changesPathOf(config), "the orders' history"]])
+  for (const [i, entry] of config.tables.entries()) {
+    if (isOrdersEntry(config, entry)) {
+      if (Object.keys(entry).some((key) => key !== "name" && (entry as Record<string, unknown>)[key] !== undefined)) {
+        return { key: `tables.${i}`, reason: `${entry.name} is the orders table (postgres.table): its topic, key and layout are the reference design's and take no options` }
+      }
+      continue
+    }
+    const table = capturedTableOf(config, entry)
+    const seen = names.get(table.display)
+    if (seen !== undefined) return { key: `tables.${i}.name`, reason: `${table.display} is listed twice (also tables.${seen})` }
+    names.set(table.display, i)
+    const topicOwner = topics.get(table.topic)
+    if (topicOwner !== undefined) return { key: `tables.${i}.topic`, reason: `topic ${table.topic} is already ${topicOwner}: give the table its own` }
+    topics.set(table.topic, `the topic of ${table.display}`)
+    for (const path of [table.path, table.changesPath]) {
+      const pathOwner = paths.get(path)
+      if (pathOwner !== undefined) return { key: `tables.${i}.path`, reason: `${path} is already ${pathOwner}: give the table its own` }
+      paths.set(path, `the table of ${table.display}`)
+    }
+  }
+  return undefined
+}
