@@ -1,6 +1,7 @@
 import { PgClient } from "@effect/sql-pg"
 import { Duration, Effect, Layer, Option, Schedule } from "effect"
 import * as Path from "node:path"
+import { capturedTablesOf } from "../config/capturedTables.ts"
 import { Checkpoint } from "../domain/Checkpoint.ts"
 import { brokersOf, changesPathOf, consumerGroupOf, dlqTopicOf, type PipelineConfig } from "../config/PipelineConfig.ts"
 import { outageBackoff } from "../runtime/schedules.ts"
@@ -12,6 +13,7 @@ import { ensureTopics, type KafkaSettings, kafkaProducerLayer } from "./kafka/ka
 import { kafkaDeadLetters } from "./kafka/kafkaDeadLetters.ts"
 import { kafkaOrderPublisher } from "./kafka/kafkaOrderPublisher.ts"
 import { kafkaOrderStream } from "./kafka/kafkaOrderStream.ts"
+import { kafkaTableChangePublisher } from "./kafka/kafkaTableChangePublisher.ts"
 import { deltaLake, type TableSettings } from "./lake/deltaLake.ts"
 import { tableStorageFor } from "./storage/tableStorageFor.ts"
 import { pgOrderSource } from "./postgres/pgOrderSource.ts"
@@ -31,7 +33,9 @@ const dlqTopicConfig = { "max.message.bytes": String(16 * 1024 * 1024) }
 const topicsLayer = (config: PipelineConfig) =>
   Layer.effectDiscard(ensureTopics(kafkaSettingsOf(config), [
     { topic: config.kafka.topic, partitions: config.kafka.partitions, config: rawTopicConfig },
-    { topic: dlqTopicOf(config), partitions: 1, config: dlqTopicConfig }
+    { topic: dlqTopicOf(config), partitions: 1, config: dlqTopicConfig },
+    // Each table of `tables:` has its own topic, partitioned like the orders topic.
+    ...capturedTablesOf(config).map((table) => ({ topic: table.topic, partitions: config.kafka.partitions, config: rawTopicConfig }))
   ]))
 
 /**
@@ -92,7 +96,7 @@ export const producerLayer = (config: PipelineConfig) =>
  * the snapshot state belong to the capture program (src/programs/capture/logicalCapture.ts).
  */
 export const logicalProducerLayer = (config: PipelineConfig) =>
-  kafkaOrderPublisher(config.kafka.topic, config.postgres.table).pipe(
+  Layer.merge(kafkaOrderPublisher(config.kafka.topic, config.postgres.table), kafkaTableChangePublisher).pipe(
     Layer.provide(kafkaProducerLayer(kafkaSettingsOf(config))),
     Layer.provide(topicsLayer(config)),
     waitingFor("Kafka")

@@ -1,4 +1,5 @@
 import { Duration } from "effect"
+import { type CapturedTableConfig, capturedTablesOf } from "../../config/capturedTables.ts"
 import type { SqlIdentifier } from "../../config/Identifiers.ts"
 import { publicationNameOf, type PipelineConfig, slotNameOf } from "../../config/PipelineConfig.ts"
 import { captureStatePath } from "../../layers/postgres/logical/captureState.ts"
@@ -7,6 +8,8 @@ import { type PgSettings, pgSettingsOf } from "../../layers/postgres/logical/pgC
 export interface LogicalCaptureSettings {
   readonly pg: PgSettings
   readonly table: SqlIdentifier
+  /** Tables captured beside the orders table (`tables:`), through the same slot and publication. */
+  readonly tables: ReadonlyArray<CapturedTableConfig>
   readonly publication: SqlIdentifier
   readonly slot: string
   readonly statePath: string
@@ -29,6 +32,7 @@ export const logicalCaptureSettingsOf = (
   return {
     pg: pgSettingsOf(config),
     table: config.postgres.table,
+    tables: capturedTablesOf(config),
     publication: publicationNameOf(config),
     slot,
     statePath: captureStatePath(config, slot),

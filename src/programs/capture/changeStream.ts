@@ -2,6 +2,7 @@ import { Deferred, Duration, Effect, Either, Metric, Schedule } from "effect"
 import type { Pgoutput } from "pg-logical-replication"
 import type pg from "pg"
 import { type ChangeOp, formatLsn, type OrderChange, parseLsn } from "../../domain/Change.ts"
+import type { TableChangeOp } from "../../domain/TableChange.ts"
 import type { Micros } from "../../domain/Timestamp.ts"
 import { CaptureError, resnapshotHint } from "../../layers/postgres/logical/CaptureError.ts"
 import { query } from "../../layers/postgres/logical/pgConnection.ts"
@@ -23,8 +24,10 @@ import { ordersCaptured, ordersPublished } from "../../observability/metrics.ts"
 import { crashPoint } from "../../runtime/crashPoints.ts"
 import { stepRetry } from "../../runtime/schedules.ts"
 import { OrderPublisher } from "../../services/OrderPublisher.ts"
+import { TableChangePublisher } from "../../services/TableChangePublisher.ts"
 import type { LogicalCaptureSettings } from "./captureSettings.ts"
-import { PendingChanges } from "./pendingChanges.ts"
+import { type CapturedSource, followRelation, rowChange, schemaMarker } from "./capturedSources.ts"
+import { type CapturedChange, isTableChange, PendingChanges } from "./pendingChanges.ts"
 
 /** The prefix of our heartbeat messages (pg_logical_emit_message, non-transactional). */
 export const heartbeatPrefix = "food-orders-heartbeat"
@@ -85,11 +88,13 @@ export const streamSession = (
   pool: pg.Pool,
   settings: LogicalCaptureSettings,
   table: CapturedTable,
+  sources: ReadonlyArray<CapturedSource>,
   epoch: number,
   onStreaming: () => void = () => undefined
 ) =>
   Effect.scoped(Effect.gen(function*() {
     const publisher = yield* OrderPublisher
+    const tablePublisher = yield* TableChangePublisher
     const status = yield* awaitSlotFree(pool, settings.slot)
     if (status === null) {
       return yield* new CaptureError({
@@ -100,7 +105,15 @@ export const streamSession = (
     const startedAt = status.confirmedFlush ?? 0n
     // The slot is confirmed only up to a position where the table was last checked to be the one
     // captured: a dropped or recreated table's changes just stop arriving, nothing in the stream says so.
-    let checkedTo = yield* checkSourceTable(pool, table, settings.publication)
+    const checkAll = Effect.gen(function*() {
+      let to = yield* checkSourceTable(pool, table, settings.publication)
+      for (const source of sources) {
+        const at = yield* checkSourceTable(pool, source.table, settings.publication)
+        if (at < to) to = at
+      }
+      return to
+    })
+    let checkedTo = yield* checkAll
     let checkedAt = Date.now()
     const stream: ReplicationStream = yield* openReplicationStream(settings.pg, settings.slot, settings.publication, {
       confirmed: startedAt,
@@ -124,7 +137,7 @@ export const streamSession = (
       Effect.gen(function*() {
         if (lsn > checkedTo && (force || Date.now() - checkedAt >= 1_000)) {
           checkedAt = Date.now()
-          checkedTo = yield* checkSourceTable(pool, table, settings.publication).pipe(
+          checkedTo = yield* checkAll.pipe(
             Effect.catchIf((error) => error.reason === "connection", (error) =>
               Effect.logWarning("source table check failed; the slot is confirmed once it passes").pipe(
                 Effect.annotateLogs({ error: error.message }),
@@ -142,7 +155,12 @@ export const streamSession = (
         const commitTime = lastCommitTime
         yield* Effect.uninterruptible(Effect.gen(function*() {
           if (changes.length > 0) {
-            yield* publisher.publishChanges(changes, { backlog }).pipe(
+            const tableChanges = changes.filter(isTableChange)
+            const orderChanges = tableChanges.length === 0 ? changes as ReadonlyArray<OrderChange> : changes.filter((c): c is OrderChange => !isTableChange(c))
+            yield* Effect.all([
+              orderChanges.length === 0 ? Effect.void : publisher.publishChanges(orderChanges, { backlog }),
+              tableChanges.length === 0 ? Effect.void : tablePublisher.publish(tableChanges, { backlog })
+            ], { discard: true }).pipe(
               Effect.retry(stepRetry),
               Effect.tapBoth({
                 onFailure: (error) => reportHealth("broker", { ok: false, error: error.message }),
@@ -160,13 +178,13 @@ export const streamSession = (
         }))
         published += changes.length
         const counts = new Map<ChangeOp, number>()
-        for (const change of changes) counts.set(change.op, (counts.get(change.op) ?? 0) + 1)
+        for (const change of changes) if (change.op !== "schema") counts.set(change.op, (counts.get(change.op) ?? 0) + 1)
         for (const [op, n] of counts) yield* Metric.incrementBy(publishedByOp[op], n)
         yield* Metric.incrementBy(ordersPublished, changes.length)
       })
 
-    const capture = (change: OrderChange) =>
-      Effect.zipRight(Metric.increment(capturedByOp[change.op]), Metric.increment(ordersCaptured)).pipe(
+    const capture = (change: CapturedChange) =>
+      (change.op === "schema" ? Effect.void : Effect.zipRight(Metric.increment(capturedByOp[change.op]), Metric.increment(ordersCaptured))).pipe(
         Effect.zipRight(Effect.sync(() => pending.add(change)))
       )
 
@@ -218,24 +236,81 @@ export const streamSession = (
       })
 
     /**
-     * Whether a relation is the captured table, by schema and name (a partitioned table's changes come
-     * under its root's). Our name under another oid, or our oid under another name: capture stops.
+     * Which captured table a relation is, by schema and name (a partitioned table's changes come under
+     * its root's): "orders", a table of `tables:`, or null for another table of the publication. Our
+     * name under another oid, or our oid under another name: capture stops.
      */
-    const isCaptured = (relation: Pgoutput.MessageRelation) => {
-      const sameName = relation.schema === table.schema && relation.name === table.name
-      if (sameName && relation.relationOid === table.oid) return Effect.succeed(true)
-      if (sameName) {
-        return Effect.fail(tableReplaced(table, settings.publication, `was dropped and created again (oid ${table.oid} at start, a change of oid ${relation.relationOid} arrived)`))
+    const capturedOf = (relation: Pgoutput.MessageRelation): Effect.Effect<"orders" | CapturedSource | null, CaptureError> => {
+      for (const candidate of [table, ...sources.map((source) => source.table)]) {
+        const sameName = relation.schema === candidate.schema && relation.name === candidate.name
+        if (!sameName && relation.relationOid !== candidate.oid) continue
+        if (!sameName) {
+          return Effect.fail(tableReplaced(candidate, settings.publication, `was renamed to ${relation.schema}.${relation.name}`))
+        }
+        if (relation.relationOid !== candidate.oid) {
+          return Effect.fail(tableReplaced(candidate, settings.publication, `was dropped and created again (oid ${candidate.oid} at start, a change of oid ${relation.relationOid} arrived)`))
+        }
+        return Effect.succeed(candidate === table ? "orders" : sources.find((source) => source.table === candidate)!)
       }
-      if (relation.relationOid === table.oid) {
-        return Effect.fail(tableReplaced(table, settings.publication, `was renamed to ${relation.schema}.${relation.name}`))
-      }
-      return Effect.succeed(false)
+      return Effect.succeed(null)
     }
+    const isCaptured = (relation: Pgoutput.MessageRelation) => Effect.map(capturedOf(relation), (which) => which === "orders")
+
+    /**
+     * A change of a table of `tables:`. A row that cannot be encoded (a key column dropped or
+     * retyped: the consumer stops that table at the schema marker before it) is skipped and logged.
+     */
+    const sourceChange = (
+      source: CapturedSource,
+      op: TableChangeOp,
+      tuple: Record<string, unknown> | null,
+      keyTuple: Record<string, unknown> | null
+    ) =>
+      Effect.gen(function*() {
+        const tx = pending.transaction!
+        const missing = tuple === null ? [] : source.schema.columns.filter((c) => tuple[c.name] === undefined).map((c) => c.name)
+        if (missing.length > 0) {
+          return yield* new CaptureError({
+            reason: "incomplete-row",
+            detail: `the ${op} of a row of table ${source.config.display} arrived without column ${missing.join(", ")} ` +
+              `(a value stored out of line and unchanged: the table's REPLICA IDENTITY is not FULL). Capture stopped before publishing ` +
+              `or confirming it. Run ALTER TABLE ${source.table.schema}.${source.table.name} REPLICA IDENTITY FULL, then publish the table again: ${resnapshotHint}`
+          })
+        }
+        const built = Either.try(() => rowChange(source, op, tuple, keyTuple, pending.peekKey(), tx.commitTime, tx.xid))
+        if (Either.isLeft(built)) {
+          return yield* Effect.logWarning("captured row cannot be encoded; not published").pipe(
+            Effect.annotateLogs({ table: source.config.display, op, problem: String(built.left), lsn: formatLsn(tx.commitLsn) }),
+            Effect.zipRight(Metric.increment(rowsSkipped))
+          )
+        }
+        // The key is taken only now: a row not published leaves no gap a replay would fill differently.
+        yield* capture({ ...built.right, key: pending.nextKey() })
+      })
+
+    const onSourceRow = (source: CapturedSource, message: Pgoutput.MessageInsert | Pgoutput.MessageUpdate | Pgoutput.MessageDelete) =>
+      Effect.gen(function*() {
+        switch (message.tag) {
+          case "insert":
+            return yield* sourceChange(source, "insert", message.new, message.new)
+          case "update": {
+            // The key changed: the old key's row is gone, as far as anyone reading by key can tell.
+            const before = message.key ?? message.old
+            if (before !== null && source.schema.key.some((name) => before[name] !== undefined && before[name] !== message.new[name])) {
+              yield* sourceChange(source, "delete", null, before)
+            }
+            return yield* sourceChange(source, "update", message.new, message.new)
+          }
+          case "delete":
+            return yield* sourceChange(source, "delete", null, message.key ?? message.old)
+        }
+      })
 
     const onRow = (message: Pgoutput.MessageInsert | Pgoutput.MessageUpdate | Pgoutput.MessageDelete) =>
       Effect.gen(function*() {
-        if (!(yield* isCaptured(message.relation))) return
+        const which = yield* capturedOf(message.relation)
+        if (which === null) return
+        if (which !== "orders") return yield* onSourceRow(which, message)
         switch (message.tag) {
           case "insert": {
             const id = orderIdOf(message.new)
@@ -293,9 +368,18 @@ export const streamSession = (
           if (waiting === 0 || pending.size >= settings.batchSize) yield* flush(pending.size >= settings.batchSize)
           break
         }
-        case "relation":
-          if (yield* isCaptured(message)) yield* onRelation(message)
+        case "relation": {
+          const which = yield* capturedOf(message)
+          if (which === "orders") yield* onRelation(message)
+          else if (which !== null && pending.transaction !== null) {
+            // The columns of the rows that follow: every partition hears of them first. Keyed as the
+            // change after it (a Relation always precedes one), so the rows' keys never depend on it.
+            yield* followRelation(pool, which, message)
+            const tx = pending.transaction!
+            yield* capture(schemaMarker(which, pending.peekKey(), tx.commitTime, tx.xid))
+          }
           break
+        }
         case "insert":
         case "update":
         case "delete":
@@ -331,6 +415,14 @@ export const streamSession = (
         case "truncate":
           // One message for every table of the statement (several, or CASCADE): only ours counts.
           // Matched as rows are (isCaptured): a recreated or renamed table stops capture here too.
+          for (const relation of message.relations) {
+            const which = relation === undefined ? null : yield* capturedOf(relation)
+            if (which === null || which === "orders") continue
+            yield* Effect.logWarning("TRUNCATE of a captured table: published as a marker to every partition").pipe(
+              Effect.annotateLogs({ table: which.config.display, lsn: formatLsn(pending.transaction?.commitLsn ?? 0n) })
+            )
+            yield* sourceChange(which, "truncate", null, null)
+          }
           if (yield* Effect.exists(message.relations, (relation) => relation === undefined ? Effect.succeed(false) : isCaptured(relation))) {
             yield* Effect.logWarning("TRUNCATE of the captured table: published as a marker to every partition").pipe(
               Effect.annotateLogs({ table: table.name, lsn: formatLsn(pending.transaction?.commitLsn ?? 0n) })

@@ -14,6 +14,8 @@ import { crashPoint } from "../../runtime/crashPoints.ts"
 import { stepRetry } from "../../runtime/schedules.ts"
 import { OrderPublisher } from "../../services/OrderPublisher.ts"
 import type { LogicalCaptureSettings } from "./captureSettings.ts"
+import type { CapturedSource } from "./capturedSources.ts"
+import { publishTableSnapshots } from "./tableSnapshots.ts"
 
 const slotLost = (settings: LogicalCaptureSettings, what: string) =>
   new CaptureError({
@@ -117,7 +119,8 @@ export const resetCapture = Effect.fn("LogicalCapture.resetCapture")(function*(p
     slot: settings.slot,
     epoch: previous?.epoch ?? 0,
     consistent_point: null,
-    snapshot: { done: false, last_order_id: null, rows: 0 }
+    snapshot: { done: false, last_order_id: null, rows: 0 },
+    tables: {}
   })
 })
 
@@ -130,7 +133,8 @@ export const resetCapture = Effect.fn("LogicalCapture.resetCapture")(function*(p
 export const ensureSnapshot = Effect.fn("LogicalCapture.ensureSnapshot")(function*(
   pool: pg.Pool,
   settings: LogicalCaptureSettings,
-  table: CapturedTable
+  table: CapturedTable,
+  sources: ReadonlyArray<CapturedSource>
 ) {
   const file = captureStateFile(settings.statePath)
   const saved = Option.getOrNull(yield* file.load)
@@ -146,14 +150,15 @@ export const ensureSnapshot = Effect.fn("LogicalCapture.ensureSnapshot")(functio
     }
     const known: CaptureState = { ...saved, table_oid: table.oid }
     if (saved.table_oid === undefined) yield* file.save(known)
-    if (known.snapshot.done) return known
+    if (known.snapshot.done) return yield* publishTableSnapshots(pool, settings, known, sources, null)
     yield* Effect.logInfo("resuming the snapshot").pipe(Effect.annotateLogs({
       slot: settings.slot,
       consistent_point: saved.consistent_point,
       after_order_id: saved.snapshot.last_order_id,
       rows_done: saved.snapshot.rows
     }))
-    return yield* publishSnapshot(pool, settings, known, null)
+    const done = yield* publishSnapshot(pool, settings, known, null)
+    return yield* publishTableSnapshots(pool, settings, done, sources, null)
   }
   if (saved === null && status !== null) {
     return yield* new CaptureError({
@@ -169,7 +174,8 @@ export const ensureSnapshot = Effect.fn("LogicalCapture.ensureSnapshot")(functio
     epoch: saved?.epoch ?? 0,
     consistent_point: null,
     table_oid: table.oid,
-    snapshot: { done: false, last_order_id: null, rows: 0 }
+    snapshot: { done: false, last_order_id: null, rows: 0 },
+    tables: {}
   }
   yield* file.save(creating)
   return yield* Effect.scoped(Effect.gen(function*() {
@@ -177,6 +183,7 @@ export const ensureSnapshot = Effect.fn("LogicalCapture.ensureSnapshot")(functio
     const epoch = newEpoch(creating.epoch, yield* Clock.currentTimeMillis)
     const state: CaptureState = { ...creating, epoch, consistent_point: formatLsn(exported.consistentPoint) }
     yield* file.save(state)
-    return yield* publishSnapshot(pool, settings, state, exported.snapshotName)
+    const done = yield* publishSnapshot(pool, settings, state, exported.snapshotName)
+    return yield* publishTableSnapshots(pool, settings, done, sources, exported.snapshotName)
   }))
 })

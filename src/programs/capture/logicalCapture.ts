@@ -1,13 +1,16 @@
 import { Effect, Schedule } from "effect"
 import type pg from "pg"
 import { CaptureError, isTransientCapture } from "../../layers/postgres/logical/CaptureError.ts"
-import { describe, queryPool } from "../../layers/postgres/logical/pgConnection.ts"
-import { ensurePublication, preflight } from "../../layers/postgres/logical/preflight.ts"
+import { describe, query, queryPool } from "../../layers/postgres/logical/pgConnection.ts"
+import { type CapturedTableConfig, quoteTableRef } from "../../config/capturedTables.ts"
+import { ensurePublication, inspectTable, preflight } from "../../layers/postgres/logical/preflight.ts"
+import { readTableSchema } from "../../layers/postgres/tableCatalog.ts"
 import { registerCaptureOps } from "../../observability/captureMetrics.ts"
 import { reportHealth } from "../../observability/Health.ts"
 import { onceBackoff, outageBackoff } from "../../runtime/schedules.ts"
 import { BrokerError } from "../../services/errors.ts"
 import type { LogicalCaptureSettings } from "./captureSettings.ts"
+import { makeSource } from "./capturedSources.ts"
 import { streamSession } from "./changeStream.ts"
 import { ensureSnapshot, resetCapture } from "./initialSnapshot.ts"
 
@@ -32,9 +35,37 @@ const retryingOutages = (settings: LogicalCaptureSettings, step: string, transie
 const setUp = (pool: pg.Pool, settings: LogicalCaptureSettings) =>
   Effect.gen(function*() {
     const table = yield* preflight(pool, settings.table, settings.slot)
-    yield* ensurePublication(pool, settings.publication, table)
+    const sources = yield* Effect.forEach(settings.tables, (config, i) => inspectSource(pool, config, `tables.${i}`))
+    yield* ensurePublication(pool, settings.publication, [table, ...sources.map((source) => source.table)])
     yield* reportHealth("database", { ok: true })
-    return table
+    return { table, sources }
+  })
+
+/** A table of `tables:`: what preflight checks of any captured table, and its columns from the catalog. */
+const inspectSource = (pool: pg.Pool, config: CapturedTableConfig, configKey: string) =>
+  Effect.gen(function*() {
+    const [role] = yield* query<{ role: string }>(pool, "SELECT current_user AS role")
+    const table = yield* inspectTable(pool, quoteTableRef(config.ref), config.display, `${configKey}.name`, role!.role)
+    const schema = yield* readTableSchema(pool, config.ref, config.key)
+    const nullableKey = schema.key.filter((name) => schema.columns.find((c) => c.name === name)?.nullable !== false)
+    if (nullableKey.length > 0) {
+      return yield* new CaptureError({
+        reason: "misconfigured",
+        detail: `the key of ${config.display} (${configKey}.key) has nullable column ${nullableKey.join(", ")}: a key must identify one row ` +
+          `whatever it holds; key it by NOT NULL columns (the primary key by default)`
+      })
+    }
+    if (config.partitionBy !== undefined) {
+      const column = schema.columns.find((c) => c.name === config.partitionBy)
+      if (column === undefined || (column.type.kind !== "timestamp" && column.type.kind !== "date")) {
+        return yield* new CaptureError({
+          reason: "misconfigured",
+          detail: `${configKey}.partition_by: ${config.display} ${column === undefined ? `has no column ${config.partitionBy}` : `column ${config.partitionBy} is ${column.pgType}`}; ` +
+            `a table is partitioned by the date of a timestamp or date column`
+        })
+      }
+    }
+    return makeSource(config, table, schema)
   })
 
 /**
@@ -48,16 +79,16 @@ export const runLogicalCapture = (settings: LogicalCaptureSettings) =>
     // The publisher's layer is built only once its producer connected: the broker answered.
     yield* reportHealth("broker", { ok: true })
     const pool = yield* queryPool(settings.pg)
-    const table = yield* setUp(pool, settings).pipe(retryingOutages(settings, "preflight"))
+    const { sources, table } = yield* setUp(pool, settings).pipe(retryingOutages(settings, "preflight"))
     if (settings.resnapshot) yield* resetCapture(pool, settings).pipe(retryingOutages(settings, "re-snapshot"))
-    const { epoch } = yield* ensureSnapshot(pool, settings, table).pipe(retryingOutages(settings, "snapshot"))
+    const { epoch } = yield* ensureSnapshot(pool, settings, table, sources).pipe(retryingOutages(settings, "snapshot"))
     // Once this producer has streamed, a busy slot on reconnecting is most likely its own previous
     // walsender, which a cut network leaves standing until wal_sender_timeout: keep trying (each
     // attempt logged with the holder's PID). At start, a busy slot is someone else's: stop.
     let streamed = false
     const transient = (error: unknown) => isTransientCapture(error) || (streamed && error instanceof CaptureError && error.reason === "slot-busy")
     while (true) {
-      const result = yield* streamSession(pool, settings, table, epoch, () => {
+      const result = yield* streamSession(pool, settings, table, sources, epoch, () => {
         streamed = true
       }).pipe(retryingOutages(settings, "streaming", transient))
       if (settings.once) return result

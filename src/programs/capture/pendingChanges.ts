@@ -1,5 +1,11 @@
 import type { ChangeKey, OrderChange } from "../../domain/Change.ts"
+import type { TableChange } from "../../domain/TableChange.ts"
 import type { Micros } from "../../domain/Timestamp.ts"
+
+/** A change of the orders table, or of a table captured beside it (it has a `topic`). */
+export type CapturedChange = OrderChange | TableChange
+
+export const isTableChange = (change: CapturedChange): change is TableChange => "topic" in change
 
 export interface OpenTransaction {
   readonly commitLsn: bigint
@@ -17,7 +23,7 @@ export interface OpenTransaction {
  * (a transaction whose COMMIT starts before the confirmed position is skipped by the server).
  */
 export class PendingChanges {
-  private changes: Array<OrderChange> = []
+  private changes: Array<CapturedChange> = []
   private open: OpenTransaction | null = null
   /** The end of the newest COMMIT received: its changes are pending or published. */
   private committedEnd: bigint | null = null
@@ -55,7 +61,16 @@ export class PendingChanges {
     return { epoch: this.epoch, lsn: this.open.commitLsn, phase: 1, seq: this.open.seq++ }
   }
 
-  add(change: OrderChange): void {
+  /**
+   * The key the next change will get, without taking it: a schema marker's (it stands before that
+   * change, and must not shift the keys of the rows, which a replay in another session gives again).
+   */
+  peekKey(): ChangeKey {
+    if (this.open === null) throw new Error("a relation outside a transaction")
+    return { epoch: this.epoch, lsn: this.open.commitLsn, phase: 1, seq: this.open.seq }
+  }
+
+  add(change: CapturedChange): void {
     this.changes.push(change)
   }
 
@@ -69,7 +84,7 @@ export class PendingChanges {
    * Hands out the pending changes, with the position to confirm once the broker has acknowledged
    * them (null: nothing new to confirm, e.g. only part of an open transaction).
    */
-  take(): { readonly changes: ReadonlyArray<OrderChange>; readonly confirmTo: bigint | null } {
+  take(): { readonly changes: ReadonlyArray<CapturedChange>; readonly confirmTo: bigint | null } {
     const changes = this.changes
     this.changes = []
     const confirmTo = this.committedEnd !== null && this.committedEnd > this.confirmed ? this.committedEnd : null

@@ -16,6 +16,24 @@ import { jsonFile } from "../../file/jsonFile.ts"
  * slot's (`newEpoch`), and kept here through restarts; while a slot is being created, the previous
  * slot's. Absent in files written before epochs: 0.
  */
+/**
+ * How far the snapshot of a table captured beside the orders table got (`tables:`). `lsn`: the
+ * position its snapshot rows are keyed at: the slot's consistent point when the table was read with
+ * the slot's exported snapshot, or the WAL position read just before its own snapshot when it was
+ * added to a running configuration (every change committed before that is in the snapshot; the
+ * consumer drops the stream's older ones). `seq`: the last sequence number its rows took.
+ */
+export const TableSnapshotState = Schema.Struct({
+  oid: Schema.Int,
+  lsn: Schema.String,
+  done: Schema.Boolean,
+  /** The key of the last row published (as PostgreSQL's text of each key column); null: none yet. */
+  last_key: Schema.NullOr(Schema.Array(Schema.NullOr(Schema.String))),
+  rows: Schema.Int,
+  seq: Schema.Int
+})
+export type TableSnapshotState = typeof TableSnapshotState.Type
+
 export const CaptureState = Schema.Struct({
   slot: Schema.String,
   epoch: Schema.optionalWith(Schema.NonNegativeInt, { default: () => 0 }),
@@ -30,7 +48,9 @@ export const CaptureState = Schema.Struct({
     /** The last order_id published from the snapshot (null: none yet). */
     last_order_id: Schema.NullOr(Schema.Int),
     rows: Schema.Int
-  })
+  }),
+  /** Per table captured beside the orders table, by `schema.name`. */
+  tables: Schema.optionalWith(Schema.Record({ key: Schema.String, value: TableSnapshotState }), { default: () => ({}) })
 })
 export type CaptureState = typeof CaptureState.Type
 

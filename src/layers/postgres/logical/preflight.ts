@@ -75,6 +75,14 @@ export const preflight = Effect.fn("LogicalCapture.preflight")(function*(pool: p
         `as a superuser run ALTER ROLE ${quoteIdentifier(settings.role as SqlIdentifier)} REPLICATION`
     )
   }
+  return yield* inspectTable(pool, quoteIdentifier(table), table, "postgres.table", settings.role)
+})
+
+/**
+ * A table to capture: it exists, this role may read it (the snapshot does), it is a table, and its
+ * replica identity is FULL or can be made so. `sql`: the table as SQL (quoted); `label`: as config names it.
+ */
+export const inspectTable = Effect.fn("LogicalCapture.inspectTable")(function*(pool: pg.Pool, sql: string, label: string, configKey: string, role: string) {
   const [found] = yield* query<{ oid: number; schema: string; name: string; kind: string; owned: boolean; readable: boolean }>(
     pool,
     `SELECT c.oid::int AS oid, n.nspname AS schema, c.relname AS name, c.relkind AS kind,
@@ -82,18 +90,18 @@ export const preflight = Effect.fn("LogicalCapture.preflight")(function*(pool: p
         has_table_privilege(c.oid, 'SELECT') AS readable
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE c.oid = to_regclass($1)`,
-    [quoteIdentifier(table)]
+    [sql]
   )
-  if (found === undefined) return yield* misconfigured(`table ${table} does not exist (postgres.table)`)
+  if (found === undefined) return yield* misconfigured(`table ${label} does not exist (${configKey})`)
   if (!found.readable) {
-    return yield* misconfigured(`role ${settings.role} cannot read table ${table} (the snapshot reads it): GRANT SELECT ON ${quoteIdentifier(table)} TO ${settings.role}`)
+    return yield* misconfigured(`role ${role} cannot read table ${label} (the snapshot reads it): GRANT SELECT ON ${sql} TO ${role}`)
   }
   if (found.kind !== "r" && found.kind !== "p") {
-    return yield* misconfigured(`${table} is not a table (relkind ${found.kind}): postgres.table must name a table or a partitioned table`)
+    return yield* misconfigured(`${label} is not a table (relkind ${found.kind}): ${configKey} must name a table or a partitioned table`)
   }
   // Refused before anything is created: a published table without a replica identity fails the
   // application's UPDATE and DELETE.
-  const identity = planReplicaIdentity(table, yield* storedTables(pool, found.oid))
+  const identity = planReplicaIdentity(label, yield* storedTables(pool, found.oid))
   if (!identity.ok) return yield* misconfigured(identity.problem)
   return {
     oid: found.oid,
@@ -106,51 +114,75 @@ export const preflight = Effect.fn("LogicalCapture.preflight")(function*(pool: p
 })
 
 /**
- * The publication of the captured table, created when missing (needs ownership of the table);
- * an existing one must publish the table's inserts, updates, deletes and truncates, a partitioned
- * table's under its own name (publish_via_partition_root). One made before truncates were captured
- * is altered to publish them when this role owns it. Every refusal comes before the first change to
- * the database: the replica identity is set, then the publication created or altered.
+ * The publication of the captured tables (the orders table first), created when missing (needs
+ * ownership of the tables); an existing one must publish the tables' inserts, updates, deletes and
+ * truncates, a partitioned table's under its own name (publish_via_partition_root). One made before
+ * truncates were captured is altered to publish them, and a table added to the configuration is
+ * added to it, when this role owns the publication. Every refusal comes before the first change to
+ * the database: the replica identities are set, then the publication created or altered.
  */
 export const ensurePublication = Effect.fn("LogicalCapture.ensurePublication")(function*(
   pool: pg.Pool,
   publication: SqlIdentifier,
-  table: CapturedTable
+  tables: ReadonlyArray<CapturedTable>
 ) {
   const pub = quoteIdentifier(publication)
-  const tableSql = quoteIdentifier(table.name as SqlIdentifier)
-  const check = query<PublicationRow>(
-    pool,
-    `SELECT p.pubinsert, p.pubupdate, p.pubdelete, p.pubtruncate, p.pubviaroot, pg_has_role(current_user, p.pubowner, 'USAGE') AS owned,
-        EXISTS (SELECT 1 FROM pg_publication_tables t WHERE t.pubname = p.pubname AND t.schemaname = $2 AND t.tablename = $3) AS covers
-      FROM pg_publication p WHERE p.pubname = $1`,
-    [publication, table.schema, table.name]
-  )
-  const options = `publish = '${publishes}'${table.partitioned ? ", publish_via_partition_root = true" : ""}`
-  const [before] = yield* check
-  if (before === undefined && !table.owned) {
+  const first = tables[0]!
+  const check = Effect.gen(function*() {
+    const [row] = yield* query<PublicationRow>(
+      pool,
+      `SELECT p.pubinsert, p.pubupdate, p.pubdelete, p.pubtruncate, p.pubviaroot, pg_has_role(current_user, p.pubowner, 'USAGE') AS owned
+        FROM pg_publication p WHERE p.pubname = $1`,
+      [publication]
+    )
+    if (row === undefined) return undefined
+    const covered = yield* query<{ schemaname: string; tablename: string }>(
+      pool,
+      `SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1`,
+      [publication]
+    )
+    const missing = tables.filter((t) => !covered.some((c) => c.schemaname === t.schema && c.tablename === t.name))
+    return { ...row, missing }
+  })
+  const anyPartitioned = tables.some((t) => t.partitioned)
+  const options = `publish = '${publishes}'${anyPartitioned ? ", publish_via_partition_root = true" : ""}`
+  const before = yield* check
+  const notOwned = tables.filter((t) => !t.owned)
+  if (before === undefined && notOwned.length > 0) {
+    const names = tables.map(tableSqlOf).join(", ")
     return yield* misconfigured(
-      `publication ${publication} does not exist and creating it needs ownership of table ${table.name} ("must be owner of table"): ` +
-        `as the table's owner run CREATE PUBLICATION ${pub} FOR TABLE ${tableSql} WITH (${options}), or ALTER TABLE ${tableSql} OWNER TO <this role>`
+      `publication ${publication} does not exist and creating it needs ownership of table ${notOwned.map((t) => t.name).join(", ")} ("must be owner of table"): ` +
+        `as the table's owner run CREATE PUBLICATION ${pub} FOR TABLE ${names} WITH (${options}), or ALTER TABLE ${tableSqlOf(notOwned[0]!)} OWNER TO <this role>`
     )
   }
   const addTruncate = before !== undefined && !before.pubtruncate
-  if (before !== undefined) yield* checkPublication(publication, table, before, addTruncate && before.owned)
-  for (const stored of table.setFull) yield* setFullIdentity(pool, stored)
+  // Tables of the configuration the publication lacks, besides the orders table (which it must have:
+  // a publication that lost it lost its changes): added when this role owns the publication and them.
+  const toAdd = before === undefined ? [] : before.missing.filter((t) => t !== first)
+  if (before !== undefined) yield* checkPublication(publication, tables, before, addTruncate && before.owned, toAdd)
+  for (const table of tables) for (const stored of table.setFull) yield* setFullIdentity(pool, stored)
   if (addTruncate) {
     yield* query(pool, `ALTER PUBLICATION ${pub} SET (publish = '${publishes}')`)
-    yield* Effect.logInfo("publication altered to publish truncates").pipe(Effect.annotateLogs({ publication, table: table.name }))
+    yield* Effect.logInfo("publication altered to publish truncates").pipe(Effect.annotateLogs({ publication, table: first.name }))
+  }
+  for (const table of toAdd) {
+    yield* query(pool, `ALTER PUBLICATION ${pub} ADD TABLE ${tableSqlOf(table)}`)
+    yield* Effect.logInfo("table added to the publication").pipe(Effect.annotateLogs({ publication, table: `${table.schema}.${table.name}` }))
   }
   if (before !== undefined) return
-  yield* query(pool, `CREATE PUBLICATION ${pub} FOR TABLE ${tableSql} WITH (${options})`).pipe(
+  yield* query(pool, `CREATE PUBLICATION ${pub} FOR TABLE ${tables.map(tableSqlOf).join(", ")} WITH (${options})`).pipe(
     // Created at the same moment by another producer: check what is there now.
     Effect.catchIf((error) => String(error.cause).includes("already exists"), () => Effect.void)
   )
-  yield* Effect.logInfo("publication created").pipe(Effect.annotateLogs({ publication, table: table.name }))
-  const [existing] = yield* check
+  yield* Effect.logInfo("publication created").pipe(Effect.annotateLogs({ publication, table: tables.map((t) => t.name).join(",") }))
+  const existing = yield* check
   if (existing === undefined) return yield* misconfigured(`publication ${publication} could not be created`)
-  yield* checkPublication(publication, table, existing, false)
+  yield* checkPublication(publication, tables, existing, false, [])
 })
+
+/** The orders table as the reference design names it (unqualified); other tables schema-qualified. */
+const tableSqlOf = (table: CapturedTable) =>
+  table.schema === "public" ? quoteIdentifier(table.name as SqlIdentifier) : `"${table.schema}"."${table.name}"`
 
 interface PublicationRow {
   readonly pubinsert: boolean
@@ -160,25 +192,44 @@ interface PublicationRow {
   readonly pubviaroot: boolean
   /** Whether this role owns the publication (and so may alter it). */
   readonly owned: boolean
-  readonly covers: boolean
+  /** The captured tables it does not publish. */
+  readonly missing: ReadonlyArray<CapturedTable>
 }
 
-/** Refuses a publication that does not publish what capture needs; `truncateAdded`: a missing truncate is about to be added. */
-const checkPublication = (publication: SqlIdentifier, table: CapturedTable, existing: PublicationRow, truncateAdded: boolean) =>
+/**
+ * Refuses a publication that does not publish what capture needs; `truncateAdded`: a missing
+ * truncate is about to be added; `toAdd`: tables about to be added (when this role may).
+ */
+const checkPublication = (
+  publication: SqlIdentifier,
+  tables: ReadonlyArray<CapturedTable>,
+  existing: PublicationRow,
+  truncateAdded: boolean,
+  toAdd: ReadonlyArray<CapturedTable>
+) =>
   Effect.gen(function*() {
     const pub = quoteIdentifier(publication)
-    const tableSql = quoteIdentifier(table.name as SqlIdentifier)
     // Without it the changes arrive under each partition's name, none under the table's: all ignored.
-    if (table.partitioned && !existing.pubviaroot) {
+    const partitioned = tables.find((t) => t.partitioned)
+    if (partitioned !== undefined && !existing.pubviaroot) {
       return yield* misconfigured(
-        `publication ${publication} publishes the partitions of ${table.name} under their own names: ` +
+        `publication ${publication} publishes the partitions of ${partitioned.name} under their own names: ` +
           `run ALTER PUBLICATION ${pub} SET (publish_via_partition_root = true)`
       )
     }
-    if (!existing.covers) {
+    const first = tables[0]!
+    if (existing.missing.includes(first)) {
       return yield* misconfigured(
-        `publication ${publication} exists but does not publish table ${table.name}: run ALTER PUBLICATION ${pub} ADD TABLE ${tableSql}` +
+        `publication ${publication} exists but does not publish table ${first.name}: run ALTER PUBLICATION ${pub} ADD TABLE ${tableSqlOf(first)}` +
           ` (a table dropped and created again also needs a new snapshot: npm run producer -- --resnapshot)`
+      )
+    }
+    const cannotAdd = toAdd.filter((t) => !existing.owned || !t.owned)
+    if (cannotAdd.length > 0) {
+      return yield* misconfigured(
+        `publication ${publication} does not publish table ${cannotAdd.map((t) => `${t.schema}.${t.name}`).join(", ")} and this role may not add ` +
+          `${cannotAdd.length === 1 ? "it" : "them"} (it must own the publication and the table): as their owner run ` +
+          `ALTER PUBLICATION ${pub} ADD TABLE ${cannotAdd.map(tableSqlOf).join(", ")}`
       )
     }
     if (!existing.pubinsert || !existing.pubupdate || !existing.pubdelete || (!existing.pubtruncate && !truncateAdded)) {
