@@ -10,6 +10,8 @@ export type RejectReason =
   | "negative_amount"
   /** A change message (logical capture) whose headers, key and value disagree. */
   | "invalid_change"
+  /** A row of a table captured beside the orders table whose value does not fit the table's columns. */
+  | "invalid_row"
 
 export interface Rejection {
   readonly reason: RejectReason

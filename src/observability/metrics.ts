@@ -54,7 +54,8 @@ const rejectReasons: Readonly<Record<RejectReason, null>> = {
   null_order_id: null,
   null_created_at: null,
   negative_amount: null,
-  invalid_change: null
+  invalid_change: null,
+  invalid_row: null
 }
 export const registerDeadLetterReasons = Effect.forEach(
   Object.keys(rejectReasons),

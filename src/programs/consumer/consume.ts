@@ -1,13 +1,49 @@
 import { Clock, Duration, Effect, Metric, Schedule } from "effect"
 import { reportHealth } from "../../observability/Health.ts"
 import { consumerBatchSeconds, lakeCommitConflicts, timedSeconds } from "../../observability/metrics.ts"
-import { isPermanentLakeError, Lake } from "../../services/Lake.ts"
+import { isPermanentLakeError, Lake, type LakeError, type PartitionPosition } from "../../services/Lake.ts"
 import { type MessageBatch, OrderStream } from "../../services/OrderStream.ts"
 import { onceBackoff, outageBackoff } from "../../runtime/schedules.ts"
+import { CommitConflict } from "../../table/tableErrors.ts"
 import { type BatchOutcome, commitBatch } from "./commitBatch.ts"
 import type { ConsumerOptions } from "./flushPolicy.ts"
 import { caughtUp, offsetsOf, positionOf, type Positions, reportLag } from "./lag.ts"
 import { addToSplit, openSplit, type Split } from "./split.ts"
+
+/** What the loop needs of one partition's part of a batch, whatever the table. */
+export interface SplitProgress {
+  readonly partition: number
+  readonly messages: number
+  readonly bytes: number
+  readonly changes: { readonly length: number }
+  readonly nextOffset: bigint
+}
+
+/**
+ * How a consumer writes one kind of table: the orders tables (`ordersWriter`), or a table captured
+ * beside them (tableLane.ts). The loop (`consumeWith`) fills batches and handles positions,
+ * rebalances, conflicts and retries the same way for both.
+ */
+export interface BatchWriter<S extends SplitProgress, E, R> {
+  /** Per partition of the topic, where the table stands. */
+  readonly positions: (topic: string) => Effect.Effect<Positions, LakeError, R>
+  readonly setMaintenance: (on: boolean) => Effect.Effect<void, never, R>
+  readonly openSplit: (topic: string, partition: number, position: PartitionPosition) => S
+  readonly addToSplit: (split: S, batch: MessageBatch) => void
+  /** One table commit of the batch; CommitConflict when another writer moved one of its partitions first. */
+  readonly commit: (splits: ReadonlyArray<S>) => Effect.Effect<BatchOutcome, E | CommitConflict, R>
+}
+
+/** The orders tables (`orders` and `order_changes`), through the Lake service. */
+export const ordersWriter: BatchWriter<Split, Effect.Effect.Error<ReturnType<typeof commitBatch>>, Effect.Effect.Context<ReturnType<typeof commitBatch>>> = {
+  positions: (topic) => Effect.flatMap(Lake, (lake) => lake.positions(topic)),
+  setMaintenance: (on) => Effect.flatMap(Lake, (lake) => lake.setMaintenance(on)),
+  openSplit,
+  addToSplit: (split, batch) => {
+    addToSplit(split, batch)
+  },
+  commit: commitBatch
+}
 
 interface BatchTimes {
   /** How long the batch was open, filling (the flush policy's wait included). */
@@ -51,10 +87,13 @@ const logOutcome = (outcome: BatchOutcome, times: BatchTimes) =>
  * commit is the one refused, and it re-reads: either way each offset is in the table once.
  * One consumer of the group maintains (compacts, vacuums) the table: the owner of partition 0.
  */
-export const consume = (options: ConsumerOptions & { readonly once: boolean }) =>
+export const consume = (options: ConsumerOptions & { readonly once: boolean }) => consumeWith(ordersWriter, options)
+
+/** The consumer loop (see `consume`) for any table's writer. */
+export const consumeWith = <S extends SplitProgress, E, R>(writer: BatchWriter<S, E, R>, options: ConsumerOptions & { readonly once: boolean }) =>
   Effect.gen(function*() {
     const stream = yield* OrderStream
-    const lake = yield* Lake
+    const lake = writer
     const backoff: Schedule.Schedule<unknown, unknown> = options.once ? onceBackoff : outageBackoff()
     const logFailure = (what: string) => (error: unknown) =>
       isPermanentLakeError(error)
@@ -127,7 +166,7 @@ export const consume = (options: ConsumerOptions & { readonly once: boolean }) =
       if (first === null) return null
       const openedAt = yield* Clock.currentTimeMillis
       let decodeMs = 0
-      const splits = new Map<number, Split>()
+      const splits = new Map<number, S>()
       let messages = 0
       let bytes = 0
       let changes = 0
@@ -135,13 +174,13 @@ export const consume = (options: ConsumerOptions & { readonly once: boolean }) =
         const started = performance.now()
         let split = splits.get(batch.partition)
         if (split === undefined) {
-          split = openSplit(batch.topic, batch.partition, positionOf(current, batch.partition))
+          split = writer.openSplit(batch.topic, batch.partition, positionOf(current, batch.partition))
           splits.set(batch.partition, split)
         }
         messages -= split.messages
         bytes -= split.bytes
         changes -= split.changes.length
-        addToSplit(split, batch)
+        writer.addToSplit(split, batch)
         messages += split.messages
         bytes += split.bytes
         changes += split.changes.length
@@ -174,8 +213,8 @@ export const consume = (options: ConsumerOptions & { readonly once: boolean }) =
       if (filled === null) return
       const { splits } = filled
       const started = Date.now()
-      const outcome = yield* Effect.uninterruptible(commitBatch(splits).pipe(timedSeconds(consumerBatchSeconds))).pipe(
-        Effect.catchTag("CommitConflict", (conflict) =>
+      const outcome = yield* Effect.uninterruptible(writer.commit(splits).pipe(timedSeconds(consumerBatchSeconds))).pipe(
+        Effect.catchIf((error): error is CommitConflict => error instanceof CommitConflict, (conflict) =>
           Effect.gen(function*() {
             yield* Metric.increment(lakeCommitConflicts)
             yield* Effect.logWarning("another writer committed a partition of this batch first; batch dropped, resuming from the table's positions")

@@ -1,0 +1,349 @@
+import { Effect, Either, Scope } from "effect"
+import type { CapturedTableConfig } from "../../config/capturedTables.ts"
+import type { Row, TableSchema, Value } from "../../domain/columns.ts"
+import { partitionOfKey } from "../../domain/orderPartition.ts"
+import { keyText } from "../../domain/rowDecode.ts"
+import { crashPoint } from "../../runtime/crashPoints.ts"
+import type { LakeError, PartitionPosition } from "../../services/Lake.ts"
+import type { TableStorage } from "../../services/TableStorage.ts"
+import { TableStorage as TableStorageTag } from "../../services/TableStorage.ts"
+import type { Action, Metadata } from "../../table/actions.ts"
+import { commit, nothingCommitted } from "../../table/commit.ts"
+import { partitionedFilePath } from "../../table/dataPaths.ts"
+import { positionTxns, tablePositions } from "../../table/positions.ts"
+import { loadSnapshot } from "../../table/readLog.ts"
+import { findRowsByKey, rewriteWithoutKeys } from "../../table/rewrite.ts"
+import { historySchemaOf, partitionSpecOf, type PartitionSpec, partitionValueOf, rowsFormat, tableSchemaOfDelta } from "../../table/rowsFormat.ts"
+import type { Snapshot } from "../../table/snapshot.ts"
+import type { TableFormat } from "../../table/tableFormat.ts"
+import { CommitConflict } from "../../table/tableErrors.ts"
+import type { RowChangeAt } from "../../programs/consumer/tableSplit.ts"
+import { type DeltaTable, openDeltaTable, type TableSettings } from "./deltaTable.ts"
+
+/** One partition's part of a batch of a table captured beside the orders table. */
+export interface RowsBatch {
+  readonly topic: string
+  readonly partition: number
+  readonly from: bigint
+  readonly firstOffset: bigint
+  readonly lastOffset: bigint
+  readonly position: PartitionPosition
+  readonly changes: ReadonlyArray<RowChangeAt>
+  /** The columns a schema marker of this part added (null: none): committed as the table's new metaData. */
+  readonly schema: TableSchema | null
+}
+
+export interface RowsLake {
+  readonly positions: (topic: string) => Effect.Effect<ReadonlyMap<number, PartitionPosition>, LakeError>
+  /** The table's columns (null while there is no table yet: its first schema marker creates it). */
+  readonly schema: () => TableSchema | null
+  readonly commitBatch: (parts: ReadonlyArray<RowsBatch>) => Effect.Effect<{ readonly version: number | null; readonly files: number }, LakeError | CommitConflict>
+  readonly setMaintenance: (on: boolean) => Effect.Effect<void>
+}
+
+/**
+ * A format whose columns follow the table's schema as it grows: the table code holds one format
+ * per open table, and an ADD COLUMN must not reopen it. Files written before a column was added read
+ * it as null, so the newest format reads every file of the table.
+ */
+class LiveFormat {
+  current: TableFormat<Row>
+  readonly format: TableFormat<Row>
+  constructor(initial: TableFormat<Row>) {
+    this.current = initial
+    const self = this
+    this.format = {
+      get name() {
+        return self.current.name
+      },
+      get protocol() {
+        return self.current.protocol
+      },
+      get partitionColumn() {
+        return self.current.partitionColumn
+      },
+      get keys() {
+        return self.current.keys
+      },
+      metadata: (...args) => self.current.metadata(...args),
+      schemaDifference: (...args) => self.current.schemaDifference(...args),
+      writer: (...args) => self.current.writer(...args),
+      read: (...args) => self.current.read(...args),
+      stats: () => self.current.stats()
+    } as TableFormat<Row>
+  }
+}
+
+/** What a table held before the batch's changes, of orders deleted before any other change of theirs. */
+const keysDeletedUnseen = (parts: ReadonlyArray<RowsBatch>) => {
+  const out = new Set<string>()
+  for (const part of parts) {
+    const seen = new Set<string>()
+    for (const change of part.changes) {
+      if (change.keyText === null) continue
+      if (change.row === null && !seen.has(change.keyText)) out.add(change.keyText)
+      seen.add(change.keyText)
+    }
+  }
+  return out
+}
+
+const pad = (row: Row, width: number): Row => (row.length >= width ? row : [...row, ...Array.from({ length: width - row.length }, () => null)])
+
+/** Per key, the row after its last change (null: deleted), in the order of the last changes. */
+const netRows = (changes: ReadonlyArray<RowChangeAt>) => {
+  const net = new Map<string, Row | null>()
+  for (const change of changes) {
+    if (change.keyText === null) continue
+    net.delete(change.keyText)
+    net.set(change.keyText, change.row)
+  }
+  return net
+}
+
+/**
+ * The Delta tables of one table captured beside the orders table: its current state (one row per
+ * key) and its history (`<path>_changes`: every change, with the row after it, or before it for a
+ * delete), each holding its own positions like the orders tables (deltaLake.ts): a batch commits the
+ * history first, then the table, and each takes only the messages past its own position.
+ */
+export const makeRowsLake = (
+  config: CapturedTableConfig,
+  settings: TableSettings,
+  storage: TableStorage["Type"],
+  historyStorage: TableStorage["Type"],
+  upkeep: Effect.Semaphore
+) =>
+  Effect.gen(function*() {
+    const scope = yield* Effect.scope
+    let schema: TableSchema | null = null
+    let spec: PartitionSpec | null = null
+    let main: { table: DeltaTable<Row>; live: LiveFormat } | undefined
+    let history: { table: DeltaTable<Row>; live: LiveFormat } | undefined
+    let maintaining = true
+
+    const formatsOf = (next: TableSchema) => {
+      const partition = spec ?? partitionSpecOf(next, config.partitionBy)
+      return {
+        partition,
+        main: rowsFormat(config.lakeName, next, partition),
+        history: rowsFormat(`${config.lakeName}_changes`, historySchemaOf(next), partition)
+      }
+    }
+
+    /** Opens (creating them with `next`'s columns) the two tables, or moves their formats on to `next`. */
+    const follow = (next: TableSchema) =>
+      Effect.gen(function*() {
+        const formats = formatsOf(next)
+        spec = formats.partition
+        schema = next
+        if (main === undefined) {
+          const live = new LiveFormat(formats.main)
+          main = { table: yield* openDeltaTable(storage, settings, live.format, false, upkeep).pipe(Scope.extend(scope)), live }
+          main.table.setMaintenance(maintaining)
+        } else main.live.current = formats.main
+        if (history === undefined) {
+          const live = new LiveFormat(formats.history)
+          history = { table: yield* openDeltaTable(historyStorage, settings, live.format, false, upkeep).pipe(Scope.extend(scope)), live }
+          history.table.setMaintenance(maintaining)
+        } else history.live.current = formats.history
+      })
+
+    // An existing table says what its columns are.
+    const existing = yield* loadSnapshot().pipe(Effect.provideService(TableStorageTag, storage))
+    if (existing.version >= 0 && existing.metadata !== undefined) {
+      const described = tableSchemaOfDelta(existing.metadata)
+      if (Either.isLeft(described)) return yield* described.left
+      spec = described.right.partition
+      yield* follow(described.right.schema)
+    }
+
+    /** The table's metaData moved on to `next`'s columns (same id, same properties). */
+    const evolvedMetadata = (snapshot: Snapshot, format: TableFormat<Row>): Metadata => {
+      const before = snapshot.metadata!
+      const fresh = format.metadata(before.id, before.configuration, before.createdTime ?? Date.now())
+      return { ...before, schemaString: fresh.schemaString, partitionColumns: fresh.partitionColumns }
+    }
+
+    const metadataChanged = (snapshot: Snapshot, format: TableFormat<Row>) =>
+      snapshot.metadata !== undefined && snapshot.metadata.schemaString !== format.metadata(snapshot.metadata.id, {}, 0).schemaString
+
+    const partitionRows = (rows: Iterable<Row>) => {
+      const out = new Map<string | null, Array<Row>>()
+      for (const row of rows) {
+        const value = partitionValueOf(spec!, schema!, row)
+        const group = out.get(value)
+        if (group === undefined) out.set(value, [row])
+        else group.push(row)
+      }
+      return out
+    }
+
+    const commitHistory = (parts: ReadonlyArray<RowsBatch>, mainAt: ReadonlyMap<number, bigint>, before: ReadonlyMap<string, Row>) =>
+      Effect.gen(function*() {
+        const { table } = history!
+        const started = Date.now()
+        const snapshot = yield* table.latest("if-stale")
+        const held = tablePositions(snapshot, parts[0]!.topic)
+        const fromOf = new Map(parts.map((part) => [part, held.get(part.partition)?.nextOffset ?? mainAt.get(part.partition) ?? part.from]))
+        const moving = parts.filter((part) => fromOf.get(part)! < part.position.nextOffset)
+        if (moving.length === 0 && !metadataChanged(snapshot, table.format)) return
+        const width = schema!.columns.length
+        const staged: Array<Effect.Effect.Success<ReturnType<typeof table.writeFiles>>[number]> = []
+        const removeStaged = Effect.suspend(() => Effect.forEach(staged, (f) => table.storage.remove(f.add.add.path).pipe(Effect.ignore), { discard: true }))
+        for (const part of moving) {
+          const from = fromOf.get(part)!
+          const last = new Map<string, Row>()
+          const rows: Array<Row> = []
+          let emptied = false
+          for (const change of part.changes) {
+            if (change.op === "truncate") {
+              last.clear()
+              emptied = true
+            }
+            const image = change.row ?? (change.keyText === null ? null : last.get(change.keyText) ?? (emptied ? undefined : before.get(change.keyText)) ?? null)
+            if (change.keyText !== null) {
+              if (change.row !== null) last.set(change.keyText, change.row)
+              else last.delete(change.keyText)
+            }
+            if (change.offset < from) continue
+            // A truncate is one row, from partition 0's marker (every partition has one).
+            if (change.op === "truncate" && part.partition !== 0) continue
+            const values: Array<Value> = [change.op, change.key.lsn, BigInt(change.key.seq), change.commitTime, change.xid === null ? null : BigInt(change.xid)]
+            rows.push([...values, ...pad(image ?? [], width)])
+          }
+          staged.push(...(yield* table.writeFiles(
+            (partition) => partitionedFilePath(spec!.kind === "none" ? null : { column: spec!.column, value: partition }, `${part.topic}-${part.partition}-${from}-${part.lastOffset}`),
+            partitionRows(rows)
+          ).pipe(Effect.tapError(() => removeStaged))))
+        }
+        const owners = new Set(moving.map((part) => part.partition))
+        const now = Date.now()
+        const evolve = metadataChanged(snapshot, table.format) ? [{ metaData: evolvedMetadata(snapshot, table.format) } as Action] : []
+        const done = yield* commit(snapshot, {
+          actions: [...evolve, ...staged.map((f) => f.add), ...moving.flatMap((part) => positionTxns(part.topic, part.partition, part.position, now))],
+          operation: "STREAMING UPDATE",
+          operationParameters: { outputMode: "Append", epochId: moving.map((part) => `${part.partition}:${part.position.nextOffset}`).join(",") },
+          isBlindAppend: evolve.length === 0,
+          format: table.format,
+          conflictsWith: txnConflict(parts[0]!.topic, owners)
+        }).pipe(Effect.provideService(TableStorageTag, table.storage), Effect.tapError((error) => nothingCommitted(error) ? removeStaged : Effect.void))
+        yield* table.committed(done.snapshot, started)
+        yield* crashPoint("consumer.after-history-commit")
+      })
+
+    const lake: RowsLake = {
+      schema: () => schema,
+      setMaintenance: (on) =>
+        Effect.sync(() => {
+          maintaining = on
+          main?.table.setMaintenance(on)
+          history?.table.setMaintenance(on)
+        }),
+      positions: (topic) =>
+        Effect.gen(function*() {
+          if (main === undefined) return new Map()
+          const orders = tablePositions(yield* main.table.latest("refresh"), topic)
+          const held = tablePositions(yield* history!.table.latest("refresh"), topic)
+          // The history is committed first: a crash between the two leaves it ahead.
+          const out = new Map<number, PartitionPosition>(orders)
+          for (const [partition, h] of held) {
+            const o = orders.get(partition)
+            if (o !== undefined && h.nextOffset < o.nextOffset) out.set(partition, h)
+          }
+          return out as ReadonlyMap<number, PartitionPosition>
+        }),
+      commitBatch: (parts) =>
+        Effect.gen(function*() {
+          const started = Date.now()
+          const announced = parts.map((part) => part.schema).filter((s): s is TableSchema => s !== null)
+          const newest = announced.reduce<TableSchema | null>((a, b) => (a === null || b.columns.length > a.columns.length ? b : a), null)
+          if (newest !== null && (schema === null || newest.columns.length > schema.columns.length)) yield* follow(newest)
+          if (main === undefined) {
+            // Nothing but messages that are not rows (dead letters, copies) before the table's first schema: no table to hold a position yet.
+            return { version: null, files: 0 }
+          }
+          const { table } = main
+          const snapshot = yield* table.latest("if-stale")
+          const positions = tablePositions(snapshot, parts[0]!.topic)
+          const at = new Map<number, bigint>()
+          for (const part of parts) {
+            const held = positions.get(part.partition)?.nextOffset ?? 0n
+            if (held < part.from || held > part.position.nextOffset) {
+              return yield* new CommitConflict({ version: snapshot.version, detail: `partition ${part.partition} is at offset ${held} in the table; this batch read it from ${part.from}` })
+            }
+            at.set(part.partition, held)
+          }
+          const unseen = keysDeletedUnseen(parts)
+          const before = unseen.size === 0 ? new Map<string, Row>() : yield* findRowsByKey(snapshot, table.format, unseen).pipe(Effect.provideService(TableStorageTag, storage))
+          yield* commitHistory(parts, at, before)
+
+          const width = schema!.columns.length
+          const changed = new Set<string>()
+          const truncated: Array<{ readonly partition: number; readonly partitions: number }> = []
+          const rows: Array<Row> = []
+          for (const part of parts) {
+            const applied = part.changes.filter((change) => change.offset >= at.get(part.partition)!)
+            let cut = applied.length - 1
+            while (cut >= 0 && applied[cut]!.op !== "truncate") cut--
+            if (cut >= 0) {
+              truncated.push({ partition: part.partition, partitions: applied[cut]!.partitions! })
+              for (const change of applied.slice(0, cut)) if (change.keyText !== null) changed.add(change.keyText)
+            }
+            for (const [key, row] of netRows(applied.slice(cut + 1))) {
+              changed.add(key)
+              if (row !== null) rows.push(pad(row, width))
+            }
+          }
+          const moving = parts.filter((part) => at.get(part.partition)! < part.position.nextOffset)
+          const evolve = metadataChanged(snapshot, table.format) ? [{ metaData: evolvedMetadata(snapshot, table.format) } as Action] : []
+          if (moving.length === 0 && evolve.length === 0) return { version: snapshot.version, files: 0 }
+          const emptied = truncated.length === 0
+            ? undefined
+            : (row: Row) => truncated.some((t) => partitionOfKey(keyText(schema!, row), t.partitions) === t.partition)
+          const now = Date.now()
+          const rewrite = changed.size === 0 && emptied === undefined
+            ? undefined
+            : yield* rewriteWithoutKeys(snapshot, table.format, changed, now, emptied).pipe(Effect.provideService(TableStorageTag, storage))
+          const files = yield* table.writeFiles(
+            (partition) => partitionedFilePath(spec!.kind === "none" ? null : { column: spec!.column, value: partition }, `${parts[0]!.topic}-${parts.map((p) => `${p.partition}_${p.firstOffset}`).join("_")}`),
+            partitionRows(rows)
+          ).pipe(Effect.tapError(() => Effect.forEach(rewrite?.written ?? [], (path) => storage.remove(path).pipe(Effect.ignore), { discard: true })))
+          const removeWritten = Effect.forEach([...(rewrite?.written ?? []), ...files.map((f) => f.add.add.path)], (path) => storage.remove(path).pipe(Effect.ignore), { discard: true })
+          const removed = rewrite?.removed ?? new Set<string>()
+          const owners = new Set(moving.map((part) => part.partition))
+          const done = yield* commit(snapshot, {
+            actions: [...evolve, ...(rewrite?.actions ?? []), ...files.map((f) => f.add), ...moving.flatMap((part) => positionTxns(part.topic, part.partition, part.position, now))],
+            operation: changed.size === 0 ? "STREAMING UPDATE" : "MERGE",
+            operationParameters: {
+              outputMode: changed.size === 0 ? "Append" : "Update",
+              epochId: moving.map((part) => `${part.partition}:${part.position.nextOffset}`).join(","),
+              ...(changed.size === 0 ? {} : { predicate: JSON.stringify(schema!.key) })
+            },
+            isBlindAppend: removed.size === 0 && evolve.length === 0,
+            format: table.format,
+            conflictsWith: (winner) => {
+              const reason = txnConflict(parts[0]!.topic, owners)(winner)
+              if (reason !== undefined) return reason
+              // A file we rewrite that another writer removed first (a compaction): the batch is read again.
+              for (const action of winner) if ("remove" in action && removed.has(action.remove.path)) return `another writer removed ${action.remove.path}, which this batch rewrites`
+              return undefined
+            }
+          }).pipe(Effect.provideService(TableStorageTag, storage), Effect.tapError((error) => nothingCommitted(error) ? removeWritten : Effect.void))
+          yield* table.committed(done.snapshot, started)
+          yield* crashPoint("consumer.after-commit")
+          return { version: done.version, files: files.length }
+        }).pipe(Effect.withSpan("RowsLake.commitBatch", { attributes: { table: config.display } }))
+    }
+    return lake
+  })
+
+/** A winner that moved one of our partitions' positions invalidates our commit. */
+const txnConflict = (topic: string, partitions: ReadonlySet<number>) => (winner: ReadonlyArray<Action>): string | undefined => {
+  for (const action of winner) {
+    if (!("txn" in action)) continue
+    const match = /^(.*)-(\d+)(?:\..*)?$/.exec(action.txn.appId)
+    if (match !== null && match[1] === topic && partitions.has(Number(match[2]))) return `another writer committed partition ${match[2]} (${action.txn.appId})`
+  }
+  return undefined
+}
