@@ -27,6 +27,8 @@ export interface LakeDataFile {
   readonly location: string
   /** The `date` partition value from the log (directory names are not part of the protocol). */
   readonly date: string
+  /** Every partition value from the log (a table of `tables:` may be partitioned by another column, or not at all). */
+  readonly partitionValues: Readonly<Record<string, string | null>>
   readonly bytes: number
   /** From the file's stats; undefined when its writer left them out. */
   readonly rows: number | undefined
@@ -107,6 +109,7 @@ export const readLakeVersion = (
           return {
             location,
             date: dateOf(add),
+            partitionValues: add.partitionValues,
             bytes: add.size,
             rows: stats?.numRecords,
             oldest: created(stats?.minValues),
@@ -161,8 +164,36 @@ const tableViewSql = (view: string, files: ReadonlyArray<LakeDataFile>, empty: s
   JOIN (VALUES ${dates.join(", ")}) f(file, date) ON r.filename = f.file`
 }
 
+const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`
+
+/**
+ * The view of a table of `tables:` over exactly its version's files: columns by name across files
+ * (a file written before an ADD COLUMN lacks the column: NULL there), the partition column from the
+ * log. No file yet: an empty view with no columns of the table's.
+ */
+export const capturedTableViewSql = (view: string, lake: LakeVersion): string => {
+  if (lake.files.length === 0) return `CREATE VIEW ${quoteIdent(view)} AS SELECT NULL AS no_rows_yet WHERE false`
+  const partitionColumns = Object.keys(lake.files[0]!.partitionValues)
+  const read = `read_parquet(${fileList(lake.files)}, union_by_name = true, hive_partitioning = false, filename = true)`
+  if (partitionColumns.length === 0) return `CREATE VIEW ${quoteIdent(view)} AS SELECT * EXCLUDE (filename) FROM ${read}`
+  const column = partitionColumns[0]!
+  const values = lake.files.map((f) => {
+    const value = f.partitionValues[column]
+    return `(${quoteLiteral(f.location)}, ${value === null || value === undefined || !isoDate.test(value) ? "NULL::DATE" : `DATE ${quoteLiteral(value)}`})`
+  })
+  return `CREATE VIEW ${quoteIdent(view)} AS SELECT r.* EXCLUDE (filename), f.${quoteIdent(column)}
+  FROM ${read} r JOIN (VALUES ${values.join(", ")}) f(file, ${quoteIdent(column)}) ON r.filename = f.file`
+}
+
+/** A table of `tables:` as DuckDB views: its name, and `<name>_changes` for its history. */
+export interface CapturedTableViews {
+  readonly name: string
+  readonly lake: LakeVersion
+  readonly changes: LakeVersion | undefined
+}
+
 /** An in-memory DuckDB with the view `orders` over the given version's files (and `order_changes` over the history's). */
-export const openLakeVersion = (lake: LakeVersion, changes?: LakeVersion) =>
+export const openLakeVersion = (lake: LakeVersion, changes?: LakeVersion, tables: ReadonlyArray<CapturedTableViews> = []) =>
   Effect.acquireRelease(
     Effect.tryPromise({
       try: async () => {
@@ -171,6 +202,10 @@ export const openLakeVersion = (lake: LakeVersion, changes?: LakeVersion) =>
         try {
           await connection.run(ordersViewSql(lake.files))
           await connection.run(changesViewSql(changes?.files ?? []))
+          for (const table of tables) {
+            await connection.run(capturedTableViewSql(table.name, table.lake))
+            await connection.run(capturedTableViewSql(`${table.name}_changes`, table.changes ?? { version: -1, timestamp: 0, files: [] }))
+          }
           await connection.run("SET TimeZone = 'UTC'")
         } catch (error) {
           connection.closeSync()
@@ -193,7 +228,12 @@ export const openLakeVersion = (lake: LakeVersion, changes?: LakeVersion) =>
  * `version`, or the one current at `asOf` ms): `read_parquet` of its exact files, `date` a DATE
  * column. No table, or a table without files, gives an empty view with the lake's columns.
  */
-export const openLake = (lakePath: string, options: LakeRequest = {}, storage?: Layer.Layer<TableStorage, StorageError>) =>
+export const openLake = (
+  lakePath: string,
+  options: LakeRequest = {},
+  storage?: Layer.Layer<TableStorage, StorageError>,
+  tables: ReadonlyArray<{ readonly name: string; readonly path: string; readonly changesPath: string }> = []
+) =>
   Effect.gen(function*() {
     const lake = yield* readLakeVersion(lakePath, options, storage)
     // The history beside it (logical capture), as of the same time; none yet reads as empty. A
@@ -202,7 +242,17 @@ export const openLake = (lakePath: string, options: LakeRequest = {}, storage?: 
     const changes = storage !== undefined ? undefined : yield* readLakeVersion(changesPath, options.asOf === undefined ? {} : { asOf: options.asOf }).pipe(
       Effect.catchIf((error) => error._tag === "TableError" && error.reason === "missing", () => Effect.succeed(undefined))
     )
-    return yield* openLakeVersion(lake, changes)
+    // Tables of `tables:` at their latest versions (a version number is the orders table's), or as of the same time.
+    const travel = options.asOf === undefined ? {} : { asOf: options.asOf }
+    const missingIsEmpty = <A>(effect: Effect.Effect<A, StorageError | TableError>) =>
+      effect.pipe(Effect.catchIf((error) => error._tag === "TableError" && error.reason === "missing", () => Effect.succeed(undefined)))
+    const views = yield* Effect.forEach(tables, (table) =>
+      Effect.gen(function*() {
+        const main = yield* missingIsEmpty(readLakeVersion(table.path, travel))
+        const history = yield* missingIsEmpty(readLakeVersion(table.changesPath, travel))
+        return { name: table.name, lake: main ?? { version: -1, timestamp: 0, files: [] }, changes: history } satisfies CapturedTableViews
+      }))
+    return yield* openLakeVersion(lake, changes, views)
   })
 
 export interface QueryResult {

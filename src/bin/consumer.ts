@@ -2,7 +2,9 @@ import { NodeContext } from "@effect/platform-node"
 import { Cause, Effect, Layer } from "effect"
 import { loadConfig } from "../config/loadConfig.ts"
 import { dlqTopicOf } from "../config/PipelineConfig.ts"
+import { capturedTablesOf } from "../config/capturedTables.ts"
 import { consumerLayer } from "../layers/live.ts"
+import { consumeTable } from "../layers/tableLanes.ts"
 import { ordersConsumed, ordersWritten } from "../observability/metrics.ts"
 import { observabilityLayer } from "../observability/observabilityLayer.ts"
 import { consume } from "../programs/consumer/consume.ts"
@@ -29,8 +31,7 @@ const main = Effect.gen(function*() {
     progress: { consumed: ordersConsumed, written: ordersWritten },
     once: cli.once
   })
-  yield* consume({
-    topic: config.kafka.topic,
+  const options = {
     pollWait: "1 second",
     flush: {
       maxMessages: config.consumer.max_batch_messages,
@@ -40,7 +41,26 @@ const main = Effect.gen(function*() {
       backlogLinger: `${config.consumer.backlog_linger_ms} millis`
     },
     once: cli.once
-  }).pipe(Effect.provide(Layer.merge(consumerLayer(config), observability)))
+  } as const
+  // The orders, and each table of `tables:` on its own: a table whose stream stopped (a change its
+  // Delta table cannot follow) is reported, and the others go on; the program then ends in failure.
+  const tables = capturedTablesOf(config)
+  const failures = yield* Effect.all([
+    consume({ ...options, topic: config.kafka.topic }).pipe(Effect.asVoid),
+    ...tables.map((table) =>
+      consumeTable(config, table, options).pipe(
+        Effect.asVoid,
+        Effect.catchAll((error) =>
+          Effect.logError("table stream stopped; the other tables go on").pipe(
+            Effect.annotateLogs({ table: table.display, error: error instanceof Error ? error.message : String(error) }),
+            Effect.as(error)
+          )
+        )
+      )
+    )
+  ], { concurrency: "unbounded" }).pipe(Effect.provide(Layer.merge(consumerLayer(config), observability)))
+  const stopped = failures.filter((failure) => failure !== undefined)
+  if (stopped.length > 0) return yield* Effect.fail(stopped[0])
 })
 
 main.pipe(

@@ -2,6 +2,7 @@ import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Cause, Effect } from "effect"
 import { parseArgs } from "node:util"
 import { deliveryTimesSql, formatTable, openLake, parseTimeTravel, runQuery } from "../analytics/lakeQuery.ts"
+import { capturedTablesOf } from "../config/capturedTables.ts"
 import { defaultConfigFile, loadConfig } from "../config/loadConfig.ts"
 
 const usage = `Usage: npm run query -- [--config FILE] [--json] [--version N | --as-of TIME] "SQL"
@@ -13,6 +14,9 @@ exactly the data files of the table's current version (\`date\` is a DATE column
 With capture.mode logical, the view \`order_changes\` holds every change of every order (op, commit_lsn,
 change_seq, commit_ts, xid and the order's columns after it), e.g.
   npm run query -- "SELECT op, count(*) FROM order_changes GROUP BY op"
+Each table of \`tables:\` has its view under its lake name, and \`<name>_changes\` for its history
+(_change_op, _commit_lsn, _change_seq, _commit_ts, _xid and the row), e.g.
+  npm run query -- "SELECT cuisine, count(*) FROM restaurants GROUP BY cuisine"
 
 Options:
   --version N     read table version N instead of the latest (time travel)
@@ -59,7 +63,8 @@ const request = typeof travel === "string" ? fail(travel) : travel
 
 const main = Effect.gen(function*() {
   const config = yield* loadConfig(values.config)
-  const connection = yield* openLake(config.datalake.path, request)
+  const tables = capturedTablesOf(config).map((table) => ({ name: table.lakeName, path: table.path, changesPath: table.changesPath }))
+  const connection = yield* openLake(config.datalake.path, request, undefined, tables)
   const result = yield* runQuery(connection, canned ?? positionals[0]!)
   process.stdout.write(values.json
     ? JSON.stringify(result.rows.map((r) => Object.fromEntries(result.columns.map((c, i) => [c, r[i]])))) + "\n"

@@ -30,7 +30,7 @@ export const kafkaSettingsOf = (config: PipelineConfig): KafkaSettings => ({
 const rawTopicConfig = { "max.message.bytes": String(8 * 1024 * 1024) }
 const dlqTopicConfig = { "max.message.bytes": String(16 * 1024 * 1024) }
 
-const topicsLayer = (config: PipelineConfig) =>
+export const topicsLayer = (config: PipelineConfig) =>
   Layer.effectDiscard(ensureTopics(kafkaSettingsOf(config), [
     { topic: config.kafka.topic, partitions: config.kafka.partitions, config: rawTopicConfig },
     { topic: dlqTopicOf(config), partitions: 1, config: dlqTopicConfig },
@@ -42,7 +42,7 @@ const topicsLayer = (config: PipelineConfig) =>
  * A service that is down at start is waited for, with capped backoff and a log line per attempt,
  * rather than failing the program.
  */
-const waitingFor = (what: string) => <A, E, R>(layer: Layer.Layer<A, E, R>) =>
+export const waitingFor = (what: string) => <A, E, R>(layer: Layer.Layer<A, E, R>) =>
   layer.pipe(
     Layer.tapError((error) =>
       isTransient(error)

@@ -94,6 +94,7 @@ export const consumeWith = <S extends SplitProgress, E, R>(writer: BatchWriter<S
   Effect.gen(function*() {
     const stream = yield* OrderStream
     const lake = writer
+    const lagTopic = options.tagLagWithTopic === true ? options.topic : undefined
     const backoff: Schedule.Schedule<unknown, unknown> = options.once ? onceBackoff : outageBackoff()
     const logFailure = (what: string) => (error: unknown) =>
       isPermanentLakeError(error)
@@ -113,12 +114,12 @@ export const consumeWith = <S extends SplitProgress, E, R>(writer: BatchWriter<S
     let { ends, positions } = yield* startup
     let current: Positions = positions
     let totals = { messages: 0, written: 0, duplicates: 0, deadLettered: 0, files: 0 }
-    yield* reportLag(current, ends)
+    yield* reportLag(current, ends, lagTopic)
 
     if (!options.once) {
       // Lag needs the topic's end, which only the broker knows: ask it every few seconds.
       yield* stream.endOffsets.pipe(
-        Effect.flatMap((latest) => reportLag(current, latest)),
+        Effect.flatMap((latest) => reportLag(current, latest, lagTopic)),
         Effect.ignore,
         Effect.repeat(Schedule.spaced("5 seconds")),
         Effect.forkScoped
@@ -246,7 +247,7 @@ export const consumeWith = <S extends SplitProgress, E, R>(writer: BatchWriter<S
 
     if (options.once) {
       while (!caughtUp(current, ends)) yield* step
-      yield* reportLag(current, ends)
+      yield* reportLag(current, ends, lagTopic)
       // The peak resident size of the run, as the producer reports it: what a large backfill or transaction cost.
       yield* Effect.logInfo("drained").pipe(Effect.annotateLogs({ ...totals, max_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024) }))
       return totals

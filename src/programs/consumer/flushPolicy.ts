@@ -17,6 +17,8 @@ export interface FlushPolicy {
 
 export interface ConsumerOptions {
   readonly topic: string
+  /** Lag metrics tagged with the topic (a table captured beside the orders table). */
+  readonly tagLagWithTopic?: boolean
   /** How long one poll waits for messages when no batch is open. */
   readonly pollWait: Duration.DurationInput
   readonly flush: FlushPolicy

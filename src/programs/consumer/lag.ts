@@ -11,15 +11,18 @@ export const positionOf = (positions: Positions, partition: number): PartitionPo
 export const offsetsOf = (positions: Positions): ReadonlyMap<number, bigint> =>
   new Map([...positions].map(([p, position]) => [p, position.nextOffset]))
 
-/** Lag per partition: what the topic holds beyond the table's position. */
-export const reportLag = (positions: Positions, ends: ReadonlyMap<number, bigint>) =>
+/**
+ * Lag per partition: what the topic holds beyond the table's position. `topic`: tagged with it too
+ * (the topics of tables captured beside the orders table; the orders topic's series keep their
+ * labels).
+ */
+export const reportLag = (positions: Positions, ends: ReadonlyMap<number, bigint>, topic?: string) =>
   Effect.forEach(ends, ([partition, end]) => {
     const next = positionOf(positions, partition).nextOffset
     const lag = end > next ? end - next : 0n
-    return Effect.all([
-      Metric.set(consumerLag.pipe(Metric.tagged("partition", String(partition))), Number(lag)),
-      Metric.set(consumerNextOffset.pipe(Metric.tagged("partition", String(partition))), Number(next))
-    ], { discard: true })
+    const tag = <M extends Metric.Metric.Gauge<number>>(metric: M) =>
+      topic === undefined ? metric.pipe(Metric.tagged("partition", String(partition))) : metric.pipe(Metric.tagged("partition", String(partition)), Metric.tagged("topic", topic))
+    return Effect.all([Metric.set(tag(consumerLag), Number(lag)), Metric.set(tag(consumerNextOffset), Number(next))], { discard: true })
   }, { discard: true })
 
 export const caughtUp = (positions: Positions, ends: ReadonlyMap<number, bigint>) =>
