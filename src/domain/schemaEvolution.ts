@@ -16,6 +16,10 @@ export type SchemaStep =
  */
 export const schemaStep = (current: TableSchema, next: CapturedSchema): SchemaStep => {
   const problems: Array<string> = []
+  // No table yet: its first marker gives all its columns.
+  if (current.columns.length === 0 && next.unsupported.length === 0) {
+    return next.schema.columns.length === 0 ? { _tag: "same" } : { _tag: "added", schema: next.schema, added: next.schema.columns }
+  }
   if (next.unsupported.length > 0) problems.push(`column ${next.unsupported.join(", ")} has a type the lake cannot hold`)
   const byName = new Map(next.schema.columns.map((column) => [column.name, column]))
   for (const column of current.columns) {

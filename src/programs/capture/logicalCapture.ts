@@ -5,6 +5,7 @@ import { describe, query, queryPool } from "../../layers/postgres/logical/pgConn
 import { type CapturedTableConfig, quoteTableRef } from "../../config/capturedTables.ts"
 import { ensurePublication, inspectTable, preflight } from "../../layers/postgres/logical/preflight.ts"
 import { readTableSchema } from "../../layers/postgres/tableCatalog.ts"
+import { historyClash } from "../../table/historySchema.ts"
 import { registerCaptureOps } from "../../observability/captureMetrics.ts"
 import { reportHealth } from "../../observability/Health.ts"
 import { onceBackoff, outageBackoff } from "../../runtime/schedules.ts"
@@ -54,6 +55,10 @@ const inspectSource = (pool: pg.Pool, config: CapturedTableConfig, configKey: st
         detail: `the key of ${config.display} (${configKey}.key) has nullable column ${nullableKey.join(", ")}: a key must identify one row ` +
           `whatever it holds; key it by NOT NULL columns (the primary key by default)`
       })
+    }
+    const clash = historyClash(schema)
+    if (clash !== undefined) {
+      return yield* new CaptureError({ reason: "misconfigured", detail: `${config.display} (${configKey}): ${clash}; rename the column to capture the table` })
     }
     if (config.partitionBy !== undefined) {
       const column = schema.columns.find((c) => c.name === config.partitionBy)
