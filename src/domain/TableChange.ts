@@ -35,7 +35,14 @@ export const isMarker = (op: TableChangeOp) => op === "schema" || op === "trunca
 export interface SchemaMessage {
   readonly table: string
   readonly key: ReadonlyArray<string>
-  readonly columns: ReadonlyArray<{ readonly name: string; readonly pg_type: string; readonly type: string | null; readonly nullable: boolean }>
+  readonly columns: ReadonlyArray<{
+    readonly name: string
+    readonly pg_type: string
+    /** The type's OID: an unconstrained numeric (a string in the lake) still travels as a JSON number. */
+    readonly type_oid: number
+    readonly type: string | null
+    readonly nullable: boolean
+  }>
 }
 
 export interface ColumnAsCaptured extends Omit<Column, "type"> {
@@ -50,6 +57,7 @@ export const schemaJson = (table: string, key: ReadonlyArray<string>, columns: R
     columns: columns.map((column) => ({
       name: column.name,
       pg_type: column.pgType,
+      type_oid: column.typeOid,
       type: column.type === undefined ? null : typeName(column.type),
       nullable: column.nullable
     }))

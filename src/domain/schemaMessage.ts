@@ -52,7 +52,8 @@ export const parseSchemaMessage = (text: string): Either.Either<CapturedSchema, 
     }
     const type = typeof column.type === "string" ? parseTypeName(column.type) : undefined
     if (type === undefined) return Either.left(`a schema marker's column ${column.name} has type ${JSON.stringify(column.type)}, which is none the lake knows`)
-    columns.push({ name: column.name, pgType: column.pg_type, typeOid: 0, type, nullable: column.nullable !== false })
+    const typeOid = typeof column.type_oid === "number" && Number.isSafeInteger(column.type_oid) ? column.type_oid : 0
+    columns.push({ name: column.name, pgType: column.pg_type, typeOid, type, nullable: column.nullable !== false })
   }
   for (const name of parsed.key) {
     if (!columns.some((column) => column.name === name)) return Either.left(`a schema marker's key column ${JSON.stringify(name)} is not one of its columns`)

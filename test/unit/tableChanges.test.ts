@@ -43,11 +43,11 @@ describe("schema markers", () => {
       table: "public.r",
       key: ["id"],
       columns: [
-        { name: "id", pg_type: "bigint", type: "long", nullable: false },
-        { name: "name", pg_type: "text", type: "string", nullable: true },
-        { name: "rating", pg_type: "numeric(3,1)", type: "decimal(3,1)", nullable: true },
-        { name: "tags", pg_type: "text[]", type: "array<string>", nullable: true },
-        { name: "area", pg_type: "polygon", type: null, nullable: true }
+        { name: "id", pg_type: "bigint", type_oid: 0, type: "long", nullable: false },
+        { name: "name", pg_type: "text", type_oid: 0, type: "string", nullable: true },
+        { name: "rating", pg_type: "numeric(3,1)", type_oid: 0, type: "decimal(3,1)", nullable: true },
+        { name: "tags", pg_type: "text[]", type_oid: 0, type: "array<string>", nullable: true },
+        { name: "area", pg_type: "polygon", type_oid: 604, type: null, nullable: true }
       ]
     })
     const parsed = parseSchemaMessage(json)

@@ -1,4 +1,4 @@
-import { Effect, Either, Scope } from "effect"
+import { Effect, Scope } from "effect"
 import type { CapturedTableConfig } from "../../config/capturedTables.ts"
 import type { Row, TableSchema, Value } from "../../domain/columns.ts"
 import { partitionOfKey } from "../../domain/orderPartition.ts"
@@ -7,17 +7,18 @@ import { crashPoint } from "../../runtime/crashPoints.ts"
 import type { LakeError, PartitionPosition } from "../../services/Lake.ts"
 import type { TableStorage } from "../../services/TableStorage.ts"
 import { TableStorage as TableStorageTag } from "../../services/TableStorage.ts"
-import type { Action, Metadata } from "../../table/actions.ts"
+import type { Action } from "../../table/actions.ts"
 import { commit, nothingCommitted } from "../../table/commit.ts"
-import { partitionedFilePath } from "../../table/dataPaths.ts"
+import { streamFilePath } from "../../table/dataPaths.ts"
 import { positionTxns, tablePositions } from "../../table/positions.ts"
 import { loadSnapshot } from "../../table/readLog.ts"
 import { findRowsByKey, rewriteWithoutKeys } from "../../table/rewrite.ts"
 import { historySchemaOf } from "../../table/historySchema.ts"
-import { partitionSpecOf, type PartitionSpec, partitionValueOf, rowsFormat, tableSchemaOfDelta } from "../../table/rowsFormat.ts"
+import { partitionValueOf, rowsFormat } from "../../table/rowsFormat.ts"
+import { datePartition, evolvedMetadata, noPartition, type PartitionSpec, RowsSchemaError, tableSchemaOfDelta } from "../../table/rowsSchema.ts"
 import type { Snapshot } from "../../table/snapshot.ts"
 import type { TableFormat } from "../../table/tableFormat.ts"
-import { CommitConflict } from "../../table/tableErrors.ts"
+import { CommitConflict, TableError } from "../../table/tableErrors.ts"
 import type { RowChangeAt } from "../../programs/consumer/tableSplit.ts"
 import { type DeltaTable, openDeltaTable, type TableSettings } from "./deltaTable.ts"
 
@@ -123,19 +124,23 @@ export const makeRowsLake = (
     let history: { table: DeltaTable<Row>; live: LiveFormat } | undefined
     let maintaining = true
 
-    const formatsOf = (next: TableSchema) => {
-      const partition = spec ?? partitionSpecOf(next, config.partitionBy)
-      return {
-        partition,
-        main: rowsFormat(config.lakeName, next, partition),
-        history: rowsFormat(`${config.lakeName}_changes`, historySchemaOf(next), partition)
-      }
-    }
+    const formatsOf = (next: TableSchema) =>
+      Effect.gen(function*() {
+        const partition = spec ?? (config.partitionBy === undefined ? noPartition : datePartition(next, config.partitionBy))
+        if (partition instanceof RowsSchemaError) {
+          return yield* new TableError({ reason: "schema", path: storage.root, detail: `${config.display}: partition_by ${config.partitionBy}: ${partition.message}` })
+        }
+        return {
+          partition,
+          main: rowsFormat(config.display, next, partition),
+          history: rowsFormat(`${config.display} history`, historySchemaOf(next), partition, [])
+        }
+      })
 
     /** Opens (creating them with `next`'s columns) the two tables, or moves their formats on to `next`. */
     const follow = (next: TableSchema) =>
       Effect.gen(function*() {
-        const formats = formatsOf(next)
+        const formats = yield* formatsOf(next)
         spec = formats.partition
         schema = next
         if (main === undefined) {
@@ -153,26 +158,32 @@ export const makeRowsLake = (
     // An existing table says what its columns are.
     const existing = yield* loadSnapshot().pipe(Effect.provideService(TableStorageTag, storage))
     if (existing.version >= 0 && existing.metadata !== undefined) {
-      const described = tableSchemaOfDelta(existing.metadata)
-      if (Either.isLeft(described)) return yield* described.left
-      spec = described.right.partition
-      yield* follow(described.right.schema)
+      const described = tableSchemaOfDelta(existing.metadata.schemaString, existing.metadata.partitionColumns, existing.metadata.configuration)
+      if (described instanceof RowsSchemaError) {
+        return yield* new TableError({ reason: "schema", path: storage.root, detail: `not the table of ${config.display}: ${described.message}` })
+      }
+      spec = described.partition
+      yield* follow(described.schema)
     }
 
-    /** The table's metaData moved on to `next`'s columns (same id, same properties). */
-    const evolvedMetadata = (snapshot: Snapshot, format: TableFormat<Row>): Metadata => {
-      const before = snapshot.metadata!
-      const fresh = format.metadata(before.id, before.configuration, before.createdTime ?? Date.now())
-      return { ...before, schemaString: fresh.schemaString, partitionColumns: fresh.partitionColumns }
+    /**
+     * The metaData action that moves a table on to `next`'s columns (an ADD COLUMN), or none when it
+     * has them all: the table's own columns are read from its metaData (another consumer of the group
+     * may have added them first).
+     */
+    const evolution = (snapshot: Snapshot, next: TableSchema): ReadonlyArray<Action> => {
+      const metadata = snapshot.metadata
+      if (metadata === undefined) return []
+      const held = tableSchemaOfDelta(metadata.schemaString, metadata.partitionColumns, metadata.configuration)
+      if (held instanceof RowsSchemaError || held.schema.columns.length >= next.columns.length) return []
+      return [{ metaData: evolvedMetadata(metadata, next) }]
     }
 
-    const metadataChanged = (snapshot: Snapshot, format: TableFormat<Row>) =>
-      snapshot.metadata !== undefined && snapshot.metadata.schemaString !== format.metadata(snapshot.metadata.id, {}, 0).schemaString
-
-    const partitionRows = (rows: Iterable<Row>) => {
+    const partitionRows = (rows: Iterable<Row>, of: TableSchema) => {
+      const valueOf = partitionValueOf(of, spec!)
       const out = new Map<string | null, Array<Row>>()
       for (const row of rows) {
-        const value = partitionValueOf(spec!, schema!, row)
+        const value = valueOf === undefined ? null : valueOf(row)
         const group = out.get(value)
         if (group === undefined) out.set(value, [row])
         else group.push(row)
@@ -188,7 +199,8 @@ export const makeRowsLake = (
         const held = tablePositions(snapshot, parts[0]!.topic)
         const fromOf = new Map(parts.map((part) => [part, held.get(part.partition)?.nextOffset ?? mainAt.get(part.partition) ?? part.from]))
         const moving = parts.filter((part) => fromOf.get(part)! < part.position.nextOffset)
-        if (moving.length === 0 && !metadataChanged(snapshot, table.format)) return
+        const evolve = evolution(snapshot, historySchemaOf(schema!))
+        if (moving.length === 0 && evolve.length === 0) return
         const width = schema!.columns.length
         const staged: Array<Effect.Effect.Success<ReturnType<typeof table.writeFiles>>[number]> = []
         const removeStaged = Effect.suspend(() => Effect.forEach(staged, (f) => table.storage.remove(f.add.add.path).pipe(Effect.ignore), { discard: true }))
@@ -214,13 +226,12 @@ export const makeRowsLake = (
             rows.push([...values, ...pad(image ?? [], width)])
           }
           staged.push(...(yield* table.writeFiles(
-            (partition) => partitionedFilePath(spec!.kind === "none" ? null : { column: spec!.column, value: partition }, `${part.topic}-${part.partition}-${from}-${part.lastOffset}`),
-            partitionRows(rows)
+            (dir) => streamFilePath(dir, part.topic, part.partition, from, part.lastOffset),
+            partitionRows(rows, historySchemaOf(schema!))
           ).pipe(Effect.tapError(() => removeStaged))))
         }
         const owners = new Set(moving.map((part) => part.partition))
         const now = Date.now()
-        const evolve = metadataChanged(snapshot, table.format) ? [{ metaData: evolvedMetadata(snapshot, table.format) } as Action] : []
         const done = yield* commit(snapshot, {
           actions: [...evolve, ...staged.map((f) => f.add), ...moving.flatMap((part) => positionTxns(part.topic, part.partition, part.position, now))],
           operation: "STREAMING UPDATE",
@@ -297,7 +308,7 @@ export const makeRowsLake = (
             }
           }
           const moving = parts.filter((part) => at.get(part.partition)! < part.position.nextOffset)
-          const evolve = metadataChanged(snapshot, table.format) ? [{ metaData: evolvedMetadata(snapshot, table.format) } as Action] : []
+          const evolve = evolution(snapshot, schema!)
           if (moving.length === 0 && evolve.length === 0) return { version: snapshot.version, files: 0 }
           const emptied = truncated.length === 0
             ? undefined
@@ -307,8 +318,8 @@ export const makeRowsLake = (
             ? undefined
             : yield* rewriteWithoutKeys(snapshot, table.format, changed, now, emptied).pipe(Effect.provideService(TableStorageTag, storage))
           const files = yield* table.writeFiles(
-            (partition) => partitionedFilePath(spec!.kind === "none" ? null : { column: spec!.column, value: partition }, `${parts[0]!.topic}-${parts.map((p) => `${p.partition}_${p.firstOffset}`).join("_")}`),
-            partitionRows(rows)
+            (dir) => streamFilePath(dir, parts[0]!.topic, parts[0]!.partition, parts[0]!.firstOffset, parts[parts.length - 1]!.lastOffset),
+            partitionRows(rows, schema!)
           ).pipe(Effect.tapError(() => Effect.forEach(rewrite?.written ?? [], (path) => storage.remove(path).pipe(Effect.ignore), { discard: true })))
           const removeWritten = Effect.forEach([...(rewrite?.written ?? []), ...files.map((f) => f.add.add.path)], (path) => storage.remove(path).pipe(Effect.ignore), { discard: true })
           const removed = rewrite?.removed ?? new Set<string>()

@@ -145,3 +145,19 @@ export const readTableSchema = (
     }
     return { columns, key: primary.map((p) => p.name) }
   })
+
+const typeNames = new WeakMap<pg.Pool, Map<string, string>>()
+
+/** PostgreSQL's spelling of a type with its modifier (`format_type`), cached per pool: a Relation message gives only OID and typmod. */
+export const formatTypeOf = (pool: pg.Pool, typeOid: number, typmod: number): Effect.Effect<string, CaptureError> =>
+  Effect.gen(function*() {
+    let cache = typeNames.get(pool)
+    if (cache === undefined) typeNames.set(pool, cache = new Map())
+    const key = `${typeOid}:${typmod}`
+    const known = cache.get(key)
+    if (known !== undefined) return known
+    const [row] = yield* query<{ name: string }>(pool, "SELECT format_type($1::oid, $2::int) AS name", [typeOid, typmod])
+    const name = row?.name ?? `oid ${typeOid}`
+    cache.set(key, name)
+    return name
+  })

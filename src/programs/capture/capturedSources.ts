@@ -8,7 +8,7 @@ import { type ColumnAsCaptured, schemaJson, type TableChange, type TableChangeOp
 import type { Micros } from "../../domain/Timestamp.ts"
 import type { CapturedTable } from "../../layers/postgres/logical/preflight.ts"
 import { keyJson, rowJson } from "../../layers/postgres/pgText.ts"
-import { columnTypeOfOid } from "../../layers/postgres/tableCatalog.ts"
+import { columnTypeOfOid, formatTypeOf } from "../../layers/postgres/tableCatalog.ts"
 
 /**
  * A table captured beside the orders table, while the producer runs: its config, what preflight
@@ -73,15 +73,18 @@ export const followRelation = (pool: pg.Pool, source: CapturedSource, relation: 
     const known = new Map(source.columns.map((column) => [column.name, column]))
     const columns: Array<ColumnAsCaptured> = []
     for (const column of relation.columns) {
-      const mapped = yield* columnTypeOfOid(pool, column.typeOid, column.typeMod)
+      // A type the lake cannot hold is announced as such (the consumer stops that table), not refused here.
+      const type = yield* columnTypeOfOid(pool, column.typeOid, column.typeMod).pipe(
+        Effect.catchIf((error) => error.reason === "misconfigured", () => Effect.succeed(undefined))
+      )
+      const pgType = yield* formatTypeOf(pool, column.typeOid, column.typeMod)
       const before = known.get(column.name)
-      const type = "type" in mapped ? mapped.type : undefined
       columns.push({
         name: column.name,
-        pgType: mapped.pgType,
+        pgType,
         typeOid: column.typeOid,
         type,
-        nullable: before !== undefined && before.pgType === mapped.pgType ? before.nullable : true
+        nullable: before !== undefined && before.pgType === pgType ? before.nullable : true
       })
     }
     source.columns = columns

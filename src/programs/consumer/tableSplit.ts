@@ -2,7 +2,9 @@ import { Either } from "effect"
 import { changeHeaders, type ChangeKey, compareChangeKeys, parseChangeKey } from "../../domain/Change.ts"
 import type { Row, TableSchema } from "../../domain/columns.ts"
 import { rejection, type Rejection } from "../../domain/Rejection.ts"
-import { decodeKey, decodeRow, keyText } from "../../domain/rowDecode.ts"
+import { decodeKey, decodeRow, keyText as messageKeyOf } from "../../domain/rowDecode.ts"
+import { rowsKeys } from "../../table/rowsKeys.ts"
+import type { RowKeys } from "../../table/tableFormat.ts"
 import { schemaStep } from "../../domain/schemaEvolution.ts"
 import { parseSchemaMessage } from "../../domain/schemaMessage.ts"
 import type { TableChangeOp } from "../../domain/TableChange.ts"
@@ -15,7 +17,7 @@ import { headerOf, type MessageBatch, type RawMessage } from "../../services/Ord
 /** A row change of a table captured beside the orders table, decoded, with its message's offset. */
 export interface RowChangeAt {
   readonly op: Exclude<TableChangeOp, "schema">
-  /** The row's key as `keyText` spells it (null for a truncate). */
+  /** The row's key as the table's format spells it (`rowsKeys`: what rows in files are matched by); null for a truncate. */
   readonly keyText: string | null
   /** The row after the change; null for a delete or truncate. */
   readonly row: Row | null
@@ -86,6 +88,14 @@ const textOf = (bytes: Uint8Array | null): string | null | undefined => {
 
 const rowOps: ReadonlySet<string> = new Set(["insert", "update", "delete", "snapshot", "truncate"])
 
+const keysBySchema = new WeakMap<TableSchema, RowKeys<Row>>()
+/** The table format's key of a row (cached per schema: a batch reads thousands of rows with one). */
+export const matchKeyOf = (schema: TableSchema, row: Row): string => {
+  let keys = keysBySchema.get(schema)
+  if (keys === undefined) keysBySchema.set(schema, keys = rowsKeys(schema))
+  return keys.keyOf(row)
+}
+
 /** A row change's message (not a schema marker) to the change, read with `schema`; Left: why it is not one. */
 export const decodeRowChange = (message: RawMessage, key: ChangeKey, schema: TableSchema): Either.Either<Omit<RowChangeAt, "offset">, Rejection> => {
   const op = headerOf(message, changeHeaders.op)
@@ -116,21 +126,16 @@ export const decodeRowChange = (message: RawMessage, key: ChangeKey, schema: Tab
     schema.key.forEach((name, i) => {
       row[schema.columns.findIndex((column) => column.name === name)] = keyValues.right[i]!
     })
-    return Either.right({ ...base, keyText: keyText(schema, row), row: null })
+    return Either.right({ ...base, keyText: matchKeyOf(schema, row), row: null })
   }
   if (value === undefined) return Either.left(rejection("invalid_utf8", "the value is not UTF-8"))
   if (value === null) return Either.left(rejection("empty_value", `a ${op} needs the row as its value`))
   const row = decodeRow(schema, value)
   if (Either.isLeft(row)) return Either.left(rejection("invalid_row", row.left))
-  const rowKey = keyText(schema, row.right)
-  const keyValues = decodeKey(schema, keyJson)
-  if (Either.isLeft(keyValues)) return Either.left(rejection("invalid_change", `the key: ${keyValues.left}`))
-  const messageKey = keyText(schema, schema.columns.map((column) => {
-    const at = schema.key.indexOf(column.name)
-    return at < 0 ? null : keyValues.right[at]!
-  }))
-  if (messageKey !== rowKey) return Either.left(rejection("invalid_change", `key ${keyJson} is not the value's key ${rowKey}`))
-  return Either.right({ ...base, keyText: rowKey, row: row.right })
+  // The producer's key is the row's key columns, spelled one way (rowDecode.ts): anything else is not ours.
+  const expected = messageKeyOf(schema, row.right)
+  if (expected !== keyJson) return Either.left(rejection("invalid_change", `key ${keyJson} is not the value's key ${expected}`))
+  return Either.right({ ...base, keyText: matchKeyOf(schema, row.right), row: row.right })
 }
 
 /**
