@@ -3,7 +3,7 @@ import { crashPoint } from "../runtime/crashPoints.ts"
 import { TableStorage } from "../services/TableStorage.ts"
 import type { Action, AddFile } from "./actions.ts"
 import { commit, nothingCommitted } from "./commit.ts"
-import { compactedFilePath, dateOf, storagePathOf } from "./dataPaths.ts"
+import { compactedFilePath, partitionDir, partitionKeyOf, partitionValueOf, storagePathOf } from "./dataPaths.ts"
 import { parquetRowCount } from "./ordersFile.ts"
 import { ordersFormat, type TableFormat } from "./tableFormat.ts"
 import type { Snapshot } from "./snapshot.ts"
@@ -31,9 +31,24 @@ const tierOf = (size: number, fanIn: number) =>
 const byAge = (a: AddFile, b: AddFile) => a.modificationTime - b.modificationTime || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
 
 export interface CompactionGroup {
-  readonly date: string
+  /** The partition's values, one per partition column in the table's order ({} unpartitioned); null: the null partition. */
+  readonly partitionValues: Readonly<Record<string, string | null>>
   readonly files: ReadonlyArray<AddFile>
 }
+
+/** A file's partition, as its group names it: the table's columns only, "" and absent read as null. */
+const partitionOf = (columns: ReadonlyArray<string>, add: AddFile): Record<string, string | null> =>
+  Object.fromEntries(columns.map((column) => [column, partitionValueOf(add.partitionValues, column)]))
+
+/** For logs and spans: `date=2025-01-15`, or `/` for the whole of an unpartitioned table. */
+export const partitionLabel = (values: Readonly<Record<string, string | null>>): string =>
+  partitionDir(Object.keys(values), values).replace(/\/$/, "") || "/"
+
+/** OPTIMIZE's predicate in commitInfo, as Spark spells one per partition column (`date = '2025-01-15'`). */
+const predicateOf = (values: Readonly<Record<string, string | null>>): ReadonlyArray<string> =>
+  Object.entries(values).map(([column, value]) =>
+    value === null ? `${column} IS NULL` : `${column} = '${value.replaceAll("\\", "\\\\").replaceAll("'", "\\'")}'`
+  )
 
 /**
  * Size-tiered compaction: streaming commits make many tiny files; once `fanIn` files of one size
@@ -50,44 +65,47 @@ export const planCompaction = (snapshot: Snapshot, settings: CompactionSettings,
 
 /** Merges of partitions gone quiet: all their files below the target, oldest first, in target-sized groups. */
 const planIdle = (snapshot: Snapshot, settings: CompactionSettings, now: number): ReadonlyArray<CompactionGroup> => {
+  const columns = snapshot.metadata?.partitionColumns ?? []
   const partitions = new Map<string, { small: Array<AddFile>; newest: number }>()
   for (const add of snapshot.files.values()) {
-    const date = dateOf(add)
-    const entry = partitions.get(date) ?? { small: [], newest: 0 }
-    partitions.set(date, entry)
+    const key = partitionKeyOf(columns, add.partitionValues)
+    const entry = partitions.get(key) ?? { small: [], newest: 0 }
+    partitions.set(key, entry)
     entry.newest = Math.max(entry.newest, add.modificationTime)
     if (add.size < settings.targetFileBytes) entry.small.push(add)
   }
   const groups: Array<CompactionGroup> = []
-  for (const [date, { small, newest }] of [...partitions].sort(([a], [b]) => (a < b ? -1 : 1))) {
+  for (const [, { small, newest }] of [...partitions].sort(([a], [b]) => (a < b ? -1 : 1))) {
     if (small.length < 2 || now - newest < settings.idleMs) continue
     small.sort(byAge)
+    const partitionValues = partitionOf(columns, small[0]!)
     let picked: Array<AddFile> = []
     let bytes = 0
     for (const file of small) {
       if (picked.length >= 2 && bytes + file.size > settings.targetFileBytes) {
-        groups.push({ date, files: picked })
+        groups.push({ partitionValues, files: picked })
         picked = []
         bytes = 0
       }
       picked.push(file)
       bytes += file.size
     }
-    if (picked.length >= 2) groups.push({ date, files: picked })
+    if (picked.length >= 2) groups.push({ partitionValues, files: picked })
   }
   return groups
 }
 
 const planTiers = (snapshot: Snapshot, settings: CompactionSettings): ReadonlyArray<CompactionGroup> => {
+  const columns = snapshot.metadata?.partitionColumns ?? []
   const tiers = new Map<string, Array<AddFile>>()
   for (const add of snapshot.files.values()) {
     if (add.size >= settings.targetFileBytes) continue
-    const key = `${dateOf(add)}\u0000${tierOf(add.size, settings.fanIn)}`
+    const key = `${partitionKeyOf(columns, add.partitionValues)}\u0000${tierOf(add.size, settings.fanIn)}`
     const group = tiers.get(key)
     if (group === undefined) tiers.set(key, [add])
     else group.push(add)
   }
-  const groups: Array<CompactionGroup> = []
+  const groups: Array<CompactionGroup & { key: string }> = []
   for (const [key, files] of tiers) {
     if (files.length < settings.fanIn) continue
     files.sort(byAge)
@@ -98,9 +116,9 @@ const planTiers = (snapshot: Snapshot, settings: CompactionSettings): ReadonlyAr
       picked.push(file)
       bytes += file.size
     }
-    groups.push({ date: key.split("\u0000")[0]!, files: picked })
+    groups.push({ key: key.split("\u0000")[0]!, partitionValues: partitionOf(columns, picked[0]!), files: picked })
   }
-  return groups.sort((a, b) => (a.date < b.date ? -1 : a.date > b.date ? 1 : 0))
+  return groups.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map(({ files, partitionValues }) => ({ partitionValues, files }))
 }
 
 /** Rows read from one input at a time, so memory stays bounded whatever the file sizes. */
@@ -142,7 +160,7 @@ export const compactGroup = (snapshot: Snapshot, group: CompactionGroup, format:
       return yield* new TableError({ reason: "corrupt", path: storage.root, detail: `merge read ${stats.rows} rows, the files hold ${expectedRows}` })
     }
     const bytes = writer.finish()
-    const path = compactedFilePath(group.date)
+    const path = compactedFilePath(partitionDir(Object.keys(group.partitionValues), group.partitionValues))
     yield* storage.write(path, bytes)
     yield* crashPoint("compactor.after-merged-file")
     const now = Date.now()
@@ -161,7 +179,7 @@ export const compactGroup = (snapshot: Snapshot, group: CompactionGroup, format:
       {
         add: {
           path,
-          partitionValues: { date: group.date },
+          partitionValues: group.partitionValues,
           size: bytes.byteLength,
           modificationTime: now,
           dataChange: false,
@@ -173,7 +191,7 @@ export const compactGroup = (snapshot: Snapshot, group: CompactionGroup, format:
       actions,
       operation: "OPTIMIZE",
       format,
-      operationParameters: { predicate: JSON.stringify([`date = '${group.date}'`]), zOrderBy: "[]", auto: "true" },
+      operationParameters: { predicate: JSON.stringify(predicateOf(group.partitionValues)), zOrderBy: "[]", auto: "true" },
       conflictsWith: (winner) => {
         const gone = winner.find((a) => "remove" in a && removed.has(a.remove.path))
         return gone === undefined ? undefined : `another writer removed ${(gone as { remove: { path: string } }).remove.path}`
@@ -185,4 +203,4 @@ export const compactGroup = (snapshot: Snapshot, group: CompactionGroup, format:
     )
     yield* crashPoint("compactor.after-commit")
     return { ...committed, path, rows: stats.rows, bytes: bytes.byteLength, inputs: group.files.length }
-  }).pipe(Effect.withSpan("Table.compact", { attributes: { date: group.date, files: group.files.length } }))
+  }).pipe(Effect.withSpan("Table.compact", { attributes: { partition: partitionLabel(group.partitionValues), files: group.files.length } }))

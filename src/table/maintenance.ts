@@ -1,7 +1,7 @@
 import { Effect } from "effect"
 import { TableStorage } from "../services/TableStorage.ts"
 import { cleanupLog, vacuum } from "./cleanup.ts"
-import { type CompactionSettings, compactGroup, planCompaction } from "./compaction.ts"
+import { type CompactionSettings, compactGroup, partitionLabel, planCompaction } from "./compaction.ts"
 import { logDir } from "./logFiles.ts"
 import { refreshSnapshot } from "./readLog.ts"
 import { defaultForeignFileRetentionHours, retentionOf } from "./retention.ts"
@@ -44,7 +44,7 @@ export const compactUntilDone = (start: Snapshot, settings: CompactionSettings, 
       yield* Effect.logInfo("compacted").pipe(Effect.annotateLogs({
         version: result.version,
         table: format.name,
-        date: group.date,
+        partition: partitionLabel(group.partitionValues),
         files: result.inputs,
         rows: result.rows,
         bytes: result.bytes

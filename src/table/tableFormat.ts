@@ -72,3 +72,7 @@ export const rowFileBytes = <Row>(format: TableFormat<Row>, rows: ReadonlyArray<
   writer.write(rows)
   return writer.finish()
 }
+
+/** The table's partition columns as `metaData.partitionColumns` names them: ["date"] unless the format says otherwise, [] unpartitioned. */
+export const partitionColumnsOf = (format: Pick<TableFormat<unknown>, "partitionColumn">): ReadonlyArray<string> =>
+  format.partitionColumn === undefined ? ["date"] : format.partitionColumn === null ? [] : [format.partitionColumn]

@@ -47,7 +47,7 @@ describeS3("a commit on S3 whose response is lost after the server applied it", 
       const snapshot = yield* loadSnapshot().pipe(Effect.provideService(TableStorage, storage))
       // Every attempt the SDK makes (3) loses its answer: the call fails, the first PUT landed.
       toLose = 3
-      const merged = yield* compactGroup(snapshot, { date: "2025-01-15", files: [...snapshot.files.values()] }).pipe(
+      const merged = yield* compactGroup(snapshot, { partitionValues: { date: "2025-01-15" }, files: [...snapshot.files.values()] }).pipe(
         Effect.provideService(TableStorage, storage)
       )
       expect(proxy.lost()).toBeGreaterThanOrEqual(1)

@@ -147,7 +147,7 @@ export const tableCases = (store: TableStore): void => {
         // 5 files per partition: below the fan-in, and the newest is seconds old.
         expect(planCompaction(snapshot, settings)).toEqual([])
         const later = Date.now() + 61_000
-        expect(planCompaction(snapshot, settings, later).map((g) => [g.date, g.files.length])).toEqual([["2025-01-15", 5], ["2025-01-16", 5]])
+        expect(planCompaction(snapshot, settings, later).map((g) => [g.partitionValues["date"], g.files.length])).toEqual([["2025-01-15", 5], ["2025-01-16", 5]])
         const report = yield* inStorage(storage, compactUntilDone(snapshot, { ...settings, idleMs: 0 }))
         expect(report.merged).toBe(2)
         const after = yield* inStorage(storage, loadSnapshot())
@@ -186,7 +186,7 @@ export const tableCases = (store: TableStore): void => {
         const storage = yield* store.fresh
         yield* commitOrders(storage, [[order(1, "2025-01-15T10:00:00Z")]])
         // A crash leftover of ours: written, never committed.
-        const orphan = streamFilePath("2025-01-15", topic, 0, 7n, 9n)
+        const orphan = streamFilePath("date=2025-01-15/", topic, 0, 7n, 9n)
         yield* storage.write(orphan, ordersFileBytes([order(9, "2025-01-15T10:00:00Z")]))
         // Another engine's file for a commit its job has not made yet (Spark's naming).
         const foreign = "date=2025-01-15/part-00000-0f6c2a7e-3d1b-4c55-9a1e-6f0b2c9d8e7a.c000.snappy.parquet"

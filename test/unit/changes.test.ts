@@ -190,7 +190,7 @@ describe("changes (logical capture) applied to the table", () => {
         yield* Effect.gen(function*() {
           const snapshot = yield* loadSnapshot()
           const files = [...snapshot.files.values()]
-          yield* compactGroup(snapshot, { date: dateOf(files[0]!), files })
+          yield* compactGroup(snapshot, { partitionValues: { date: dateOf(files[0]!) }, files })
         }).pipe(Effect.provide(storage))
         const rebasesBefore = (yield* Metric.value(lakeRewriteRebases)).count
         const committed = yield* lake.commitBatch([part(2n, new Map(), [

@@ -199,7 +199,7 @@ describe("files of a commit whose outcome is unknown are kept", () => {
       const snapshot = yield* loadSnapshot().pipe(Effect.provideService(TableStorage, storage))
       faults.landThenFail = 1
       faults.failLogReads = true
-      const error = yield* compactGroup(snapshot, { date: "2025-01-15", files: [...snapshot.files.values()] }).pipe(
+      const error = yield* compactGroup(snapshot, { partitionValues: { date: "2025-01-15" }, files: [...snapshot.files.values()] }).pipe(
         Effect.provideService(TableStorage, storage),
         Effect.flip
       )

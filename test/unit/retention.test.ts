@@ -52,7 +52,7 @@ describe("the table's retention", () => {
         Effect.provideService(TableStorage, storage)
       )
       // A crash leftover of ours, written just now: "old" only for a retention in the past.
-      const orphan = streamFilePath("2025-01-15", "t", 0, 0n, 1n)
+      const orphan = streamFilePath("date=2025-01-15/", "t", 0, 0n, 1n)
       yield* storage.write(orphan, ordersFileBytes([order(1, "2025-01-15T10:00:00Z")]))
       return { storage, snapshot, orphan }
     })

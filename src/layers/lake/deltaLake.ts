@@ -10,7 +10,7 @@ import { TableStorage } from "../../services/TableStorage.ts"
 import type { Action } from "../../table/actions.ts"
 import { type ChangeRow, changesFormat } from "../../table/changesTable.ts"
 import { commit, nothingCommitted } from "../../table/commit.ts"
-import { streamFilePath } from "../../table/dataPaths.ts"
+import { storagePathOf, streamFilePath } from "../../table/dataPaths.ts"
 import { existingRows } from "../../table/existingRows.ts"
 import { checkWritable } from "../../table/openTable.ts"
 import { partitionAppIds, positionTxns, tablePositions } from "../../table/positions.ts"
@@ -150,11 +150,11 @@ export const deltaLake = (settings: TableSettings, history?: Layer.Layer<TableSt
           const moving = parts.filter((part) => fromOf.get(part)! < part.position.nextOffset)
           if (moving.length === 0) return
           const staged: Array<Effect.Effect.Success<ReturnType<typeof table.writeFiles>>[number]> = []
-          const removeStaged = Effect.suspend(() => Effect.forEach(staged, (f) => table.storage.remove(f.add.add.path).pipe(Effect.ignore), { discard: true }))
+          const removeStaged = Effect.suspend(() => Effect.forEach(staged, (f) => table.storage.remove(storagePathOf(f.add.add.path, table.storage.root)).pipe(Effect.ignore), { discard: true }))
           for (const part of moving) {
             const from = fromOf.get(part)!
             const rows = historyRows(part.changes ?? [], from, before, part.partition)
-            staged.push(...(yield* table.writeFiles((date) => streamFilePath(date, part.topic, part.partition, from, part.lastOffset), rows).pipe(
+            staged.push(...(yield* table.writeFiles((dir) => streamFilePath(dir, part.topic, part.partition, from, part.lastOffset), rows).pipe(
               Effect.tapError(() => removeStaged)
             )))
           }
@@ -267,12 +267,12 @@ export const deltaLake = (settings: TableSettings, history?: Layer.Layer<TableSt
             if (moving.length === 0) return { version: snapshot.version, files: [], rewritten: 0, rowsReplaced: 0, before: deletedRows }
             const files: Array<Effect.Effect.Success<ReturnType<typeof orders.writeFiles>>[number]> = []
             const removeWritten = Effect.suspend(() =>
-              Effect.forEach(files, (f) => storage.remove(f.add.add.path).pipe(Effect.ignore), { discard: true })
+              Effect.forEach(files, (f) => storage.remove(storagePathOf(f.add.add.path, storage.root)).pipe(Effect.ignore), { discard: true })
             )
             for (const [i, part] of parts.entries()) {
               if (!moving.includes(part)) continue
               files.push(
-                ...(yield* orders.writeFiles((date) => streamFilePath(date, part.topic, part.partition, part.firstOffset, part.lastOffset), rowsOf[i]!)
+                ...(yield* orders.writeFiles((dir) => streamFilePath(dir, part.topic, part.partition, part.firstOffset, part.lastOffset), rowsOf[i]!)
                   .pipe(Effect.tapError(() => removeWritten)))
               )
             }

@@ -10,7 +10,8 @@ import { checkpointAndCleanLog, compactUntilDone, tableRetention, vacuumTable } 
 import { openTable } from "../../table/openTable.ts"
 import { loadSnapshot, refreshSnapshot } from "../../table/readLog.ts"
 import { type Snapshot, withoutExpiredTombstones } from "../../table/snapshot.ts"
-import { rowFileBytes, type TableFormat } from "../../table/tableFormat.ts"
+import { logPathOf, nullPartitionName, partitionDir } from "../../table/dataPaths.ts"
+import { partitionColumnsOf, rowFileBytes, type TableFormat } from "../../table/tableFormat.ts"
 
 export interface TableSettings {
   /** A checkpoint every this many versions. */
@@ -54,10 +55,14 @@ export interface DeltaTable<Row> {
   readonly latest: (mode: "refresh" | "if-stale") => Effect.Effect<Snapshot, LakeError>
   /** Our commit (started at `started`) landed as `snapshot`: follow it, and maybe checkpoint. */
   readonly committed: (snapshot: Snapshot, started: number) => Effect.Effect<void>
-  /** One file per date, named by `pathOf`; if one fails (a full disk), the ones already written are removed again. */
+  /**
+   * One file per partition value (null: the null partition), named by `pathOf` in its partition's
+   * directory (partitionDir); an unpartitioned table takes every row into one file at its root, in
+   * the map's order. If one fails (a full disk), the ones already written are removed again.
+   */
   readonly writeFiles: (
-    pathOf: (date: string) => string,
-    rowsByDate: ReadonlyMap<string, ReadonlyArray<Row>>
+    pathOf: (dir: string) => string,
+    rowsByPartition: ReadonlyMap<string | null, ReadonlyArray<Row>>
   ) => Effect.Effect<Array<StagedFile>, StorageError>
   readonly setMaintenance: (on: boolean) => void
 }
@@ -192,23 +197,30 @@ export const openDeltaTable = <Row>(
       )
     }
 
-    const writeFiles = (pathOf: (date: string) => string, rowsByDate: ReadonlyMap<string, ReadonlyArray<Row>>) => {
+    const columns = partitionColumnsOf(format)
+    const writeFiles = (pathOf: (dir: string) => string, rowsByPartition: ReadonlyMap<string | null, ReadonlyArray<Row>>) => {
       const attempted: Array<string> = []
-      return Effect.forEach([...rowsByDate].filter(([, rows]) => rows.length > 0), ([date, rows]) =>
+      const groups: Array<readonly [string | null, ReadonlyArray<Row>]> = columns.length === 0
+        ? [[null, [...rowsByPartition.values()].flat()]]
+        : [...rowsByPartition]
+      return Effect.forEach(groups.filter(([, rows]) => rows.length > 0), ([value, rows]) =>
         Effect.suspend(() => {
-          const path = pathOf(date)
+          // "" is the null partition, as Spark writes it: one directory, one value in the log.
+          const partitionValues = columns.length === 0 ? {} : { [columns[0]!]: value === "" ? null : value }
+          const path = pathOf(partitionDir(columns, partitionValues))
           attempted.push(path)
           const bytes = rowFileBytes(format, rows)
           const add = {
             add: {
-              path,
-              partitionValues: { date },
+              path: logPathOf(path),
+              partitionValues,
               size: bytes.byteLength,
               modificationTime: Date.now(),
               dataChange: true,
               stats: format.stats().add(rows).json()
             }
           } satisfies Action
+          const date = columns.length === 0 ? "" : partitionValues[columns[0]!] ?? nullPartitionName
           return storage.write(path, bytes).pipe(
             Effect.as({ add, written: { path: storage.locate(path), date, rows: rows.length, bytes: bytes.byteLength } } satisfies StagedFile)
           )
