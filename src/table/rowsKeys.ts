@@ -1,6 +1,7 @@
 import type { Column, Row, Scalar, ScalarType, TableSchema, Value } from "../domain/columns.ts"
 import { columnIndex } from "../domain/columns.ts"
 import type { AddFile } from "./actions.ts"
+import { type ExactJson, parseExactJson } from "../domain/exactJson.ts"
 import { readColumns } from "./rowsParquet.ts"
 import type { RowKeys } from "./tableFormat.ts"
 
@@ -85,4 +86,42 @@ export const rowsKeys = (schema: TableSchema): RowKeys<Row> => {
     readKeys: async (bytes) => (await readColumns(bytes, keyColumns)).map((values) => keyText(keyColumns, values)),
     mayHold: integral === undefined ? () => true : mayHoldOf(integral)
   }
+}
+
+const scalarOfText = (type: ScalarType, json: ExactJson): Scalar => {
+  if (json.type === "null") return null
+  if (type.kind === "binary" && json.type === "string") return Uint8Array.from(Buffer.from(json.value.slice(2), "hex"))
+  if (json.type === "string") return json.value === "NaN" ? Number.NaN : json.value === "Infinity" ? Infinity : json.value === "-Infinity" ? -Infinity : json.value
+  if (json.type === "boolean") return json.value
+  if (json.type === "number") {
+    switch (type.kind) {
+      case "long":
+      case "decimal":
+      case "timestamp":
+        return BigInt(json.text)
+      default:
+        return Number(json.text)
+    }
+  }
+  throw new Error(`a key value of ${type.kind} cannot be ${json.type}`)
+}
+
+/**
+ * The key columns' values of a key text (`keyOf`'s): a full row of the schema, null outside the key.
+ * What a truncate needs to tell which partition a row's messages went to, from its key alone.
+ */
+export const keyRowOf = (schema: TableSchema, text: string): Row => {
+  const parsed = parseExactJson(text)
+  if (parsed._tag === "Left" || parsed.right.type !== "array") throw new Error(`not a key text: ${text}`)
+  const items = parsed.right.items
+  const row: Array<Value> = schema.columns.map(() => null)
+  schema.key.forEach((name, i) => {
+    const index = columnIndex(schema, name)
+    const column = schema.columns[index]!
+    const item = items[i] ?? { type: "null" as const }
+    row[index] = column.type.kind === "array"
+      ? item.type === "array" ? item.items.map((element) => scalarOfText((column.type as { element: ScalarType }).element, element)) : null
+      : scalarOfText(column.type, item)
+  })
+  return row
 }

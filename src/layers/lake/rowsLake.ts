@@ -12,9 +12,10 @@ import { commit, nothingCommitted } from "../../table/commit.ts"
 import { streamFilePath } from "../../table/dataPaths.ts"
 import { positionTxns, tablePositions } from "../../table/positions.ts"
 import { loadSnapshot } from "../../table/readLog.ts"
-import { findRowsByKey, rewriteWithoutKeys } from "../../table/rewrite.ts"
+import { findRowsByKey, type KeyedFormat, rewriteWithoutKeys } from "../../table/rewrite.ts"
 import { historySchemaOf } from "../../table/historySchema.ts"
 import { partitionValueOf, rowsFormat } from "../../table/rowsFormat.ts"
+import { keyRowOf } from "../../table/rowsKeys.ts"
 import { datePartition, evolvedMetadata, noPartition, type PartitionSpec, RowsSchemaError, tableSchemaOfDelta } from "../../table/rowsSchema.ts"
 import type { Snapshot } from "../../table/snapshot.ts"
 import type { TableFormat } from "../../table/tableFormat.ts"
@@ -88,6 +89,12 @@ const keysDeletedUnseen = (parts: ReadonlyArray<RowsBatch>) => {
     }
   }
   return out
+}
+
+/** The table's format with its row keys (a captured table always has a key: the producer refuses one without). */
+const keyed = (format: TableFormat<Row>): KeyedFormat<Row> => {
+  if (format.keys === undefined) throw new Error(`table ${format.name} has no key columns`)
+  return format as KeyedFormat<Row>
 }
 
 const pad = (row: Row, width: number): Row => (row.length >= width ? row : [...row, ...Array.from({ length: width - row.length }, () => null)])
@@ -287,7 +294,7 @@ export const makeRowsLake = (
             at.set(part.partition, held)
           }
           const unseen = keysDeletedUnseen(parts)
-          const before = unseen.size === 0 ? new Map<string, Row>() : yield* findRowsByKey(snapshot, table.format, unseen).pipe(Effect.provideService(TableStorageTag, storage))
+          const before = unseen.size === 0 ? new Map<string, Row>() : yield* findRowsByKey(snapshot, keyed(table.format), unseen).pipe(Effect.provideService(TableStorageTag, storage))
           yield* commitHistory(parts, at, before)
 
           const width = schema!.columns.length
@@ -310,13 +317,17 @@ export const makeRowsLake = (
           const moving = parts.filter((part) => at.get(part.partition)! < part.position.nextOffset)
           const evolve = evolution(snapshot, schema!)
           if (moving.length === 0 && evolve.length === 0) return { version: snapshot.version, files: 0 }
+          // A truncate's marker on partition p empties the rows whose messages go to p: by their message key.
           const emptied = truncated.length === 0
             ? undefined
-            : (row: Row) => truncated.some((t) => partitionOfKey(keyText(schema!, row), t.partitions) === t.partition)
+            : (key: string) => {
+              const messageKey = keyText(schema!, keyRowOf(schema!, key))
+              return truncated.some((t) => partitionOfKey(messageKey, t.partitions) === t.partition)
+            }
           const now = Date.now()
           const rewrite = changed.size === 0 && emptied === undefined
             ? undefined
-            : yield* rewriteWithoutKeys(snapshot, table.format, changed, now, emptied).pipe(Effect.provideService(TableStorageTag, storage))
+            : yield* rewriteWithoutKeys(snapshot, keyed(table.format), changed, now, emptied).pipe(Effect.provideService(TableStorageTag, storage))
           const files = yield* table.writeFiles(
             (dir) => streamFilePath(dir, parts[0]!.topic, parts[0]!.partition, parts[0]!.firstOffset, parts[parts.length - 1]!.lastOffset),
             partitionRows(rows, schema!)
