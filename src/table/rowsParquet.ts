@@ -20,7 +20,10 @@ export const decimalBytes = (precision: number): number => {
 const scalarElement = (type: ScalarType): Omit<SchemaElement, "name" | "repetition_type"> => {
   switch (type.kind) {
     case "short":
-      return { type: "INT32", converted_type: "INT_16", logical_type: { type: "INTEGER", bitWidth: 16, isSigned: true } }
+      // The converted type alone: hyparquet-writer 0.17 encodes the INTEGER logical type's bitWidth as
+      // a Thrift i32 where the spec has an i8, and parquet-mr then rejects the file ("Required field
+      // 'bitWidth' was not found"). INT_16 says the same to every reader.
+      return { type: "INT32", converted_type: "INT_16" }
     case "integer":
       return { type: "INT32" }
     case "long":

@@ -32,7 +32,8 @@ describeIntegration("tables beside the orders table, into Delta tables", (endpoi
   const columns: ReadonlyArray<readonly [name: string, spark: string, pg: string]> = [
     ["restaurant_id", "cast(restaurant_id as string)", "restaurant_id::text"],
     ["name", "name", "name"],
-    ["code", "code", "code::text"],
+    // char(n) keeps its padding, as PostgreSQL prints it (a cast to text would trim it).
+    ["code", "code", "code"],
     ["city", "city", "city"],
     ["seats", "cast(seats as string)", "seats::text"],
     ["stars", "cast(stars as string)", "stars::text"],

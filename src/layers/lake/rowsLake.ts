@@ -47,13 +47,17 @@ export interface RowsLake {
 /**
  * A format whose columns follow the table's schema as it grows: the table code holds one format
  * per open table, and an ADD COLUMN must not reopen it. Files written before a column was added read
- * it as null, so the newest format reads every file of the table.
+ * it as null, so the newest format reads every file of the table. A table that still has fewer
+ * columns (the commit that adds them is the one being made, or another consumer's is still to come)
+ * is ours when its columns are the first of ours.
  */
 class LiveFormat {
+  schema: TableSchema
   current: TableFormat<Row>
   readonly format: TableFormat<Row>
-  constructor(initial: TableFormat<Row>) {
-    this.current = initial
+  constructor(readonly make: (schema: TableSchema) => TableFormat<Row>, initial: TableSchema) {
+    this.schema = initial
+    this.current = make(initial)
     const self = this
     this.format = {
       get name() {
@@ -69,11 +73,33 @@ class LiveFormat {
         return self.current.keys
       },
       metadata: (...args) => self.current.metadata(...args),
-      schemaDifference: (...args) => self.current.schemaDifference(...args),
+      schemaDifference: (schemaString, partitionColumns) => {
+        const difference = self.current.schemaDifference(schemaString, partitionColumns)
+        if (difference === undefined) return undefined
+        const held = dataFieldCount(schemaString, partitionColumns)
+        if (held === undefined || held >= self.schema.columns.length) return difference
+        return make({ columns: self.schema.columns.slice(0, held), key: self.schema.key }).schemaDifference(schemaString, partitionColumns) === undefined
+          ? undefined
+          : difference
+      },
       writer: (...args) => self.current.writer(...args),
       read: (...args) => self.current.read(...args),
       stats: () => self.current.stats()
     } as TableFormat<Row>
+  }
+
+  follow(schema: TableSchema) {
+    this.schema = schema
+    this.current = this.make(schema)
+  }
+}
+
+const dataFieldCount = (schemaString: string, partitionColumns: ReadonlyArray<string>): number | undefined => {
+  try {
+    const fields = (JSON.parse(schemaString) as { fields?: Array<{ name?: unknown }> }).fields
+    return Array.isArray(fields) ? fields.filter((f) => !partitionColumns.includes(String(f.name))).length : undefined
+  } catch {
+    return undefined
   }
 }
 
@@ -139,8 +165,8 @@ export const makeRowsLake = (
         }
         return {
           partition,
-          main: rowsFormat(config.display, next, partition),
-          history: rowsFormat(`${config.display} history`, historySchemaOf(next), partition, [])
+          main: (schema: TableSchema) => rowsFormat(config.display, schema, partition),
+          history: (schema: TableSchema) => rowsFormat(`${config.display} history`, schema, partition, [])
         }
       })
 
@@ -151,26 +177,38 @@ export const makeRowsLake = (
         spec = formats.partition
         schema = next
         if (main === undefined) {
-          const live = new LiveFormat(formats.main)
+          const live = new LiveFormat(formats.main, next)
           main = { table: yield* openDeltaTable(storage, settings, live.format, false, upkeep).pipe(Scope.extend(scope)), live }
           main.table.setMaintenance(maintaining)
-        } else main.live.current = formats.main
+        } else main.live.follow(next)
         if (history === undefined) {
-          const live = new LiveFormat(formats.history)
+          const live = new LiveFormat(formats.history, historySchemaOf(next))
           history = { table: yield* openDeltaTable(historyStorage, settings, live.format, false, upkeep).pipe(Scope.extend(scope)), live }
           history.table.setMaintenance(maintaining)
-        } else history.live.current = formats.history
+        } else history.live.follow(historySchemaOf(next))
       })
 
-    // An existing table says what its columns are.
-    const existing = yield* loadSnapshot().pipe(Effect.provideService(TableStorageTag, storage))
-    if (existing.version >= 0 && existing.metadata !== undefined) {
-      const described = tableSchemaOfDelta(existing.metadata.schemaString, existing.metadata.partitionColumns, existing.metadata.configuration)
-      if (described instanceof RowsSchemaError) {
-        return yield* new TableError({ reason: "schema", path: storage.root, detail: `not the table of ${config.display}: ${described.message}` })
-      }
-      spec = described.partition
-      yield* follow(described.schema)
+    // An existing table says what its columns are. The history is committed first: after a crash
+    // between the two commits of an ADD COLUMN it has the column and the table not yet.
+    const described = (root: string, snapshot: Snapshot) =>
+      Effect.gen(function*() {
+        if (snapshot.version < 0 || snapshot.metadata === undefined) return undefined
+        const held = tableSchemaOfDelta(snapshot.metadata.schemaString, snapshot.metadata.partitionColumns, snapshot.metadata.configuration)
+        if (held instanceof RowsSchemaError) {
+          return yield* new TableError({ reason: "schema", path: root, detail: `not the table of ${config.display}: ${held.message}` })
+        }
+        return held
+      })
+    const existing = yield* described(storage.root, yield* loadSnapshot().pipe(Effect.provideService(TableStorageTag, storage)))
+    if (existing !== undefined) {
+      const ahead = yield* described(historyStorage.root, yield* loadSnapshot().pipe(Effect.provideService(TableStorageTag, historyStorage)))
+      const historyColumns = ahead === undefined ? [] : ahead.schema.columns.slice(historySchemaOf({ columns: [], key: [] }).columns.length)
+      spec = existing.partition
+      yield* follow(
+        historyColumns.length > existing.schema.columns.length
+          ? { columns: [...existing.schema.columns, ...historyColumns.slice(existing.schema.columns.length)], key: existing.schema.key }
+          : existing.schema
+      )
     }
 
     /**
