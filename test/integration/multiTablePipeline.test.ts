@@ -10,7 +10,9 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { Effect } from "effect"
 import { afterAll, expect, it } from "vitest"
+import { openLake, runQuery } from "../../src/analytics/lakeQuery.ts"
 import { describeIntegration } from "../support/endpoints.ts"
 import { deleteTopics } from "../support/kafka.ts"
 import { runProgram } from "../support/pipelineProcess.ts"
@@ -160,5 +162,55 @@ tables:
     await run("consumer")
     const again = await spark.sql(`SELECT count(*) FROM delta.\`${lake("restaurants_changes")}\``)
     expect(Number(again.rows[0]![0])).toBe(67)
+  })
+
+  it("stops the one table a change cannot follow, naming the column and the way out; the other tables go on", async () => {
+    const pipeline = await makeTestPipeline(endpoints, "tablestop", { extra: { CAPTURE_MODE: "logical", KAFKA_PARTITIONS: "2" } })
+    pipelines.push(pipeline)
+    const { roll } = pipeline
+    const q = (sql: string) => pipeline.pool.query(sql)
+    const menu = `${roll}_menu`
+    const shops = `${roll}_shops`
+    cleanup.push(
+      () => q(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '${pipeline.table.toLowerCase()}_slot'`),
+      () => q(`DROP PUBLICATION IF EXISTS "${pipeline.table}_pub"`),
+      () => q(`DROP TABLE IF EXISTS "${menu}", "${shops}"`),
+      () => deleteTopics(endpoints.kafkaBrokers, [`${roll}_food_menu_raw`, `${roll}_food_shops_raw`])
+    )
+    await q(`CREATE TABLE "${menu}" (id int PRIMARY KEY, dish text, price numeric(8,2))`)
+    await q(`CREATE TABLE "${shops}" (id int PRIMARY KEY, name text)`)
+    await q(`INSERT INTO "${menu}" SELECT i, 'dish ' || i, i FROM generate_series(1, 10) i`)
+    await q(`INSERT INTO "${shops}" SELECT i, 'shop ' || i FROM generate_series(1, 5) i`)
+    const env = { ...pipeline.env, TABLES: `${menu},${shops}` }
+    const run = (program: "producer" | "consumer") => runProgram(program, ["--once"], env)
+    expect((await run("producer")).code).toBe(0)
+    expect((await run("consumer")).code).toBe(0)
+
+    await q(`INSERT INTO "${menu}" VALUES (11, 'before', 1)`)
+    await q(`ALTER TABLE "${menu}" DROP COLUMN price`)
+    await q(`INSERT INTO "${menu}" VALUES (12, 'after')`)
+    await q(`INSERT INTO "${shops}" SELECT i, 'shop ' || i FROM generate_series(6, 8) i`)
+    expect((await run("producer")).code).toBe(0)
+    const consumer = await run("consumer")
+    expect(consumer.code).not.toBe(0)
+    const output = consumer.stdout + consumer.stderr
+    expect(output).toContain(`table public.${menu} changed in a way its Delta table cannot follow: column price was dropped (or renamed)`)
+    expect(output).toContain(`The way out is a new snapshot into a new table: stop the producer, delete topic ${roll}_food_menu_raw`)
+
+    // The shops went on; the menu holds everything before the DROP, nothing after it.
+    const lakeRoot = join(pipeline.env["DATALAKE_PATH"]!, "..")
+    const tables = ["menu", "shops"].map((name) => ({ name, path: join(lakeRoot, name), changesPath: join(lakeRoot, `${name}_changes`) }))
+    const read = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      const db = yield* openLake(pipeline.env["DATALAKE_PATH"]!, {}, undefined, tables)
+      const shopCount = yield* runQuery(db, "SELECT count(*) FROM shops")
+      const menuIds = yield* runQuery(db, "SELECT string_agg(id::VARCHAR, ',' ORDER BY id), typeof(any_value(price)) FROM menu")
+      const history = yield* runQuery(db, "SELECT _change_op, count(*) FROM menu_changes GROUP BY 1 ORDER BY 1")
+      return { shops: shopCount.rows[0]![0], menu: menuIds.rows[0], history: history.rows }
+    })))
+    expect(read.shops).toBe("8")
+    expect(read.menu).toEqual([Array.from({ length: 11 }, (_, i) => i + 1).join(","), "DECIMAL(8,2)"])
+    expect(read.history).toEqual([["insert", "1"], ["snapshot", "10"]])
+    // Run again: it stops at the same place, and takes nothing past it.
+    expect((await run("consumer")).code).not.toBe(0)
   })
 })
