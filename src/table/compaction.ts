@@ -3,7 +3,7 @@ import { crashPoint } from "../runtime/crashPoints.ts"
 import { TableStorage } from "../services/TableStorage.ts"
 import type { Action, AddFile } from "./actions.ts"
 import { commit, nothingCommitted } from "./commit.ts"
-import { compactedFilePath, partitionDir, partitionKeyOf, partitionValueOf, storagePathOf } from "./dataPaths.ts"
+import { compactedFilePath, logPathOf, partitionDir, partitionKeyOf, partitionValueOf, storagePathOf } from "./dataPaths.ts"
 import { parquetRowCount } from "./ordersFile.ts"
 import { ordersFormat, type TableFormat } from "./tableFormat.ts"
 import type { Snapshot } from "./snapshot.ts"
@@ -178,7 +178,7 @@ export const compactGroup = (snapshot: Snapshot, group: CompactionGroup, format:
       })),
       {
         add: {
-          path,
+          path: logPathOf(path),
           partitionValues: group.partitionValues,
           size: bytes.byteLength,
           modificationTime: now,

@@ -106,8 +106,8 @@ const rowsOfKeyed = (keys: ReadonlyArray<unknown>, bytes: Uint8Array): number =>
   return rows
 }
 
-const readChunk = async <Row>(format: TableFormat<Row>, bytes: Uint8Array, start: number, end: number) => {
-  const rows = await format.read(bytes, start, end)
+const readChunk = async <Row>(format: TableFormat<Row>, add: AddFile, bytes: Uint8Array, start: number, end: number) => {
+  const rows = await format.read(bytes, start, end, add.partitionValues)
   if (rows.length !== end - start) throw new Error(`read ${rows.length} rows of [${start}, ${end})`)
   return rows
 }
@@ -178,7 +178,7 @@ const copyOnWrite = <Row, Key>(
           try: async () => {
             const rows = rowsOfKeyed(keys, found.bytes)
             for (let start = 0; start < rows; start += chunkRows) {
-              const chunk = await readChunk(format, found.bytes, start, Math.min(rows, start + chunkRows))
+              const chunk = await readChunk(format, add, found.bytes, start, Math.min(rows, start + chunkRows))
               const kept: Array<Row> = []
               for (let i = 0; i < chunk.length; i++) {
                 const key = keys[start + i]!
@@ -228,7 +228,7 @@ const matchingRows = <Row, Key>(format: TableFormat<Row>, candidates: Iterable<A
           const rows = rowsOfKeyed(keys, file.bytes)
           // In chunks, keeping only the matches: the file may be a large compacted one.
           for (let start = 0; start < rows; start += chunkRows) {
-            const chunk = await readChunk(format, file.bytes, start, Math.min(rows, start + chunkRows))
+            const chunk = await readChunk(format, add, file.bytes, start, Math.min(rows, start + chunkRows))
             for (let i = 0; i < chunk.length; i++) {
               const key = keys[start + i]!
               if (wanted(key)) found.set(key, chunk[i]!)

@@ -29,8 +29,12 @@ export interface TableFormat<Row> {
   /** How the table's schema differs from ours (we write only tables whose columns we know), or undefined. */
   readonly schemaDifference: (schemaString: string, partitionColumns: ReadonlyArray<string>) => string | undefined
   readonly writer: (kvMetadata?: ReadonlyArray<{ key: string; value: string }>) => RowFileWriter<Row>
-  /** Rows [rowStart, rowEnd) of a data file. */
-  readonly read: (bytes: Uint8Array, rowStart?: number, rowEnd?: number) => Promise<Array<Row>>
+  /**
+   * Rows [rowStart, rowEnd) of a data file. `partitionValues`: the file's `add.partitionValues`, given
+   * where the rows leave the table code (copy-on-write's `before`, findRowsByKey), since a partition
+   * column's value is in the log, never in the file.
+   */
+  readonly read: (bytes: Uint8Array, rowStart?: number, rowEnd?: number, partitionValues?: Readonly<Record<string, string | null>>) => Promise<Array<Row>>
   readonly stats: () => RowStats<Row>
   /**
    * The partition column (its values in `add.partitionValues`, never in the files): `date` for the
