@@ -20,7 +20,10 @@ export const decimalBytes = (precision: number): number => {
 const scalarElement = (type: ScalarType): Omit<SchemaElement, "name" | "repetition_type"> => {
   switch (type.kind) {
     case "short":
-      return { type: "INT32", converted_type: "INT_16", logical_type: { type: "INTEGER", bitWidth: 16, isSigned: true } }
+      // The converted type alone: hyparquet-writer encodes the INTEGER logical type's bitWidth as an
+      // i32 where Thrift wants an i8, and Spark (parquet-java) and DuckDB then refuse the whole footer.
+      // parquet-java derives INTEGER(16, signed) from INT_16 anyway.
+      return { type: "INT32", converted_type: "INT_16" }
     case "integer":
       return { type: "INT32" }
     case "long":

@@ -44,7 +44,7 @@ describe("rows of every type through our Parquet files", () => {
     const tree = parquetSchema(metadata)
     expect(tree.children.map((c) => c.element.name)).toEqual(everyTypeSchema.columns.map((c) => c.name))
     const element = (name: string) => tree.children.find((c) => c.element.name === name)!.element
-    expect(element("small")).toMatchObject({ type: "INT32", logical_type: { type: "INTEGER", bitWidth: 16, isSigned: true } })
+    expect(element("small")).toMatchObject({ type: "INT32", converted_type: "INT_16" })
     expect(element("qty")).toMatchObject({ type: "INT32" })
     expect(element("id")).toMatchObject({ type: "INT64" })
     expect(element("tiny_dec")).toMatchObject({ type: "INT32", precision: 5, scale: 2 })
