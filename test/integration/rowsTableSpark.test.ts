@@ -7,13 +7,14 @@
  * read the files with the right types.
  */
 import { randomUUID } from "node:crypto"
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { DuckDBInstance } from "@duckdb/node-api"
+import { parquetMetadata, parquetSchema } from "hyparquet"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { ColumnType, Row, Scalar, ScalarType, TableSchema, Value } from "../../src/domain/columns.ts"
-import { type Action, type AddFile, serializeCommit } from "../../src/table/actions.ts"
+import { type Action, type AddFile, parseCommit, serializeCommit } from "../../src/table/actions.ts"
 import { partitionValueOf, rowsFormat } from "../../src/table/rowsFormat.ts"
 import { datePartition, evolvedMetadata, type PartitionSpec } from "../../src/table/rowsSchema.ts"
 import { rowFileBytes, type TableFormat } from "../../src/table/tableFormat.ts"
@@ -233,5 +234,45 @@ describe.skipIf(skipReason !== null)(`a captured table of every type, read by Sp
       connection.closeSync()
       instance.closeSync()
     }
+  })
+
+  it("our reader gives back exactly what Spark wrote (INT96 timestamps, its lists and decimals), and our keys use Spark's stats", async () => {
+    await spark.sql(
+      `INSERT INTO ${table()} SELECT 5L, CAST(-7 AS SMALLINT), -123, CAST('-1234.567' AS DECIMAL(12,3)), CAST('1.25' AS DECIMAL(5,2)),
+       CAST('-12345678901234567890.0000000001' AS DECIMAL(38,10)), CAST(2.5 AS FLOAT), CAST('NaN' AS DOUBLE), false, 'ß ✓',
+       DATE'1999-12-31', TIMESTAMP'2025-01-18 12:34:56.789012', X'00FF', array('p', NULL), array(NULL, 9),
+       array(CAST('-0.01' AS DECIMAL(20,2))), array(TIMESTAMP'1970-01-01 00:00:00.000001'), 'r', DATE'2025-01-18', 'spark wrote me'`
+    )
+    const actions = parseCommit(readFileSync(join(root, "_delta_log", logFile(2)), "utf8"))
+    const adds = actions.flatMap((action) => ("add" in action ? [action.add] : []))
+    expect(adds).toHaveLength(1)
+    const bytes = new Uint8Array(readFileSync(join(root, decodeURIComponent(adds[0]!.path))))
+    const written = parquetSchema(parquetMetadata(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer))
+    expect(written.children.find((c) => c.element.name === "created_at")!.element.type).toBe("INT96")
+    const micros = (iso: string, extra: bigint) => BigInt(Date.parse(iso)) * 1000n + extra
+    expect(await after.read(bytes)).toEqual([[
+      5n,
+      -7,
+      -123,
+      -1234567n,
+      125n,
+      -123456789012345678900000000001n,
+      2.5,
+      Number.NaN,
+      false,
+      "ß ✓",
+      Date.parse("1999-12-31T00:00:00Z") / 86_400_000,
+      micros("2025-01-18T12:34:56.789Z", 12n),
+      new Uint8Array([0, 255]),
+      ["p", null],
+      [null, 9],
+      [-1n],
+      [1n],
+      "r",
+      "spark wrote me"
+    ]])
+    expect(await after.keys!.readKeys(bytes)).toEqual(["[5]"])
+    expect(after.keys!.mayHold(adds[0]!, new Set(["[5]"]))).toBe(true)
+    expect(after.keys!.mayHold(adds[0]!, new Set(["[6]", "[4]"]))).toBe(false)
   })
 })

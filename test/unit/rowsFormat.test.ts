@@ -11,7 +11,7 @@ import type { AddFile } from "../../src/table/actions.ts"
 import { parquetCreatedBy } from "../../src/table/engine.ts"
 import { partitionValueOf, rowsFormat } from "../../src/table/rowsFormat.ts"
 import { decimalBytes } from "../../src/table/rowsParquet.ts"
-import { datePartition, evolvedMetadata, noPartition, type PartitionSpec, RowsSchemaError, schemaChange, tableSchemaOfDelta } from "../../src/table/rowsSchema.ts"
+import { datePartition, deltaNamesProblem, evolvedMetadata, noPartition, type PartitionSpec, RowsSchemaError, schemaChange, tableSchemaOfDelta } from "../../src/table/rowsSchema.ts"
 import { rowFileBytes } from "../../src/table/tableFormat.ts"
 import { asStored, everyTypeRows, everyTypeSchema, withNote } from "../support/rowsFixture.ts"
 
@@ -219,6 +219,13 @@ describe("the Delta schema", () => {
     expect(datePartition(schema, "created_at")).toEqual({ kind: "date", source: "created_at", column: "created_at_date" })
     expect(datePartition(schema, "label")).toBeInstanceOf(RowsSchemaError)
     expect(rowsFormat("t", everyTypeSchema, noPartition).partitionColumn).toBeNull()
+  })
+
+  it("refuses column names Delta cannot hold: invalid characters, names equal but for case", () => {
+    expect(deltaNamesProblem(everyTypeSchema)).toBeUndefined()
+    const named = (...names: Array<string>): TableSchema => ({ columns: names.map((name) => ({ ...everyTypeSchema.columns[0]!, name })), key: [] })
+    expect(deltaNamesProblem(named("id", "first name", "a=b"))).toMatchObject({ reason: "names", columns: ["first name", "a=b"] })
+    expect(deltaNamesProblem(named("id", "Name", "name"))).toMatchObject({ reason: "names", columns: ["Name / name"] })
   })
 
   it("reads back into the same columns, key and partition", () => {
