@@ -25,10 +25,18 @@ const partition = datePartition(everyTypeSchema, "created_at") as PartitionSpec
 const before = rowsFormat("public.every_type", everyTypeSchema, partition)
 const after = rowsFormat("public.every_type", withNote, partition)
 
-/** Rows added after the column: one with a note, one without; their keys between the old ones. */
+const laterCreated = BigInt(Date.parse("2025-01-17T08:00:00Z")) * 1000n
+const createdIndex = everyTypeSchema.columns.findIndex((c) => c.name === "created_at")
+const ratioIndex = everyTypeSchema.columns.findIndex((c) => c.name === "ratio")
+
+/**
+ * Rows added after the column, in one file: one with a note, one without; their keys between the old
+ * ones. Their reals are 1.5 and NaN: Spark orders NaN above every number, so Parquet bounds that
+ * leave NaN out (as the format says they must) would skip this file for `ratio > 2`.
+ */
 const laterRows: ReadonlyArray<Row> = [
-  [...everyTypeRows[0]!.map((v, i) => (i === 0 ? 3n : i === 11 ? BigInt(Date.parse("2025-01-17T08:00:00Z")) * 1000n : v)), "added later ✓"],
-  [4n, ...everyTypeRows[1]!.slice(1), null]
+  [...everyTypeRows[0]!.map((v, i) => (i === 0 ? 3n : i === createdIndex ? laterCreated : v)), "added later ✓"],
+  [4n, ...everyTypeRows[1]!.slice(1).map((v, i) => (i + 1 === createdIndex ? laterCreated : i + 1 === ratioIndex ? Number.NaN : v)), null]
 ]
 
 const logFile = (version: number) => `${String(version).padStart(20, "0")}.json`
@@ -198,14 +206,22 @@ describe.skipIf(skipReason !== null)(`a captured table of every type, read by Sp
     expect(Number(none.rows[0]![0])).toBe(0)
     // The exact maximum of created_at (sub-millisecond; the stats hold it floored to the millisecond).
     const latest = await spark.sql(`SELECT CAST(id AS STRING) FROM ${table()} WHERE created_at >= TIMESTAMP'2025-01-16 23:59:59.999999'`)
-    expect(latest.rows.map((r) => r[0]).sort()).toEqual(["3", "9223372036854775807"])
+    const since = BigInt(Date.parse("2025-01-16T23:59:59.999Z")) * 1000n + 999n
+    const expectedLatest = [...everyTypeRows, ...laterRows].filter((row) => row[createdIndex] !== null && (row[createdIndex] as bigint) >= since)
+    expect(expectedLatest.map((row) => row[0])).toContain(9_223_372_036_854_775_807n) // the file whose floored max is below `since`
+    expect(latest.rows.map((r) => String(r[0])).sort()).toEqual(expectedLatest.map((row) => String(row[0])).sort())
     const bigDec = everyTypeRows[2]![5] as bigint
     const largest = await spark.sql(`SELECT CAST(id AS STRING) FROM ${table()} WHERE big_dec = ${decimalText(bigDec, 10)}BD`)
     expect(largest.rows).toEqual([["9223372036854775807"]])
     const negative = await spark.sql(`SELECT CAST(id AS STRING) FROM ${table()} WHERE price < 0 AND tiny_dec < 0 ORDER BY id`)
     expect(negative.rows).toEqual([["-9223372036854775808"]])
     const nulls = await spark.sql(`SELECT CAST(id AS STRING) FROM ${table()} WHERE date IS NULL ORDER BY id`)
-    expect(nulls.rows).toEqual([["2"], ["4"]])
+    expect(nulls.rows).toEqual([["2"]])
+    const all = [...everyTypeRows, ...laterRows]
+    const aboveTwo = all.filter((row) => typeof row[ratioIndex] === "number" && (Number.isNaN(row[ratioIndex]) || (row[ratioIndex] as number) > 2))
+    const ratio = await spark.sql(`SELECT CAST(id AS STRING) FROM ${table()} WHERE ratio > 2`)
+    expect(ratio.rows.map((r) => String(r[0])).sort()).toEqual(aboveTwo.map((row) => String(row[0])).sort())
+    expect(aboveTwo.map((row) => row[0])).toContain(4n)
   })
 
   it("DuckDB reads the files with the right types and values", async () => {
