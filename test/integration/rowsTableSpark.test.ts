@@ -210,6 +210,15 @@ describe.skipIf(skipReason !== null)(`a captured table of every type, read by Sp
     const expectedLatest = [...everyTypeRows, ...laterRows].filter((row) => row[createdIndex] !== null && (row[createdIndex] as bigint) >= since)
     expect(expectedLatest.map((row) => row[0])).toContain(9_223_372_036_854_775_807n) // the file whose floored max is below `since`
     expect(latest.rows.map((r) => String(r[0])).sort()).toEqual(expectedLatest.map((row) => String(row[0])).sort())
+    // The exact minimum (sub-millisecond; floored in the stats, a lower bound).
+    const earliest = await spark.sql(`SELECT CAST(id AS STRING) FROM ${table()} WHERE created_at <= TIMESTAMP'2025-01-15 10:00:00.123456'`)
+    expect(earliest.rows).toEqual([[String(everyTypeRows[0]![0])]])
+    const bornIndex = everyTypeSchema.columns.findIndex((c) => c.name === "born")
+    const ancient = await spark.sql(`SELECT CAST(id AS STRING) FROM ${table()} WHERE born < DATE'0002-01-01'`)
+    expect(ancient.rows).toEqual(everyTypeRows.filter((row) => row[bornIndex] !== null && (row[bornIndex] as number) < Date.parse("0002-01-01T00:00:00Z") / 86_400_000).map((row) => [String(row[0])]))
+    expect(ancient.rows).toHaveLength(1)
+    const negativeBig = await spark.sql(`SELECT CAST(id AS STRING) FROM ${table()} WHERE big_dec < -1`)
+    expect(negativeBig.rows).toEqual([["-9223372036854775808"]])
     const bigDec = everyTypeRows[2]![5] as bigint
     const largest = await spark.sql(`SELECT CAST(id AS STRING) FROM ${table()} WHERE big_dec = ${decimalText(bigDec, 10)}BD`)
     expect(largest.rows).toEqual([["9223372036854775807"]])
