@@ -26,13 +26,37 @@ export const partitionSourceConfiguration = "food_orders.partition_source"
 
 /** A schema we cannot write or follow: the columns it names and why. */
 export class RowsSchemaError extends Data.TaggedError("RowsSchemaError")<{
-  readonly reason: "dropped" | "retyped" | "reordered" | "partition" | "unreadable"
+  readonly reason: "dropped" | "retyped" | "reordered" | "partition" | "unreadable" | "names"
   readonly columns: ReadonlyArray<string>
   readonly detail: string
 }> {
   override get message() {
     return `${this.detail}${this.columns.length === 0 ? "" : ` (${this.columns.join(", ")})`}`
   }
+}
+
+/** What Delta refuses in a column name without column mapping (Spark: DELTA_INVALID_CHARACTERS_IN_COLUMN_NAMES). */
+const invalidNameCharacters = /[ ,;{}()\n\t=]/
+
+/**
+ * Why `schema`'s column names cannot be a Delta table's (undefined when they can): Delta (without
+ * column mapping) refuses spaces and ` ,;{}()=` and tabs or newlines in names, and compares names
+ * ignoring case, where PostgreSQL's quoted identifiers allow both.
+ */
+export const deltaNamesProblem = (schema: TableSchema): RowsSchemaError | undefined => {
+  const invalid = schema.columns.filter((c) => invalidNameCharacters.test(c.name)).map((c) => c.name)
+  if (invalid.length > 0) {
+    return new RowsSchemaError({ reason: "names", columns: invalid, detail: "column names Delta refuses without column mapping (space or one of ,;{}()= tab newline)" })
+  }
+  const seen = new Map<string, string>()
+  const clashes: Array<string> = []
+  for (const c of schema.columns) {
+    const other = seen.get(c.name.toLowerCase())
+    if (other !== undefined) clashes.push(`${other} / ${c.name}`)
+    else seen.set(c.name.toLowerCase(), c.name)
+  }
+  if (clashes.length > 0) return new RowsSchemaError({ reason: "names", columns: clashes, detail: "column names equal but for case, which Delta does not tell apart" })
+  return undefined
 }
 
 /**
