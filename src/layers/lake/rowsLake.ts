@@ -320,6 +320,10 @@ export const makeRowsLake = (
             // Nothing but messages that are not rows (dead letters, copies) before the table's first schema: no table to hold a position yet.
             return { version: null, files: 0 }
           }
+          // Another consumer of the group may have added columns first (its partitions reached the
+          // marker before ours): write with the table's columns, ours being the first of them.
+          const tableSchema = yield* described(storage.root, yield* main.table.latest("if-stale"))
+          if (tableSchema !== undefined && tableSchema.schema.columns.length > schema!.columns.length) yield* follow(tableSchema.schema)
           const { table } = main
           const snapshot = yield* table.latest("if-stale")
           const positions = tablePositions(snapshot, parts[0]!.topic)

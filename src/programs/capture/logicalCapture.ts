@@ -6,6 +6,7 @@ import { type CapturedTableConfig, quoteTableRef } from "../../config/capturedTa
 import { ensurePublication, inspectTable, preflight } from "../../layers/postgres/logical/preflight.ts"
 import { readTableSchema } from "../../layers/postgres/tableCatalog.ts"
 import { historyClash } from "../../table/historySchema.ts"
+import { deltaNamesProblem } from "../../table/rowsSchema.ts"
 import { registerCaptureOps } from "../../observability/captureMetrics.ts"
 import { reportHealth } from "../../observability/Health.ts"
 import { onceBackoff, outageBackoff } from "../../runtime/schedules.ts"
@@ -55,6 +56,10 @@ const inspectSource = (pool: pg.Pool, config: CapturedTableConfig, configKey: st
         detail: `the key of ${config.display} (${configKey}.key) has nullable column ${nullableKey.join(", ")}: a key must identify one row ` +
           `whatever it holds; key it by NOT NULL columns (the primary key by default)`
       })
+    }
+    const names = deltaNamesProblem(schema)
+    if (names !== undefined) {
+      return yield* new CaptureError({ reason: "misconfigured", detail: `${config.display} (${configKey}): ${names.message}; rename the column to capture the table` })
     }
     const clash = historyClash(schema)
     if (clash !== undefined) {
