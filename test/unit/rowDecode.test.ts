@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
-import type { Column, ColumnType, Row, TableSchema } from "../../src/domain/columns.ts"
+import type { Column, ColumnType, Row, ScalarType, TableSchema } from "../../src/domain/columns.ts"
 import { decodeKey, decodeRow, keyText } from "../../src/domain/rowDecode.ts"
 import { floatText } from "../../src/domain/valueJson.ts"
 import { keyJson, rowJson } from "../../src/layers/postgres/pgText.ts"
@@ -25,7 +25,7 @@ const left = (schema: TableSchema, json: string): string => {
 const value = (type: ColumnType, json: string, typeOid = 0) => right(one(type, typeOid), `{"c":${json}}`)[0]
 const reason = (type: ColumnType, json: string) => left(one(type), `{"c":${json}}`)
 
-const dec = (precision: number, scale: number): ColumnType => ({ kind: "decimal", precision, scale })
+const dec = (precision: number, scale: number): ScalarType => ({ kind: "decimal", precision, scale })
 
 describe("decodeRow: numbers", () => {
   it("integers by range; long as bigint exactly", () => {
