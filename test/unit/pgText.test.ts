@@ -112,6 +112,13 @@ describe("pgTextToJson: other scalars", () => {
     expect(pgTextToJson(timestamptz, "-infinity")).toBe('"-infinity"')
   })
 
+  it("timestamptz printed as BC in the session's zone but AD in UTC is converted; earlier instants keep the text", () => {
+    expect(pgTextToJson(timestamptz, "0001-12-31 16:07:02-07:52:58 BC")).toBe('"0001-01-01T00:00:00Z"')
+    expect(pgTextToJson(timestamptz, "0001-12-31 16:07:02.25-07:52:58 BC")).toBe('"0001-01-01T00:00:00.25Z"')
+    expect(pgTextToJson(timestamptz, "0001-12-31 16:07:01-07:52:58 BC")).toBe('"0001-12-31 16:07:01-07:52:58 BC"')
+    expect(pgTextToJson(timestamptz, "0044-03-15 10:00:00+00 BC")).toBe('"0044-03-15 10:00:00+00 BC"')
+  })
+
   it("bytea: hex and escape output to base64", () => {
     expect(pgTextToJson(bytea, "\\x")).toBe('""')
     expect(pgTextToJson(bytea, "\\x0a0bff")).toBe(JSON.stringify(Buffer.from([10, 11, 255]).toString("base64")))
