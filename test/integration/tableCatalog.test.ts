@@ -9,7 +9,7 @@ import pg from "pg"
 import { afterAll, beforeAll, expect, it } from "vitest"
 import type { Column, ColumnType, Row, TableSchema, Value } from "../../src/domain/columns.ts"
 import { decodeRow, keyText } from "../../src/domain/rowDecode.ts"
-import { valueJson } from "../../src/domain/valueJson.ts"
+import { floatText, valueJson } from "../../src/domain/valueJson.ts"
 import type { CaptureError } from "../../src/layers/postgres/logical/CaptureError.ts"
 import { openReplicationStream, type StreamItem } from "../../src/layers/postgres/logical/replicationStream.ts"
 import { keyJson, pgTextToJson, rowJson } from "../../src/layers/postgres/pgText.ts"
@@ -289,6 +289,36 @@ describeIntegration("column codec on the real PostgreSQL", (endpoints) => {
       for (const [i, tuple] of escaped.entries()) expect(rowJson(schema, tuple)).toBe(rowJson(schema, hex[i]!))
     } finally {
       await other.end()
+    }
+  })
+
+  it("random floats print as PostgreSQL prints them, random instants in three zones decode to PostgreSQL's epoch", async () => {
+    const scaled = (exponents: string) => `(random() - 0.5) * power(10::float8, floor(random() * ${exponents}))`
+    const floats = (await pool.query(
+      `SELECT (${scaled("600 - 300")})::text AS d, (${scaled("70 - 35")})::real::text AS r FROM generate_series(1, 10000)
+       UNION ALL SELECT v::text, v::real::text FROM (SELECT round((random() * 1000)::numeric, g % 6)::float8 AS v FROM generate_series(1, 500) AS g) AS s`
+    )).rows as Array<{ d: string; r: string }>
+    expect(floats.length).toBe(10500)
+    for (const { d, r } of floats) {
+      expect(floatText(Number(d), false), d).toBe(d)
+      expect(floatText(Number(r), true), r).toBe(r)
+    }
+    const column: Column = { name: "at", pgType: "timestamp with time zone", typeOid: 1184, type: t("timestamp"), nullable: true }
+    const one: TableSchema = { columns: [column], key: ["at"] }
+    for (const zone of ["Asia/Kolkata", "America/St_Johns", "Pacific/Chatham"]) {
+      const zoned = textPool(endpoints.pgUrl, zone)
+      try {
+        const instants = (await zoned.query(
+          `SELECT at::text AS at, (extract(epoch from at) * 1000000)::numeric(30,0)::text AS micros FROM (
+             SELECT timestamptz '1900-01-01 00:00:00+00' + random() * interval '200 years' AS at FROM generate_series(1, 500)
+           ) AS v`
+        )).rows as Array<{ at: string; micros: string }>
+        for (const { at, micros } of instants) {
+          expect(Either.getOrThrow(decodeRow(one, rowJson(one, { at })))[0], `${zone} ${at}`).toBe(BigInt(micros))
+        }
+      } finally {
+        await zoned.end()
+      }
     }
   })
 

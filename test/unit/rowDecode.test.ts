@@ -63,6 +63,7 @@ describe("decodeRow: numbers", () => {
     expect(reason(dec(10, 2), '"NaN"')).toBe("column c: NaN cannot be stored in decimal(10,2)")
     expect(reason(dec(10, 2), '"-Infinity"')).toMatch(/-Infinity cannot be stored/)
     expect(reason(dec(10, 2), '"12.30"')).toMatch(/is not a number/)
+    expect(reason(dec(10, 2), '"toString"')).toBe('column c: "toString" is not a number (decimal(10,2))')
   })
 
   it("float and double: numbers, -0, and NaN/Infinity from strings", () => {
@@ -229,12 +230,16 @@ describe("keys", () => {
     const doubles: ReadonlyArray<[number, string]> = [
       [1.5, "1.5"], [1e20, "1e+20"], [-0, "-0"], [0, "0"], [0.1, "0.1"], [1e-5, "1e-05"], [0.0001, "0.0001"],
       [123456789012345, "123456789012345"], [1e15, "1e+15"], [1.2345678901234568e-5, "1.2345678901234568e-05"],
-      [1e100, "1e+100"], [5e-324, "5e-324"], [1.7976931348623157e308, "1.7976931348623157e+308"], [-2.5, "-2.5"], [100, "100"]
+      [1e100, "1e+100"], [5e-324, "5e-324"],
+      // JavaScript's shortest form lies exactly halfway to the next double; PostgreSQL's Ryu does not accept it.
+      [5.5640409780412403e17, "5.5640409780412403e+17"], [1.7976931348623157e308, "1.7976931348623157e+308"], [-2.5, "-2.5"], [100, "100"]
     ]
     for (const [v, text] of doubles) expect(floatText(v, false)).toBe(text)
     const singles: ReadonlyArray<[number, string]> = [
       [1.1, "1.1"], [Math.fround(1.1), "1.1"], [123456, "123456"], [1e6, "1e+06"], [3.4028234663852886e38, "3.4028235e+38"],
-      [1e-5, "1e-05"], [0.0001, "0.0001"], [Math.fround(0.3), "0.3"], [16777217, "1.6777216e+07"]
+      [1e-5, "1e-05"], [0.0001, "0.0001"], [Math.fround(0.3), "0.3"], [16777217, "1.6777216e+07"],
+      // A tie between two shortest candidates goes to the even one, as Ryu does.
+      [442324.625, "442324.62"], [-442324.625, "-442324.62"], [442324.875, "442324.88"]
     ]
     for (const [v, text] of singles) expect(floatText(v, true)).toBe(text)
   })
