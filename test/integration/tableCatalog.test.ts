@@ -4,6 +4,7 @@
  * (read as text under a non-UTC TimeZone, and received through pgoutput), each decoded value checked
  * against what PostgreSQL computes itself.
  */
+import { randomBytes } from "node:crypto"
 import { Effect, Either, Redacted } from "effect"
 import pg from "pg"
 import { afterAll, beforeAll, expect, it } from "vitest"
@@ -12,7 +13,7 @@ import { decodeRow, keyText } from "../../src/domain/rowDecode.ts"
 import { floatText, valueJson } from "../../src/domain/valueJson.ts"
 import type { CaptureError } from "../../src/layers/postgres/logical/CaptureError.ts"
 import { openReplicationStream, type StreamItem } from "../../src/layers/postgres/logical/replicationStream.ts"
-import { keyJson, pgTextToJson, rowJson } from "../../src/layers/postgres/pgText.ts"
+import { keyJson, pgTextToJson, PgTextError, rowJson } from "../../src/layers/postgres/pgText.ts"
 import { columnTypeOfOid, readTableSchema } from "../../src/layers/postgres/tableCatalog.ts"
 import { describeIntegration } from "../support/endpoints.ts"
 import { dropSlotQuietly, grantReplication } from "../support/logicalPostgres.ts"
@@ -345,7 +346,7 @@ describeIntegration("column codec on the real PostgreSQL", (endpoints) => {
     }
   })
 
-  it("pgoutput sends the same text: the stream's rows give the same JSON as the query's", async () => {
+  it("pgoutput sends the same text: the stream's rows give the same JSON as the query's; an unchanged TOAST value is named", async () => {
     const url = new URL(endpoints.pgUrl)
     const settings = {
       host: url.hostname,
@@ -355,15 +356,37 @@ describeIntegration("column codec on the real PostgreSQL", (endpoints) => {
       password: Redacted.make(decodeURIComponent(url.password)),
       applicationName: "codec-test"
     }
-    const inserts = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+    // Random hex does not compress: PostgreSQL stores it out of line (TOAST).
+    const big = randomBytes(4_000).toString("hex")
+    const { inserts, updates } = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
       const stream = yield* openReplicationStream(settings, slot, publication, { confirmed: 0n, statusInterval: "10 seconds" })
-      const found: Array<Record<string, unknown>> = []
-      while (found.length < rows.length) {
+      const inserts: Array<Record<string, unknown>> = []
+      const updates: Array<Record<string, unknown>> = []
+      while (inserts.length < rows.length) {
         const item: StreamItem = yield* stream.take
-        if (item._tag === "data" && item.message.tag === "insert") found.push(item.message.new)
+        if (item._tag === "data" && item.message.tag === "insert") inserts.push(item.message.new)
       }
-      return found
+      yield* Effect.promise(() => pool.query(`UPDATE ${qualified} SET c_text = $1 WHERE id = 5`, [big]))
+      yield* Effect.promise(() => pool.query(`UPDATE ${qualified} SET c_small = 9 WHERE id = 5`))
+      while (updates.length < 2) {
+        const item: StreamItem = yield* stream.take
+        if (item._tag === "data" && item.message.tag === "update") updates.push(item.message.new)
+      }
+      return { inserts, updates }
     })).pipe(Effect.timeout("60 seconds")))
+    // The second update did not touch the out-of-line value: pgoutput leaves it out (REPLICA IDENTITY DEFAULT).
+    expect(JSON.parse(rowJson(schema, updates[0]!))["c_text"]).toBe(big)
+    let unchanged: unknown
+    try {
+      rowJson(schema, updates[1]!)
+    } catch (error) {
+      unchanged = error
+    }
+    expect(unchanged).toBeInstanceOf(PgTextError)
+    expect((unchanged as PgTextError).unchanged).toBe(true)
+    expect((unchanged as PgTextError).column).toBe("c_text")
+    expect(keyJson(schema, updates[1]!)).toBe('{"id":5}')
+    await pool.query(`UPDATE ${qualified} SET c_text = 'x', c_small = 0 WHERE id = 5`)
     const text = (await pool.query(`SELECT * FROM ${qualified} ORDER BY id`)).rows as Array<Record<string, string | null>>
     const byId = new Map(inserts.map((tuple) => [String(tuple["id"]), tuple]))
     for (const tuple of text) {
