@@ -22,8 +22,9 @@ import { carriesNumber, jsonNumberPattern } from "../../domain/valueJson.ts"
  *   PostgreSQL's text; the consumer rejects them.
  * - timestamp: `YYYY-MM-DDTHH:MM:SS[.ffffff]Z`, the fraction digits as printed. A timestamp
  *   without time zone is read as UTC; a timestamptz (printed in the session's TimeZone with an
- *   offset: `+05:30`, `+05:53:28`, `-08`) is converted to its UTC instant. `infinity`,
- *   `-infinity` and BC values keep PostgreSQL's text.
+ *   offset: `+05:30`, `+05:53:28`, `-08`) is converted to its UTC instant, also when the zone
+ *   prints it as BC. `infinity`, `-infinity`, BC timestamps without time zone and instants before
+ *   the year 1 keep PostgreSQL's text. Years past 9999 are converted; the consumer rejects them.
  * - binary: bytea's hex output (`\x0a0b`) or escape output (`\012\\`) as base64 in a JSON string.
  * - array: the array literal (`{1,NULL}`, `{"a,b","NULL"}`, `[0:2]={...}`, `{{1,2},{3,4}}`) as a
  *   JSON array of its elements' fragments, NULL as null (a quoted "NULL" is the string).
