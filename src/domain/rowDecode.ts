@@ -74,7 +74,7 @@ const scalarOf = (type: ScalarType, json: ExactJson): Decoded<Scalar> => {
       return Either.right(type.kind === "long" ? n : Number(n))
     }
     case "decimal":
-      if (json.type === "string" && json.value in floatSpecials) {
+      if (json.type === "string" && Object.hasOwn(floatSpecials, json.value)) {
         return Either.left(`${json.value} cannot be stored in ${typeName(type)}`)
       }
       if (json.type !== "number") return wrong(`a number (${typeName(type)})`)

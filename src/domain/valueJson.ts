@@ -30,31 +30,86 @@ export const decimalText = (unscaled: bigint, scale: number): string => {
   return negative ? `-${body}` : body
 }
 
+/** A finite nonzero |value| as m * 2^e exactly, and whether the gap to the next value below is half the one above. */
+const decompose = (value: number, single: boolean): { readonly m: bigint; readonly e: number; readonly narrowBelow: boolean } => {
+  const view = new DataView(new ArrayBuffer(8))
+  if (single) {
+    view.setFloat32(0, value)
+    const bits = view.getUint32(0)
+    const exponent = (bits >>> 23) & 0xff
+    const mantissa = bits & 0x7fffff
+    return exponent === 0
+      ? { m: BigInt(mantissa), e: -149, narrowBelow: false }
+      : { m: BigInt(mantissa | 0x800000), e: exponent - 150, narrowBelow: mantissa === 0 && exponent > 1 }
+  }
+  view.setFloat64(0, value)
+  const bits = view.getBigUint64(0)
+  const exponent = Number((bits >> 52n) & 0x7ffn)
+  const mantissa = bits & 0xfffffffffffffn
+  return exponent === 0
+    ? { m: mantissa, e: -1074, narrowBelow: false }
+    : { m: mantissa | 0x10000000000000n, e: exponent - 1075, narrowBelow: mantissa === 0n && exponent > 1 }
+}
+
+const pow = (base: bigint, n: number) => base ** BigInt(Math.max(0, n))
+
 /**
- * float4/float8 as PostgreSQL 12+ prints them (extra_float_digits > 0, src/common/d2s.c and f2s.c):
- * the shortest digits that read back to the same value, fixed-point when the decimal exponent is
- * in [-4, 15) for double ([-4, 6) for real), else `d.ddde+XX` with at least two exponent digits.
+ * The shortest decimal digits D and exponent k (|value| = D * 10^k read back) as PostgreSQL's Ryu
+ * (src/common/d2s.c, f2s.c) picks them: built without STRICTLY_SHORTEST, a decimal exactly halfway
+ * to the neighbouring float does not count as reading back (JavaScript's shortest form may use it:
+ * 5.56404097804124e+17 where PostgreSQL prints 5.5640409780412403e+17), and of the candidates of
+ * the shortest length the nearest wins, a tie going to the even one.
+ */
+const shortestDigits = (value: number, single: boolean): { readonly digits: string; readonly exponent: number } => {
+  const { m, e, narrowBelow } = decompose(value, single)
+  for (let precision = 1; precision <= 17; precision++) {
+    let k = Math.floor(Math.log10(value)) - precision + 1
+    let d = 0n
+    for (let attempt = 0; attempt < 3; attempt++) {
+      // d = round(m * 2^e / 10^k), ties to even.
+      const num = m * pow(2n, e) * pow(10n, -k)
+      const den = pow(2n, -e) * pow(10n, k)
+      d = num / den
+      const twice = 2n * (num - d * den)
+      if (twice > den || (twice === den && d % 2n === 1n)) d += 1n
+      if (d >= 10n ** BigInt(precision)) k += 1
+      else if (d < 10n ** BigInt(precision - 1)) k -= 1
+      else break
+    }
+    // In units of 2^-A * 10^-B: the value, the half gaps to its neighbours, and candidates.
+    const a = Math.max(0, 2 - e)
+    const b = Math.max(0, -k)
+    const scaledValue = m * pow(2n, e + a) * pow(10n, b)
+    const above = pow(2n, e - 1 + a) * pow(10n, b)
+    const below = narrowBelow ? pow(2n, e - 2 + a) * pow(10n, b) : above
+    const inside = (candidate: bigint) => {
+      const scaled = candidate * pow(10n, k + b) * pow(2n, a)
+      return scaled > scaledValue - below && scaled < scaledValue + above
+    }
+    const chosen = inside(d) ? d : inside(d + 1n) ? d + 1n : inside(d - 1n) ? d - 1n : undefined
+    if (chosen === undefined || chosen === 0n) continue
+    const text = chosen.toString()
+    const trimmed = text.replace(/0+$/, "")
+    return { digits: trimmed, exponent: k + text.length - 1 }
+  }
+  // Unreachable: 17 digits always read back a double.
+  const [mantissa, exponentText] = value.toExponential().split("e") as [string, string]
+  return { digits: mantissa.replace(".", ""), exponent: Number(exponentText) }
+}
+
+/**
+ * float4/float8 as PostgreSQL 12+ prints them (extra_float_digits > 0): the shortest digits that
+ * read back to the same value, fixed-point when the decimal exponent is in [-4, 15) for double
+ * ([-4, 6) for real), else `d.ddde+XX` with at least two exponent digits.
  */
 export const floatText = (value: number, single: boolean): string => {
   if (Number.isNaN(value)) return "NaN"
   if (value === Infinity) return "Infinity"
   if (value === -Infinity) return "-Infinity"
-  if (value === 0) return Object.is(value, -0) ? "-0" : "0"
-  const negative = value < 0
-  let shortest = Math.abs(value).toExponential()
-  if (single) {
-    const f = Math.fround(Math.abs(value))
-    for (let precision = 1; precision <= 9; precision++) {
-      const candidate = Number(f.toPrecision(precision))
-      if (Math.fround(candidate) === f) {
-        shortest = candidate.toExponential()
-        break
-      }
-    }
-  }
-  const [mantissa, exponentText] = shortest.split("e") as [string, string]
-  const digits = mantissa.replace(".", "")
-  const exponent = Number(exponentText)
+  const rounded = single ? Math.fround(value) : value
+  if (rounded === 0) return Object.is(rounded, -0) ? "-0" : "0"
+  const negative = rounded < 0
+  const { digits, exponent } = shortestDigits(Math.abs(rounded), single)
   let body: string
   if (exponent >= -4 && exponent < (single ? 6 : 15)) {
     if (exponent < 0) body = `0.${"0".repeat(-exponent - 1)}${digits}`

@@ -1,5 +1,5 @@
 import { Data } from "effect"
-import { daysFromCivil, dateText } from "../../domain/civilDate.ts"
+import { civilFromDays, dateText, daysFromCivil } from "../../domain/civilDate.ts"
 import type { Column, ScalarType, TableSchema } from "../../domain/columns.ts"
 import { carriesNumber, jsonNumberPattern } from "../../domain/valueJson.ts"
 
@@ -22,8 +22,9 @@ import { carriesNumber, jsonNumberPattern } from "../../domain/valueJson.ts"
  *   PostgreSQL's text; the consumer rejects them.
  * - timestamp: `YYYY-MM-DDTHH:MM:SS[.ffffff]Z`, the fraction digits as printed. A timestamp
  *   without time zone is read as UTC; a timestamptz (printed in the session's TimeZone with an
- *   offset: `+05:30`, `+05:53:28`, `-08`) is converted to its UTC instant. `infinity`,
- *   `-infinity` and BC values keep PostgreSQL's text.
+ *   offset: `+05:30`, `+05:53:28`, `-08`) is converted to its UTC instant, also when the zone
+ *   prints it as BC. `infinity`, `-infinity`, BC timestamps without time zone and instants before
+ *   the year 1 keep PostgreSQL's text. Years past 9999 are converted; the consumer rejects them.
  * - binary: bytea's hex output (`\x0a0b`) or escape output (`\012\\`) as base64 in a JSON string.
  * - array: the array literal (`{1,NULL}`, `{"a,b","NULL"}`, `[0:2]={...}`, `{{1,2},{3,4}}`) as a
  *   JSON array of its elements' fragments, NULL as null (a quoted "NULL" is the string).
@@ -53,24 +54,31 @@ const specialNumbers: ReadonlySet<string> = new Set(["NaN", "Infinity", "-Infini
 const integerPattern = /^-?\d+$/
 
 const timestampPattern =
-  /^(\d{4,})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?(?:([+-])(\d{2})(?::(\d{2}))?(?::(\d{2}))?)?$/
-const datePattern = /^\d{4,}-\d{2}-\d{2}$/
-/** Values PostgreSQL prints that have no ISO form here: kept as its text. */
-const keptTimePattern = /^-?infinity$| BC$/
+  /^(\d{4,})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?(?:([+-])(\d{2})(?::(\d{2}))?(?::(\d{2}))?)?( BC)?$/
+const datePattern = /^\d{4,}-\d{2}-\d{2}( BC)?$/
+const infinityPattern = /^-?infinity$/
 
 const pad2 = (n: number) => String(n).padStart(2, "0")
 
-/** ISO timestamp text to the UTC form; an offset, when printed, is subtracted. */
+/**
+ * ISO timestamp text to the UTC form; an offset, when printed, is subtracted. A timestamptz printed
+ * as BC in the session's zone may still be an AD instant (0001-01-01 00:00:00+00 prints as
+ * `0001-12-31 16:07:02-07:52:58 BC` in America/Los_Angeles): it is converted like any other, so the
+ * JSON does not depend on the zone. Instants before year 1 keep PostgreSQL's text.
+ */
 const timestampJson = (column: string, text: string): string => {
-  if (keptTimePattern.test(text)) return JSON.stringify(text)
+  if (infinityPattern.test(text)) return JSON.stringify(text)
   const m = timestampPattern.exec(text)
   if (m === null) throw malformed(column, "timestamp", text)
-  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number]
+  const bc = m[12] !== undefined
   const fraction = m[7] ?? ""
-  if (m[8] === undefined) return JSON.stringify(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}${fraction}Z`)
+  if (m[8] === undefined) return JSON.stringify(bc ? text : `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}${fraction}Z`)
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number]
   const offset = (m[8] === "-" ? -1 : 1) * (Number(m[9]) * 3600 + Number(m[10] ?? 0) * 60 + Number(m[11] ?? 0))
-  const total = daysFromCivil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset
+  // 1 BC is the astronomical year 0.
+  const total = daysFromCivil(bc ? 1 - year : year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset
   const days = Math.floor(total / 86_400)
+  if (civilFromDays(days).year < 1) return JSON.stringify(text)
   const ofDay = total - days * 86_400
   const time = `${pad2(Math.floor(ofDay / 3600))}:${pad2(Math.floor(ofDay / 60) % 60)}:${pad2(ofDay % 60)}`
   return JSON.stringify(`${dateText(days)}T${time}${fraction}Z`)
@@ -125,7 +133,7 @@ const scalarJson = (column: string, type: ScalarType, number: boolean, text: str
     case "string":
       return number && jsonNumberPattern.test(text) ? text : JSON.stringify(text)
     case "date":
-      if (!datePattern.test(text) && !keptTimePattern.test(text)) throw malformed(column, "date", text)
+      if (!datePattern.test(text) && !infinityPattern.test(text)) throw malformed(column, "date", text)
       return JSON.stringify(text)
     case "timestamp":
       return timestampJson(column, text)

@@ -46,6 +46,9 @@ const scalarByOid: ReadonlyMap<number, ScalarType> = new Map<number, ScalarType>
   [17, { kind: "binary" }] // bytea
 ])
 
+/** int2vector and oidvector are in the array category but print `1 2 3`, not an array literal. */
+const vectorOids: ReadonlySet<number> = new Set([22, 30])
+
 export const numericOid = 1700
 export const numericArrayOid = 1231
 
@@ -116,7 +119,7 @@ export const columnTypeOf = (
     if (current === numericOid || scalarByOid.has(current)) break
     const row = typeOf(current)
     if (row === undefined) break
-    if (row.typcategory === "A" && row.typelem !== 0) {
+    if (row.typcategory === "A" && row.typelem !== 0 && !vectorOids.has(current)) {
       return Either.map(scalar(row.typelem, mod), (element): ColumnType => ({ kind: "array", element }))
     }
     if (row.typtype !== "d") break

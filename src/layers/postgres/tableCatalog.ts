@@ -19,11 +19,16 @@ const display = (table: TableName) => `${table.schema}.${table.name}`
 
 interface AttributeRow {
   readonly name: string
-  readonly type_oid: number
-  readonly typmod: number
+  readonly type_oid: number | string
+  readonly typmod: number | string
   readonly pg_type: string
-  readonly not_null: boolean
+  readonly not_null: boolean | string
 }
+
+// The pool may return every value as text (the snapshot reader's pool does): numbers and booleans
+// are read from either form.
+const integer = (value: number | string): number => Number(value)
+const flag = (value: boolean | string): boolean => value === true || value === "t"
 
 // Generated columns are left out: pgoutput (PostgreSQL 15-17) does not send them, so a row from the
 // stream would never have them.
@@ -73,8 +78,19 @@ const loadTypes = (pool: pg.Pool, oids: ReadonlyArray<number>) =>
     const cache = cacheOf(pool)
     const missing = [...new Set(oids)].filter((oid) => !cache.has(oid))
     if (missing.length > 0) {
-      const rows = yield* query<PgTypeRow>(pool, typeRowsSql, [missing])
-      for (const row of rows) cache.set(row.oid, row)
+      const rows = yield* query<Record<keyof PgTypeRow, number | string>>(pool, typeRowsSql, [missing])
+      for (const row of rows) {
+        const oid = integer(row.oid)
+        cache.set(oid, {
+          oid,
+          typname: String(row.typname),
+          typtype: String(row.typtype),
+          typcategory: String(row.typcategory),
+          typelem: integer(row.typelem),
+          typbasetype: integer(row.typbasetype),
+          typtypmod: integer(row.typtypmod)
+        })
+      }
     }
     return (oid: number) => cache.get(oid)
   })
@@ -107,18 +123,19 @@ export const readTableSchema = (
   key?: ReadonlyArray<string>
 ): Effect.Effect<TableSchema, CaptureError> =>
   Effect.gen(function*() {
-    const [relation] = yield* query<{ oid: number }>(pool, relationSql, [table.schema, table.name])
+    const [relation] = yield* query<{ oid: number | string }>(pool, relationSql, [table.schema, table.name])
     if (relation === undefined) {
       return yield* new CaptureError({ reason: "misconfigured", detail: `table ${display(table)} does not exist (or is not a table)` })
     }
     const attributes = yield* query<AttributeRow>(pool, attributesSql, [relation.oid])
-    const typeOf = yield* loadTypes(pool, attributes.map((a) => a.type_oid))
+    const typeOf = yield* loadTypes(pool, attributes.map((a) => integer(a.type_oid)))
     const columns: Array<Column> = []
     const problems: Array<string> = []
     for (const a of attributes) {
-      const type = columnTypeOf(typeOf, a.type_oid, a.typmod)
+      const typeOid = integer(a.type_oid)
+      const type = columnTypeOf(typeOf, typeOid, integer(a.typmod))
       if (Either.isLeft(type)) problems.push(`column ${a.name} has type ${a.pg_type} (${type.left})`)
-      else columns.push({ name: a.name, pgType: a.pg_type, typeOid: a.type_oid, type: type.right, nullable: !a.not_null })
+      else columns.push({ name: a.name, pgType: a.pg_type, typeOid, type: type.right, nullable: !flag(a.not_null) })
     }
     if (problems.length > 0) return yield* unsupported(`table ${display(table)} has columns of unsupported types`, problems)
     if (columns.length === 0) return yield* new CaptureError({ reason: "misconfigured", detail: `table ${display(table)} has no columns` })
