@@ -22,8 +22,10 @@ export const pgSettingsOf = (config: PipelineConfig, applicationName = "food-ord
 })
 
 /**
- * `pg` client settings. DateStyle ISO fixes the text of TIMESTAMP values that pgoutput sends
- * (the walsender prints them with the session's DateStyle).
+ * `pg` client settings. The walsender prints values with the session's settings, and the topic
+ * carries PostgreSQL's text (pgText.ts): DateStyle ISO fixes the text of dates and timestamps,
+ * extra_float_digits 1 the shortest exact floats (a server configured with 0 would round them to 15
+ * digits), bytea_output hex the bytes.
  */
 export const clientConfigOf = (settings: PgSettings): pg.ClientConfig => ({
   host: settings.host,
@@ -33,7 +35,7 @@ export const clientConfigOf = (settings: PgSettings): pg.ClientConfig => ({
   password: Redacted.value(settings.password),
   application_name: settings.applicationName,
   connectionTimeoutMillis: 5_000,
-  options: "-c DateStyle=ISO,YMD"
+  options: "-c DateStyle=ISO,YMD -c extra_float_digits=1 -c bytea_output=hex"
 })
 
 /** An error's message, or the thrown value as text. */
