@@ -27,7 +27,7 @@ const config = capturedTableOf({
 
 const topic = config.topic
 let seq = 0
-const change = (schema: TableSchema, partition: number, offset: bigint, op: RowChangeAt["op"], row: Row | null, keyRow?: Row, partitions?: number): RowChangeAt => ({
+const change = (schema: TableSchema, offset: bigint, op: RowChangeAt["op"], row: Row | null, keyRow?: Row, partitions?: number): RowChangeAt => ({
   op,
   keyText: op === "truncate" ? null : matchKeyOf(schema, row ?? keyRow!),
   row,
@@ -75,18 +75,18 @@ describe("the rows lake", () => {
       const main = yield* makeMemoryObjects
       const history = yield* makeMemoryObjects
       const a = yield* lakeOn(main, history)
-      yield* a.commitBatch([part(0, 0n, [change(v1, 0, 0n, "snapshot", [1, "a"]), change(v1, 0, 1n, "snapshot", [2, "b"])], v1)])
+      yield* a.commitBatch([part(0, 0n, [change(v1, 0n, "snapshot", [1, "a"]), change(v1, 1n, "snapshot", [2, "b"])], v1)])
       const b = yield* lakeOn(main, history)
       expect(b.schema()?.columns.map((c) => c.name)).toEqual(["id", "name"])
       // Consumer a reaches the marker on partition 0 and writes a row with the new column.
-      yield* a.commitBatch([part(0, 2n, [change(v2, 0, 2n, "insert", [3, "c", 250n])], v2)])
+      yield* a.commitBatch([part(0, 2n, [change(v2, 2n, "insert", [3, "c", 250n])], v2)])
       // Consumer b, still before the marker on partition 1, writes a row without it. Its first try
       // meets a's new metaData (a conflict: the loop re-reads the positions and the batch); the
       // retry writes with the table's columns, no schema error.
-      const first = yield* Effect.flip(b.commitBatch([part(1, 0n, [change(v1, 1, 0n, "insert", [4, "d"])], null)]))
+      const first = yield* Effect.flip(b.commitBatch([part(1, 0n, [change(v1, 0n, "insert", [4, "d"])], null)]))
       expect(first._tag).toBe("CommitConflict")
       expect((yield* b.positions(topic)).get(1)).toBeUndefined()
-      yield* b.commitBatch([part(1, 0n, [change(v1, 1, 0n, "insert", [4, "d"])], null)])
+      yield* b.commitBatch([part(1, 0n, [change(v1, 0n, "insert", [4, "d"])], null)])
       expect(b.schema()?.columns.map((c) => c.name)).toEqual(["id", "name", "fee"])
       expect(yield* rowsOf(main, v2)).toEqual([[1, "a", null], [2, "b", null], [3, "c", 250n], [4, "d", null]])
     }))
@@ -103,14 +103,14 @@ describe("the rows lake", () => {
       expect(p0.length).toBeGreaterThan(0)
       expect(p1.length).toBeGreaterThan(0)
       yield* lake.commitBatch([
-        part(0, 0n, p0.map((id, i) => change(v1, 0, BigInt(i), "snapshot", [id, `n${id}`])), v1),
-        part(1, 0n, p1.map((id, i) => change(v1, 1, BigInt(i), "snapshot", [id, `n${id}`])), null)
+        part(0, 0n, p0.map((id, i) => change(v1, BigInt(i), "snapshot", [id, `n${id}`])), v1),
+        part(1, 0n, p1.map((id, i) => change(v1, BigInt(i), "snapshot", [id, `n${id}`])), null)
       ])
       // Partition 0: its marker, then one new row; partition 1: a delete of one of its rows.
       const removed = p1[0]!
       yield* lake.commitBatch([
-        part(0, BigInt(p0.length), [change(v1, 0, BigInt(p0.length), "truncate", null, undefined, 2), change(v1, 0, BigInt(p0.length + 1), "insert", [100, "after"])], null),
-        part(1, BigInt(p1.length), [change(v1, 1, BigInt(p1.length), "delete", null, [removed, null])], null)
+        part(0, BigInt(p0.length), [change(v1, BigInt(p0.length), "truncate", null, undefined, 2), change(v1, BigInt(p0.length + 1), "insert", [100, "after"])], null),
+        part(1, BigInt(p1.length), [change(v1, BigInt(p1.length), "delete", null, [removed, null])], null)
       ])
       expect((yield* rowsOf(main, v1)).map((r) => r[0])).toEqual([...p1.slice(1), 100].sort((x, y) => x - y))
       const historySchema = { columns: [
