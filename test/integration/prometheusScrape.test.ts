@@ -120,7 +120,7 @@ describeIntegration("Prometheus scraping the programs", (endpoints) => {
       expect(Object.fromEntries(ready.map((s) => [s.metric["job"], s.value[1]]))).toEqual({ producer: "1", consumer: "1" })
       // One series per rejection reason, at 0 before the first dead letter (invalid_change among them).
       expect((await query(`orders_dead_lettered_total{job="consumer"}`)).map((s) => s.metric["reason"]).sort()).toEqual([
-        "empty_value", "invalid_change", "invalid_json", "invalid_schema", "invalid_utf8", "negative_amount", "null_created_at", "null_order_id", "value_too_large"
+        "empty_value", "invalid_change", "invalid_json", "invalid_row", "invalid_schema", "invalid_utf8", "negative_amount", "null_created_at", "null_order_id", "value_too_large"
       ])
 
       // The alert rules loaded and evaluate without errors against the programs' real series.
