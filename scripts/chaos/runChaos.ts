@@ -339,7 +339,7 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
           name: "restaurants",
           expectedRows: restaurantsLive,
           expectedHistoryRows: restaurants.ledger.total,
-          counts: () => capturedTableCounts(lake, "restaurants", restaurantsLake)
+          counts: () => capturedTableCounts(restaurantsLake)
         }]
       })
     }, options.drainTimeoutS * 1000, abort, log)
