@@ -12,7 +12,7 @@ import type { ChangeLedger, LedgerOp } from "./changeLedger.ts"
  * key's last change its final state (a delete for a row that is gone).
  */
 
-/** A column compared: its name, its text in PostgreSQL, its text in DuckDB (`c` stands for the column). */
+/** A column compared: its name, its text in PostgreSQL, its text in DuckDB (`$c` stands for the quoted column). */
 export interface ComparedColumn {
   readonly name: string
   readonly pg: string
@@ -206,15 +206,3 @@ export const capturedTableCounts = async (path: string): Promise<{ rows: number;
   if (Number.isNaN(rows) || Number.isNaN(history)) throw new Error(`a file of ${path} has no row count in its stats`)
   return { rows, history }
 }
-
-/** The restaurants' columns, compared as text (delivery_fee is added mid-run: a side without it reads NULL). */
-export const restaurantColumns: ReadonlyArray<ComparedColumn> = [
-  { name: "restaurant_id", pg: "$c::text", lake: "$c::VARCHAR" },
-  { name: "name", pg: "$c", lake: "$c" },
-  { name: "rating", pg: "$c::text", lake: "$c::VARCHAR" },
-  { name: "opened_at", pg: "(extract(epoch FROM $c) * 1000000)::bigint::text", lake: "epoch_us($c)::VARCHAR" },
-  { name: "menu", pg: "$c::text", lake: "$c" },
-  { name: "tags", pg: "to_json($c)::text", lake: "to_json($c)::VARCHAR" },
-  { name: "seats", pg: "$c::text", lake: "$c::VARCHAR" },
-  { name: "delivery_fee", pg: "$c::text", lake: "$c::VARCHAR" }
-]

@@ -1,4 +1,5 @@
 import type pg from "pg"
+import type { ComparedColumn } from "./capturedTableCheck.ts"
 import type { ChangeLedger } from "./changeLedger.ts"
 import { type OutageStats, readThroughOutage, runTransaction, xactCommitted } from "./pgOutage.ts"
 import type { Random } from "./random.ts"
@@ -299,3 +300,15 @@ export class RestaurantChanges {
     log(`ALTER TABLE "${this.table}" ADD COLUMN ${addedColumn} numeric(6,2) at ${(this.stats.columnAddedAtMs / 1000).toFixed(1)} s; rows set it from now on`)
   }
 }
+
+/** The restaurants' columns, compared as text (delivery_fee is added mid-run: a side without it reads NULL). */
+export const restaurantColumns: ReadonlyArray<ComparedColumn> = [
+  { name: "restaurant_id", pg: "$c::text", lake: "$c::VARCHAR" },
+  { name: "name", pg: "$c", lake: "$c" },
+  { name: "rating", pg: "$c::text", lake: "$c::VARCHAR" },
+  { name: "opened_at", pg: "(extract(epoch FROM $c) * 1000000)::bigint::text", lake: "epoch_us($c)::VARCHAR" },
+  { name: "menu", pg: "$c::text", lake: "$c" },
+  { name: "tags", pg: "to_json($c)::text", lake: "to_json($c)::VARCHAR" },
+  { name: "seats", pg: "$c::text", lake: "$c::VARCHAR" },
+  { name: "delivery_fee", pg: "$c::text", lake: "$c::VARCHAR" }
+]
