@@ -9,7 +9,8 @@
  *
  * With `--capture logical` the producer streams the table's changes through a replication slot; the
  * workload adds order lifecycles (updates, deletes), multi-statement transactions and one large
- * update, PostgreSQL is restarted mid-stream, and the lake's order_changes is checked too.
+ * update, PostgreSQL is restarted mid-stream, and the lake's order_changes is checked too; a second
+ * table (tables:, the restaurants) is changed alongside and its Delta table and history checked.
  *
  * Prints a summary table, then one JSON line; exits 1 if anything is missing, duplicated or
  * unexpected, a bad message is not in the DLQ, or a program did not stop cleanly.
@@ -41,6 +42,9 @@ const usage = `Usage: npm run chaos -- [--duration S] [--kills N] [--seed N] [--
                  DELIVERED|CANCELLED, amount corrections, deletes), multi-statement transactions and
                  one large UPDATE; the insert rate is 40 % of poll mode's. The report adds the lake's
                  order_changes: every committed change once, the last one each order's final state.
+                 A second table (tables:, <roll>_restaurants, partitioned by a timestamptz) is
+                 inserted, updated and deleted alongside, with an ADD COLUMN mid-run: its Delta table
+                 must equal PostgreSQL row by row, its history hold every committed change once.
   --pg-restarts N
                  PostgreSQL restarts mid-stream (default 1 with --capture logical, else 0)
   --pg-restart cluster|proxy

@@ -28,6 +28,19 @@ export interface DrainTarget {
    * The early end from the programs' positions (a poll cursor) does not apply.
    */
   readonly expectedHistoryRows?: number
+  /**
+   * Logical capture: tables of `tables:` (the restaurants), each complete when its Delta table holds
+   * exactly the rows PostgreSQL has and its history at least the changes the run committed.
+   */
+  readonly tables?: ReadonlyArray<DrainTable>
+}
+
+export interface DrainTable {
+  readonly name: string
+  readonly expectedRows: number
+  readonly expectedHistoryRows: number
+  /** Rows in its Delta table and its history now. */
+  readonly counts: () => Promise<{ readonly rows: number; readonly history: number }>
 }
 
 /**
@@ -45,7 +58,10 @@ export const waitForDrain = async (
   const deadline = started + timeoutMs
   let drained = false
   let settledShort = false
-  let last = { rows: -1, distinctIds: -1, history: -1 }
+  let last = { rows: -1, distinctIds: -1, history: -1, tables: "" }
+  const tables = target.tables ?? []
+  const tablesText = (counts: ReadonlyArray<{ readonly rows: number; readonly history: number }>) =>
+    tables.map((t, i) => `${t.name} ${counts[i]!.rows} of ${t.expectedRows} rows, ${counts[i]!.history} of ${t.expectedHistoryRows} changes`).join("; ")
   const logical = target.expectedHistoryRows !== undefined
   let stableSince = Date.now()
   let lastLog = 0
@@ -55,16 +71,18 @@ export const waitForDrain = async (
     throwIfAborted(abort)
     // A file removed mid-read: ask again.
     const counts = await lakeCounts(target.lake)
-      .then(async (c) => ({ ...c, history: logical ? await historyRows(target.lake) : 0 }))
+      .then(async (c) => ({ ...c, history: logical ? await historyRows(target.lake) : 0, tableCounts: await Promise.all(tables.map((t) => t.counts())) }))
+      .then((c) => ({ ...c, tables: JSON.stringify(c.tableCounts) }))
       .catch(() => null)
     if (counts !== null) {
-      if (counts.rows !== last.rows || counts.distinctIds !== last.distinctIds || counts.history !== last.history) {
+      if (counts.rows !== last.rows || counts.distinctIds !== last.distinctIds || counts.history !== last.history || counts.tables !== last.tables) {
         last = counts
         stableSince = Date.now()
         caughtUpChecks = 0
       }
       const complete = logical
-        ? counts.rows === target.committed && counts.distinctIds === target.committed && counts.history >= target.expectedHistoryRows!
+        ? counts.rows === target.committed && counts.distinctIds === target.committed && counts.history >= target.expectedHistoryRows! &&
+          tables.every((t, i) => counts.tableCounts[i]!.rows === t.expectedRows && counts.tableCounts[i]!.history >= t.expectedHistoryRows)
         : counts.distinctIds >= target.committed
       if (complete && Date.now() - stableSince >= 3000) {
         drained = true
@@ -95,11 +113,13 @@ export const waitForDrain = async (
       if (Date.now() - lastLog > 10_000) {
         lastLog = Date.now()
         log(`draining: lake ${counts.rows} rows, ${counts.distinctIds} of ${target.committed} orders` +
-          (logical ? `, order_changes ${counts.history} of ${target.expectedHistoryRows} changes` : ""))
+          (logical ? `, order_changes ${counts.history} of ${target.expectedHistoryRows} changes` : "") +
+          (tables.length > 0 ? `; ${tablesText(counts.tableCounts)}` : ""))
       }
     }
     await sleep(500, abort)
   }
+  const lastTables = last.tables === "" ? "" : `; ${tablesText(JSON.parse(last.tables) as Array<{ rows: number; history: number }>)}`
   let dlqReady = target.injected.length === 0
   while (drained && !dlqReady && Date.now() < deadline) {
     throwIfAborted(abort)
@@ -111,11 +131,11 @@ export const waitForDrain = async (
   log(settledShort
     ? logical
       ? `the lake has not changed for 20 s and the consumer is at the end of the topic, yet it has ${last.rows} rows for ${target.committed} orders ` +
-        `and order_changes ${last.history} of ${target.expectedHistoryRows} changes (after ${seconds(outcome.ms)})`
+        `and order_changes ${last.history} of ${target.expectedHistoryRows} changes${lastTables} (after ${seconds(outcome.ms)})`
       : `the producer and the consumer passed everything, yet the lake has ${last.distinctIds} of ${target.committed} orders (after ${seconds(outcome.ms)})`
     : !drained
     ? `drain timed out after ${seconds(outcome.ms)} (lake ${last.distinctIds} of ${target.committed} orders` +
-      `${logical ? `, order_changes ${last.history} of ${target.expectedHistoryRows} changes` : ""})`
+      `${logical ? `, order_changes ${last.history} of ${target.expectedHistoryRows} changes${lastTables}` : ""})`
     : !dlqReady
     ? `drain timed out after ${seconds(outcome.ms)} waiting for the DLQ`
     : `drained in ${seconds(outcome.ms)}`)

@@ -184,13 +184,19 @@ export const multiStatementTransactions = async (
   outage: OutageStats,
   random: Random,
   stop: AbortSignal,
-  abort: AbortSignal
+  abort: AbortSignal,
+  /**
+   * Changes of another captured table to make in every other such transaction (the restaurants):
+   * they share its commit; `settle` says whether it committed.
+   */
+  alongside?: () => { readonly run: (client: pg.PoolClient) => Promise<void>; readonly settle: (committed: boolean) => void }
 ): Promise<void> => {
   let n = 0
   while (!stop.aborted) {
     if (!(await sleep(random.int(500, 2000), stop))) break
     n += 1
     const rollback = random.chance(0.1)
+    const other = alongside !== undefined && n % 2 === 0 ? alongside() : undefined
     const outcome = await runTransaction(pool, async (client) => {
       const { rows: [a] } = await client.query<{ order_id: number; xid: string }>(makeOrderSql(table), [`multi ${n}a`, "12.50"])
       await client.query(`UPDATE "${table}" SET order_status = 'PREPARING', amount = 13.75 WHERE order_id = $1`, [a!.order_id])
@@ -201,8 +207,14 @@ export const multiStatementTransactions = async (
       const name = n % 4 === 0 ? `multi ${randomBytes(2_200).toString("hex")} ${n}b` : `multi ${n}b`
       const { rows: [b] } = await client.query<{ order_id: number }>(makeOrderSql(table), [name, "20.00"])
       await client.query(`UPDATE "${table}" SET order_status = 'DELIVERED' WHERE order_id = $1`, [b!.order_id])
+      await other?.run(client)
       return { value: { a: a!.order_id, b: b!.order_id, xid: a!.xid }, rollback }
     }, (value) => xactCommitted(pool, value.xid, abort), outage, abort)
+      .catch((error: unknown) => {
+        other?.settle(false)
+        throw error
+      })
+    other?.settle(outcome.status === "committed")
     if (outcome.status !== "committed") {
       stats.multiRolledBack += 1
       continue

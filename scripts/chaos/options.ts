@@ -60,7 +60,14 @@ export interface ChaosOptions {
    * Reads the final table with another engine (the test and `--spark` use Spark) and returns what
    * disagrees with PostgreSQL's committed rows and sum; empty when it agrees.
    */
-  readonly checkTable?: (lake: string, expected: { readonly rows: number; readonly sum: string }) => Promise<ReadonlyArray<string>>
+  readonly checkTable?: (lake: string, expected: TableExpectation) => Promise<ReadonlyArray<string>>
+}
+
+/** What the final tables must hold: the orders' rows and sum, and the row count of each other table (logical capture: the restaurants). */
+export interface TableExpectation {
+  readonly rows: number
+  readonly sum: string
+  readonly tables?: ReadonlyArray<{ readonly path: string; readonly rows: number }>
 }
 
 const base = {

@@ -1,9 +1,11 @@
+import type { CapturedTableCheck } from "./capturedTableCheck.ts"
 import type { LakeComparison } from "./compare.ts"
 import type { LedgerOp } from "./changeLedger.ts"
 import type { DeadLetterCheck, InjectedGarbage } from "./garbage.ts"
 import type { HistoryCheck } from "./history.ts"
 import type { LifecycleStats } from "./lifecycles.ts"
 import type { OutageStats } from "./pgOutage.ts"
+import type { RestaurantStats } from "./restaurants.ts"
 import type { Incarnation } from "./supervisor.ts"
 
 export interface ProgramKills {
@@ -72,6 +74,18 @@ export interface ChaosReport {
   } | null
   /** Logical capture: order_changes against the ledger and the final state; null in poll mode. */
   readonly history: HistoryCheck | null
+  /**
+   * Logical capture: the second table (`tables:`, the restaurants): what the run committed to it,
+   * and its Delta table and history against PostgreSQL and that ledger; null in poll mode.
+   */
+  readonly secondTable: {
+    readonly table: string
+    readonly committed: Readonly<Record<LedgerOp, number>>
+    readonly total: number
+    readonly rowsEver: number
+    readonly workload: RestaurantStats
+    readonly check: CapturedTableCheck | null
+  } | null
   /** Where the table was: `local`, or `s3` on the run's own S3 server. */
   readonly lakeStore: "local" | "s3"
   readonly s3Restarts: number
@@ -142,6 +156,28 @@ export const failuresOf = (
       }
     }
   }
+  const second = report.secondTable
+  if (second !== null) {
+    const t = second.check
+    if (t === null) failures.push(`${second.table} not checked`)
+    else {
+      const name = second.table
+      if (t.missing > 0) failures.push(`${t.missing} ${name} rows missing from its Delta table, e.g. ${t.samples.missing.slice(0, 5).join(", ")}`)
+      if (t.duplicated > 0) failures.push(`${t.duplicated} duplicated ${name} rows in its Delta table, e.g. ${t.samples.duplicated.slice(0, 5).join(", ")}`)
+      if (t.unexpected > 0) failures.push(`${t.unexpected} ${name} rows in its Delta table not in PostgreSQL, e.g. ${t.samples.unexpected.slice(0, 5).join(", ")}`)
+      if (t.mismatched > 0) failures.push(`${t.mismatched} ${name} rows differ from PostgreSQL, e.g. ${JSON.stringify(t.samples.mismatched[0])}`)
+      if (t.wrongPartition > 0) failures.push(`${t.wrongPartition} ${name} rows in another partition than their opened_at's UTC date`)
+      const h = t.history
+      if (h.repeated > 0) failures.push(`${h.repeated} changes twice in ${name}'s history, e.g. ${t.samples.repeated.slice(0, 3).join(", ")} (lsn/seq)`)
+      if (h.countMismatches > 0) failures.push(`${h.countMismatches} ${name} rows whose changes in the history differ from those committed, e.g. ${JSON.stringify(t.samples.countMismatches[0])}`)
+      if (h.absentKeys > 0) failures.push(`${h.absentKeys} changed ${name} rows with no history`)
+      if (h.unknownKeys > 0) failures.push(`${h.unknownKeys} ${name} keys in the history that the run never committed`)
+      if (h.lastStateMismatches > 0) failures.push(`${h.lastStateMismatches} ${name} rows whose last change is not their final state, e.g. ${JSON.stringify(t.samples.lastStateMismatches[0])}`)
+      for (const op of ["snapshot", "insert", "update", "delete"] as const) {
+        if ((h.byOp[op] ?? 0) !== h.expectedByOp[op]) failures.push(`${name}'s history holds ${h.byOp[op] ?? 0} ${op} changes, ${h.expectedByOp[op]} committed`)
+      }
+    }
+  }
   if (report.s3Restarts < configuredS3Restarts) failures.push(`S3 server restarted ${report.s3Restarts} times, ${configuredS3Restarts} planned`)
   if (report.drain.settledShort) failures.push("the pipeline had passed everything (nothing more was coming), yet the lake lacked some orders or changes")
   else if (report.drain.timedOut) failures.push("the lake (or the DLQ) did not catch up within the drain timeout")
@@ -207,6 +243,18 @@ export const formatSummary = (report: ChaosReport): string => {
       ["  orders with other changes than committed", `${h.countMismatches} (${h.absentOrders} with none, ${h.unknownOrders} never committed)`],
       ["  last change not the final state", `${h.lastStateMismatches}`]
     ])(report.history)),
+    ...(report.secondTable === null ? [] : ((t: NonNullable<ChaosReport["secondTable"]>): Array<[string, string]> => {
+      const w = t.workload
+      const c = t.check
+      return [
+        ["restaurants (second table)", `${t.rowsEver} rows ever; changes committed ${t.total}: ${t.committed.snapshot} snapshot, ${t.committed.insert} insert, ${t.committed.update} update, ${t.committed.delete} delete ` +
+          `(${w.transactions} own transactions, ${w.rolledBack} rolled back, ${w.insertThenUpdate} insert+update in one, ${w.withOrders} with orders; ADD COLUMN at ${w.columnAddedAtMs === null ? "-" : `${(w.columnAddedAtMs / 1000).toFixed(1)} s`}, ${w.rowsWithAddedColumn} rows set it)`],
+        ["  rows PostgreSQL / lake (files)", c === null ? "-" : `${c.sourceRows} / ${c.lakeRows} (${c.lakeFiles})`],
+        ["  missing / duplicated / unexpected / differing", c === null ? "-" : `${c.missing} / ${c.duplicated} / ${c.unexpected} / ${c.mismatched} (${c.wrongPartition} in a wrong partition)`],
+        ["  history rows", c === null ? "-" : `${c.history.rows}: ${["snapshot", "insert", "update", "delete"].map((op) => `${c.history.byOp[op] ?? 0} ${op}`).join(", ")} (${c.history.keys} rows)`],
+        ["  changes twice / other than committed / last not final", c === null ? "-" : `${c.history.repeated} / ${c.history.countMismatches} (${c.history.absentKeys} with none, ${c.history.unknownKeys} never committed) / ${c.history.lastStateMismatches}`]
+      ]
+    })(report.secondTable)),
     ["drain after generation", `${(report.drain.ms / 1000).toFixed(1)} s${report.drain.settledShort ? " (ended: nothing more would come)" : report.drain.timedOut ? " (TIMED OUT)" : ""}`],
     ...Object.keys(k).map((p): [string, string] => {
       const s = report.stop[p]
@@ -253,6 +301,19 @@ export const reportLine = (report: ChaosReport): string =>
       history_repeated: report.history?.repeated ?? null,
       history_count_mismatches: report.history?.countMismatches ?? null,
       history_last_state_mismatches: report.history?.lastStateMismatches ?? null
+    }),
+    ...(report.secondTable === null ? {} : {
+      second_table: {
+        changes: report.secondTable.committed,
+        rows: report.secondTable.check?.sourceRows ?? null,
+        history_rows: report.secondTable.check?.history.rows ?? null,
+        missing: report.secondTable.check?.missing ?? null,
+        duplicated: report.secondTable.check?.duplicated ?? null,
+        unexpected: report.secondTable.check?.unexpected ?? null,
+        mismatched: report.secondTable.check?.mismatched ?? null,
+        history_repeated: report.secondTable.check?.history.repeated ?? null,
+        history_last_state_mismatches: report.secondTable.check?.history.lastStateMismatches ?? null
+      }
     }),
     s3_restarts: report.s3Restarts,
     s3_lost_commit_answers: report.s3LostCommitAnswers,

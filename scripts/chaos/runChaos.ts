@@ -1,11 +1,12 @@
 import { setMaxListeners } from "node:events"
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type pg from "pg"
 import { uniqueName } from "../../test/support/names.ts"
 import { pipelineEnv } from "../../test/support/pipelineProcess.ts"
 import { type ChaosBroker, startChaosBroker } from "./broker.ts"
+import { capturedTableCounts, type CapturedTableCheck, checkCapturedTable } from "./capturedTableCheck.ts"
 import { compareLake, type LakeComparison } from "./compare.ts"
 import { committedCount, createOrdersTable, dropOrdersTable, openPool, redactUrl, resolvePgUrl } from "./database.ts"
 import { diagnoseMissing } from "./diagnose.ts"
@@ -22,7 +23,10 @@ import { type GeneratorStats, runGenerator } from "./generator.ts"
 import type { ChaosOptions } from "./options.ts"
 import { seededRandom } from "./random.ts"
 import { type ChaosReport, failuresOf, type ProgramKills, type ProgramStop } from "./report.ts"
+import { createRestaurantsTable, RestaurantChanges, restaurantColumns, restaurantsTablesYaml, restaurantsTableOf } from "./restaurants.ts"
 import { type ChaosS3, startChaosS3 } from "./s3.ts"
+import { defaultConfigFile } from "../../src/config/loadConfig.ts"
+import { repoRoot } from "../stack/paths.ts"
 import { startLossyS3Proxy } from "../../test/support/lossyS3Proxy.ts"
 import { s3EnvOf } from "../stack/s3Server.ts"
 import { crashPointsFor, type ProgramName, ProgramSupervisor } from "./supervisor.ts"
@@ -56,6 +60,8 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
   setMaxListeners(1000, abort)
   const roll = uniqueName("chaos")
   const table = `${roll}_orders`
+  // Logical capture: a second table beside the orders (tables:), into its own topic and Delta table.
+  const restaurantsTable = restaurantsTableOf(roll)
   const topic = `${roll}_food_orders_raw`
   const dlqTopic = `${roll}_food_orders_dlq`
   const stateDir = mkdtempSync(join(tmpdir(), "fop-chaos-"))
@@ -74,6 +80,7 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
   const savedEnv: Record<string, string | undefined> = {}
   const supervisors: Array<ProgramSupervisor> = []
   let passed = false
+  let restaurantsCreated = false
   try {
     const { pgUrl: directUrl, source } = await resolvePgUrl(options.pgUrl)
     const logical = options.capture === "logical"
@@ -109,6 +116,14 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
     throwIfAborted(abort)
     // Logical capture: orders already there when the producer first starts come through the slot's snapshot.
     const ledger = new ChangeLedger()
+    const restaurants = logical ? new RestaurantChanges(restaurantsTable, new ChangeLedger(), rng.fork("restaurants")) : undefined
+    if (restaurants !== undefined) {
+      await createRestaurantsTable(pool, restaurantsTable)
+      restaurantsCreated = true
+      const rows = Math.max(50, Math.round(options.snapshotRows / 5))
+      await restaurants.insertSnapshot(pool, rows)
+      log(`second table ${restaurantsTable}: ${rows} rows before the producer starts (its snapshot), partitioned by opened_at`)
+    }
     if (logical && options.snapshotRows > 0) {
       const ids = await insertSnapshotRows(pool, table, options.snapshotRows)
       for (const id of ids) ledger.record(id, "snapshot")
@@ -163,9 +178,19 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
       }
     })
     const lake = env["DATALAKE_PATH"]!
+    // tables: with partition_by has no environment variable: the programs get a config file (the
+    // defaults plus the entry); the environment still overrides everything else.
+    const programArgs: Array<string> = []
+    if (restaurants !== undefined) {
+      const configFile = join(stateDir, "orders_stream.yml")
+      writeFileSync(configFile, `${readFileSync(join(repoRoot, defaultConfigFile), "utf8")}\n${restaurantsTablesYaml(restaurantsTable)}`)
+      programArgs.push("--config", configFile)
+    }
+    // Beside the orders table (capturedTableOf's default path).
+    const restaurantsLake = join(lake, "..", "restaurants")
     const restartDelays = rng.fork("restart-delays")
     const supervise = (program: ProgramName, name: string = program) =>
-      new ProgramSupervisor(program, env, join(stateDir, "logs"), pidDir, () => restartDelays.int(200, 1500), name)
+      new ProgramSupervisor(program, env, join(stateDir, "logs"), pidDir, () => restartDelays.int(200, 1500), name, programArgs)
     const producer = supervise("producer")
     const consumers = consumerNames.map((name) => supervise("consumer", name))
     supervisors.push(producer, ...consumers)
@@ -250,7 +275,11 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
         ),
         ...(lifecycles === undefined ? [] : [
           lifecycles.run(),
-          multiStatementTransactions(pool, table, ledger, lifecycles.stats, outage, rng.fork("multi"), endGeneration.signal, abort),
+          multiStatementTransactions(pool, table, ledger, lifecycles.stats, outage, rng.fork("multi"), endGeneration.signal, abort,
+            restaurants === undefined ? undefined : () => restaurants.inOrderTransaction()),
+          ...(restaurants === undefined ? [] : [
+            restaurants.run(pool, genStart, rng.fork("add-column").between(0.35, 0.55) * durationMs, outage, log, endGeneration.signal, abort)
+          ]),
           bulkUpdate(pool, table, options.bulkRows, ledger, lifecycles.stats, outage,
             () => sleep(genStart + rng.fork("bulk").between(0.3, 0.6) * durationMs - Date.now(), abort), log, abort)
         ]),
@@ -288,6 +317,12 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
         `(lifecycles: ${l.tracked} orders, ${l.statusUpdates} status, ${l.amountUpdates} amount, ${l.deletes} deletes; ` +
         `${l.multiTransactions} multi-statement transactions; large transaction ${l.bulkRows} rows); ${committed} orders live`)
     }
+    const restaurantsLive = restaurants === undefined ? 0 : await committedCount(pool, restaurantsTable)
+    if (restaurants !== undefined) {
+      const r = restaurants.ledger.byOp
+      log(`${restaurantsTable}: ${r.snapshot} snapshot, ${r.insert} inserts, ${r.update} updates, ${r.delete} deletes committed ` +
+        `(${restaurants.stats.withOrders} transactions with orders); ${restaurantsLive} rows live`)
+    }
     const outages = { ...outage, interrupted: outage.interrupted + generated.outage.interrupted, unknownCommits: outage.unknownCommits + generated.outage.unknownCommits, unknownCommitted: outage.unknownCommitted + generated.outage.unknownCommitted }
     if (pgDownMs.length > 0) {
       log(`PostgreSQL outages: ${outages.interrupted} transactions cut before COMMIT, ${outages.unknownCommits} COMMITs unanswered (${outages.unknownCommitted} found committed)` +
@@ -298,7 +333,15 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
     // --- drain --------------------------------------------------------------------------------------
     const drain = await waitForDrain({
       pool, table, committed, lake, brokers: broker.brokers, topic, dlqTopic, injected: injector.injected, env,
-      ...(logical ? { expectedHistoryRows: ledger.total } : {})
+      ...(logical ? { expectedHistoryRows: ledger.total } : {}),
+      ...(restaurants === undefined ? {} : {
+        tables: [{
+          name: "restaurants",
+          expectedRows: restaurantsLive,
+          expectedHistoryRows: restaurants.ledger.total,
+          counts: () => capturedTableCounts(restaurantsLake)
+        }]
+      })
     }, options.drainTimeoutS * 1000, abort, log)
     event("drain", { ...drain })
 
@@ -324,6 +367,15 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
     const comparison: LakeComparison = await compareLake(pool, table, lake, generated.rolledBackIds)
     const dlq: DeadLetterCheck = await checkDeadLetters(broker.brokers, dlqTopic, injector.injected)
     const history: HistoryCheck | null = logical ? await checkHistory(pool, table, lake, ledger) : null
+    const restaurantsCheck: CapturedTableCheck | null = restaurants === undefined ? null : await checkCapturedTable(pool, {
+      table: restaurantsTable,
+      lakeName: "restaurants",
+      path: restaurantsLake,
+      ordersPath: lake,
+      key: "restaurant_id",
+      columns: restaurantColumns,
+      partition: { column: "opened_at", value: "date" }
+    }, restaurants.ledger)
     let diagnosis: string | null = null
     if (comparison.missing > 0) {
       const file = join(stateDir, "missing.json")
@@ -375,6 +427,14 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
         ? { committed: { ...ledger.byOp }, total: ledger.total, ordersEver: ledger.perOrder.size, deletedOrders: ledger.deleted(), lifecycles: { ...lifecycles!.stats } }
         : null,
       history,
+      secondTable: restaurants === undefined ? null : {
+        table: restaurantsTable,
+        committed: { ...restaurants.ledger.byOp },
+        total: restaurants.ledger.total,
+        rowsEver: restaurants.ledger.perOrder.size,
+        workload: { ...restaurants.stats },
+        check: restaurantsCheck
+      },
       lakeStore: options.lake,
       s3Restarts: s3DownMs.length,
       s3DownMs,
@@ -390,7 +450,11 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
     if (diagnosis !== null) failures.push(diagnosis)
     if (options.checkTable !== undefined) {
       // Another engine's reading of the final table (Spark): the same rows and sum as PostgreSQL.
-      const problems = await options.checkTable(lake, { rows: comparison.sourceRows, sum: comparison.sourceSum })
+      const problems = await options.checkTable(lake, {
+        rows: comparison.sourceRows,
+        sum: comparison.sourceSum,
+        ...(restaurantsCheck === null ? {} : { tables: [{ path: restaurantsLake, rows: restaurantsCheck.sourceRows }] })
+      })
         .catch((error: unknown) => [`the table check failed: ${error instanceof Error ? error.message : String(error)}`])
       for (const problem of problems) {
         log(problem)
@@ -424,6 +488,7 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
     }
     if (pool !== undefined) {
       if (passed) await dropOrdersTable(pool, table).catch(() => undefined)
+      if (passed && restaurantsCreated) await dropOrdersTable(pool, restaurantsTable).catch(() => undefined)
       await pool.end().catch(() => undefined)
     }
     // After the pool: with restarts through the proxy, the pool's connections (and the table's drop) go through it.

@@ -79,7 +79,9 @@ export class ProgramSupervisor {
     pidDir: string,
     private readonly restartDelayMs: () => number,
     /** Which process of the program this is, when several run (`consumer-2`): names its log and pid files. */
-    readonly name: string = program
+    readonly name: string = program,
+    /** The program's own arguments (`--config FILE` when the run needs settings the environment cannot give: `tables:`). */
+    private readonly args: ReadonlyArray<string> = []
   ) {
     mkdirSync(logDir, { recursive: true })
     mkdirSync(pidDir, { recursive: true })
@@ -108,7 +110,7 @@ export class ProgramSupervisor {
     let child: ChildProcess
     try {
       // Own process group: a terminal's Ctrl-C must reach only the run, which then stops us in order.
-      child = spawn(process.execPath, programArgs(this.program), {
+      child = spawn(process.execPath, [...programArgs(this.program), ...this.args], {
         cwd: repoRoot,
         env,
         detached: true,

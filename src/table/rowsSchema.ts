@@ -23,6 +23,11 @@ export const noPartition: PartitionSpec = { kind: "none" }
 /** Configuration keys of the table's metaData: what the schema alone cannot say. */
 export const keyConfiguration = "food_orders.key"
 export const partitionSourceConfiguration = "food_orders.partition_source"
+/**
+ * The change key of the schema marker that gave the table its newest columns (an ADD COLUMN): a
+ * marker at or below it describes the table as it was before, and is no drop (tableSplit.ts).
+ */
+export const schemaSinceConfiguration = "food_orders.schema_since"
 
 /** A schema we cannot write or follow: the columns it names and why. */
 export class RowsSchemaError extends Data.TaggedError("RowsSchemaError")<{

@@ -10,7 +10,10 @@
  * through logical replication (`npm run chaos -- --quick --capture logical --pg-restart proxy`):
  * lifecycles, multi-statement and large transactions, crash points between the two commits of each
  * program, and PostgreSQL cut mid-stream; orders must equal PostgreSQL and order_changes must hold
- * every committed change once. Its PostgreSQL "restart" cuts the run's own connections at a proxy
+ * every committed change once. A second table (`tables:`, `<roll>_restaurants`, partitioned by a
+ * timestamptz) is inserted, updated and deleted beside the orders, partly in their transactions,
+ * with an ADD COLUMN mid-run: its Delta table must equal PostgreSQL row by row and its history hold
+ * every committed change once; Spark counts its rows too. Its PostgreSQL "restart" cuts the run's own connections at a proxy
  * (and terminates their backends) rather than restarting the server, which would also cut every
  * other client of it.
  */
@@ -138,8 +141,35 @@ describeIntegration("chaos (short run)", (endpoints) => {
     expect(report.brokerRestarts).toBe(options.brokerRestarts)
     expect(report.pgRestarts).toBe(1)
     expect(report.garbage.dlq).toMatchObject({ matched: report.garbage.injected, missingKeys: [], wrongReason: [], foreign: [] })
+    // The second table: every kind of change, the ADD COLUMN, changes sharing the orders' commits.
+    const second = report.secondTable!
+    expect(second.committed.snapshot).toBeGreaterThan(0)
+    expect(second.committed.insert).toBeGreaterThan(20)
+    expect(second.committed.update).toBeGreaterThan(second.committed.insert)
+    expect(second.committed.delete).toBeGreaterThan(0)
+    expect(second.workload.withOrders).toBeGreaterThan(0)
+    expect(second.workload.insertThenUpdate).toBeGreaterThan(0)
+    expect(second.workload.columnAddedAtMs).not.toBeNull()
+    expect(second.workload.rowsWithAddedColumn).toBeGreaterThan(0)
+    expect(second.check, `seed ${seed + 2}`).toMatchObject({
+      missing: 0,
+      duplicated: 0,
+      unexpected: 0,
+      mismatched: 0,
+      wrongPartition: 0,
+      lakeRows: second.check!.sourceRows,
+      history: {
+        rows: second.total,
+        byOp: second.committed,
+        repeated: 0,
+        countMismatches: 0,
+        unknownKeys: 0,
+        absentKeys: 0,
+        lastStateMismatches: 0
+      }
+    })
     expect(report.unexpectedExits).toEqual([])
     expect(Object.values(report.stop).every((stop) => stop?.clean === true)).toBe(true)
     expect(report.failures).toEqual([])
-  }, 240_000)
+  }, 270_000)
 })

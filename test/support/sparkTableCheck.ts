@@ -27,7 +27,10 @@ const sparkLocation = (lake: string) => {
 }
 
 /** Spark's count and sum over the Delta table at `lake` (a directory or s3:// URL), compared with what PostgreSQL holds. */
-export const sparkAgrees = async (lake: string, expected: { readonly rows: number; readonly sum: string }): Promise<ReadonlyArray<string>> => {
+export const sparkAgrees = async (
+  lake: string,
+  expected: { readonly rows: number; readonly sum: string; readonly tables?: ReadonlyArray<{ readonly path: string; readonly rows: number }> }
+): Promise<ReadonlyArray<string>> => {
   const { path, options } = sparkLocation(lake)
   const spark = await startSpark(options)
   try {
@@ -36,6 +39,12 @@ export const sparkAgrees = async (lake: string, expected: { readonly rows: numbe
     const problems: Array<string> = []
     if (Number(n) !== expected.rows) problems.push(`Spark counts ${String(n)} rows in the table, PostgreSQL has ${expected.rows}`)
     if (String(total ?? "0") !== expected.sum) problems.push(`Spark sums amount to ${String(total)}, PostgreSQL to ${expected.sum}`)
+    // Other tables of the run (tables:), in the same session: their row counts.
+    for (const table of expected.tables ?? []) {
+      const other = await spark.sql(`SELECT count(*) AS n FROM delta.\`${sparkLocation(table.path).path}\``)
+      const count = Number(other.rows[0]![0])
+      if (count !== table.rows) problems.push(`Spark counts ${count} rows in ${table.path}, PostgreSQL has ${table.rows}`)
+    }
     return problems
   } finally {
     await spark.close()

@@ -61,6 +61,42 @@ describe("a table's split", () => {
     expect(split.nextOffset).toBe(1n)
   })
 
+  it("takes an older marker than the table's columns (re-sent after a producer restart, or read late on another partition) for what it is, not a drop", () => {
+    // Found by the chaos run: the producer, crashed between publishing and confirming the slot,
+    // publishes again from the slot's position, below an ADD COLUMN the consumer has committed;
+    // pgoutput's Relation there describes the table without the column. Partition 0's mark (its
+    // last row) is below that marker, which then read as "column fee was dropped".
+    offset = 0n
+    const since = { epoch: 1, lsn: 100n, phase: 1 as const, seq: 5 }
+    const split = openTableSplit("t_raw", 0, { nextOffset: 0n, lastCaptureKey: null, lastChangeKey: { epoch: 1, lsn: 100n, phase: 1, seq: 0 } }, v2, since)
+    addToTableSplit(split, batch([
+      message("schema", 2, null, schemaJsonOf("public.t", v1), { partitions: "1" }),
+      message("insert", 2, `{"id":4}`, `{"id":4,"name":"d"}`),
+      message("schema", 5, null, schemaJsonOf("public.t", v2), { partitions: "1" }),
+      message("update", 5, `{"id":4}`, `{"id":4,"name":"d","fee":1.50}`)
+    ]))
+    expect(split.stopped).toBeNull()
+    expect(split.dead).toEqual([])
+    expect(split.changes.map((c) => c.row)).toEqual([[4n, "d", null], [4n, "d", 150n]])
+    expect(split.evolved).toBeNull()
+    // The same marker after the columns' marker is a drop.
+    addToTableSplit(split, batch([message("schema", 6, null, schemaJsonOf("public.t", v1), { partitions: "1" })]))
+    expect(split.stopped).toEqual({ offset: 4n, problem: "column fee was dropped (or renamed)" })
+  })
+
+  it("remembers which marker gave it its columns, so an older one read after it in the same batch is no drop", () => {
+    offset = 0n
+    const split = openTableSplit("t_raw", 0, { nextOffset: 0n, lastCaptureKey: null, lastChangeKey: null }, v1)
+    addToTableSplit(split, batch([
+      message("schema", 3, null, schemaJsonOf("public.t", v2), { partitions: "1" }),
+      message("insert", 3, `{"id":5}`, `{"id":5,"name":"e","fee":1}`),
+      message("schema", 1, null, schemaJsonOf("public.t", v1), { partitions: "1" })
+    ]))
+    expect(split.stopped).toBeNull()
+    expect(split.schemaSince).toEqual({ epoch: 1, lsn: 100n, phase: 1, seq: 3 })
+    expect(split.evolved?.columns.map((c) => c.name)).toEqual(["id", "name", "fee"])
+  })
+
   it("skips copies at or below its mark, markers included, and dead-letters rows that do not fit", () => {
     offset = 0n
     const split = openTableSplit("t_raw", 0, { nextOffset: 0n, lastCaptureKey: null, lastChangeKey: { epoch: 1, lsn: 100n, phase: 1, seq: 1 } }, v1)

@@ -1,5 +1,6 @@
 import { Effect, Scope } from "effect"
 import type { CapturedTableConfig } from "../../config/capturedTables.ts"
+import { type ChangeKey, compareChangeKeys, formatChangeKey, parseChangeKey } from "../../domain/Change.ts"
 import type { Row, TableSchema, Value } from "../../domain/columns.ts"
 import { partitionOfKey } from "../../domain/orderPartition.ts"
 import { keyText } from "../../domain/rowDecode.ts"
@@ -16,7 +17,7 @@ import { findRowsByKey, type KeyedFormat, rewriteWithoutKeys } from "../../table
 import { historySchemaOf } from "../../table/historySchema.ts"
 import { partitionValueOf, rowsFormat } from "../../table/rowsFormat.ts"
 import { keyRowOf } from "../../table/rowsKeys.ts"
-import { datePartition, evolvedMetadata, noPartition, type PartitionSpec, RowsSchemaError, tableSchemaOfDelta } from "../../table/rowsSchema.ts"
+import { datePartition, evolvedMetadata, noPartition, type PartitionSpec, RowsSchemaError, schemaSinceConfiguration, tableSchemaOfDelta } from "../../table/rowsSchema.ts"
 import type { Snapshot } from "../../table/snapshot.ts"
 import type { TableFormat } from "../../table/tableFormat.ts"
 import { CommitConflict, TableError } from "../../table/tableErrors.ts"
@@ -34,12 +35,16 @@ export interface RowsBatch {
   readonly changes: ReadonlyArray<RowChangeAt>
   /** The columns a schema marker of this part added (null: none): committed as the table's new metaData. */
   readonly schema: TableSchema | null
+  /** The key of the marker that added them (kept in the metaData: older markers are then no drop). */
+  readonly schemaSince: ChangeKey | null
 }
 
 export interface RowsLake {
   readonly positions: (topic: string) => Effect.Effect<ReadonlyMap<number, PartitionPosition>, LakeError>
   /** The table's columns (null while there is no table yet: its first schema marker creates it). */
   readonly schema: () => TableSchema | null
+  /** The key of the schema marker that gave the table its newest columns (null: not known). */
+  readonly schemaSince: () => ChangeKey | null
   readonly commitBatch: (parts: ReadonlyArray<RowsBatch>) => Effect.Effect<{ readonly version: number | null; readonly files: number }, LakeError | CommitConflict>
   readonly setMaintenance: (on: boolean) => Effect.Effect<void>
 }
@@ -152,6 +157,7 @@ export const makeRowsLake = (
   Effect.gen(function*() {
     const scope = yield* Effect.scope
     let schema: TableSchema | null = null
+    let schemaSince: ChangeKey | null = null
     let spec: PartitionSpec | null = null
     let main: { table: DeltaTable<Row>; live: LiveFormat } | undefined
     let history: { table: DeltaTable<Row>; live: LiveFormat } | undefined
@@ -199,9 +205,17 @@ export const makeRowsLake = (
         }
         return held
       })
-    const existing = yield* described(storage.root, yield* loadSnapshot().pipe(Effect.provideService(TableStorageTag, storage)))
+    const sinceOf = (snapshot: Snapshot) => parseChangeKey(snapshot.metadata?.configuration[schemaSinceConfiguration]) ?? null
+    const mainSnapshot = yield* loadSnapshot().pipe(Effect.provideService(TableStorageTag, storage))
+    const existing = yield* described(storage.root, mainSnapshot)
     if (existing !== undefined) {
-      const ahead = yield* described(historyStorage.root, yield* loadSnapshot().pipe(Effect.provideService(TableStorageTag, historyStorage)))
+      const historySnapshot = yield* loadSnapshot().pipe(Effect.provideService(TableStorageTag, historyStorage))
+      const ahead = yield* described(historyStorage.root, historySnapshot)
+      // The history's, when it is ahead (committed first).
+      schemaSince = [sinceOf(mainSnapshot), sinceOf(historySnapshot)].reduce<ChangeKey | null>(
+        (a, b) => (a === null || (b !== null && compareChangeKeys(b, a) > 0) ? b : a),
+        null
+      )
       const historyColumns = ahead === undefined ? [] : ahead.schema.columns.slice(historySchemaOf({ columns: [], key: [] }).columns.length)
       spec = existing.partition
       yield* follow(
@@ -221,7 +235,10 @@ export const makeRowsLake = (
       if (metadata === undefined) return []
       const held = tableSchemaOfDelta(metadata.schemaString, metadata.partitionColumns, metadata.configuration)
       if (held instanceof RowsSchemaError || held.schema.columns.length >= next.columns.length) return []
-      return [{ metaData: evolvedMetadata(metadata, next) }]
+      const evolved = evolvedMetadata(metadata, next)
+      return [{
+        metaData: schemaSince === null ? evolved : { ...evolved, configuration: { ...evolved.configuration, [schemaSinceConfiguration]: formatChangeKey(schemaSince) } }
+      }]
     }
 
     const partitionRows = (rows: Iterable<Row>, of: TableSchema) => {
@@ -291,6 +308,7 @@ export const makeRowsLake = (
 
     const lake: RowsLake = {
       schema: () => schema,
+      schemaSince: () => schemaSince,
       setMaintenance: (on) =>
         Effect.sync(() => {
           maintaining = on
@@ -313,9 +331,14 @@ export const makeRowsLake = (
       commitBatch: (parts) =>
         Effect.gen(function*() {
           const started = Date.now()
-          const announced = parts.map((part) => part.schema).filter((s): s is TableSchema => s !== null)
-          const newest = announced.reduce<TableSchema | null>((a, b) => (a === null || b.columns.length > a.columns.length ? b : a), null)
-          if (newest !== null && (schema === null || newest.columns.length > schema.columns.length)) yield* follow(newest)
+          const newest = parts.filter((part) => part.schema !== null).reduce<RowsBatch | null>(
+            (a, b) => (a === null || b.schema!.columns.length > a.schema!.columns.length ? b : a),
+            null
+          )
+          if (newest !== null && (schema === null || newest.schema!.columns.length > schema.columns.length)) {
+            schemaSince = newest.schemaSince
+            yield* follow(newest.schema!)
+          }
           if (main === undefined) {
             // Nothing but messages that are not rows (dead letters, copies) before the table's first schema: no table to hold a position yet.
             return { version: null, files: 0 }

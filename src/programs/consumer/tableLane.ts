@@ -25,7 +25,7 @@ const noColumns: TableSchema = { columns: [], key: [] }
 export const tableWriter = (table: CapturedTableConfig, lake: RowsLake): BatchWriter<TableSplit, unknown, DeadLetters> => ({
   positions: lake.positions,
   setMaintenance: lake.setMaintenance,
-  openSplit: (topic, partition, position: PartitionPosition) => openTableSplit(topic, partition, position, lake.schema() ?? noColumns),
+  openSplit: (topic, partition, position: PartitionPosition) => openTableSplit(topic, partition, position, lake.schema() ?? noColumns, lake.schemaSince()),
   addToSplit: (split, batch) => {
     addToTableSplit(split, batch)
   },
@@ -54,7 +54,8 @@ export const tableWriter = (table: CapturedTableConfig, lake: RowsLake): BatchWr
           lastOffset: split.lastOffset ?? split.from,
           position: positions.get(split.partition)!,
           changes: split.changes,
-          schema: split.evolved
+          schema: split.evolved,
+          schemaSince: split.evolved === null ? null : split.schemaSince
         }))).pipe(
           Effect.tapBoth({
             onFailure: (error) => error._tag === "CommitConflict" ? Effect.void : reportHealth("lake", { ok: false, error: error.message }),

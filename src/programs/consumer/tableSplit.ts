@@ -34,7 +34,9 @@ export interface RowChangeAt {
  * with: the table's when the batch opened, moved on by the partition's schema markers. `evolved`:
  * the newest schema a marker of this part added columns with (committed with the part as a new
  * metaData). `stopped`: a marker announced a change the Delta table cannot follow; the part ends
- * before it, and the table's stream stops there.
+ * before it, and the table's stream stops there. `schemaSince`: the key of the marker that gave
+ * `schema` its newest columns (null: not known); a marker at or below it describes the table as it
+ * was before, and is passed over.
  */
 export interface TableSplit {
   readonly topic: string
@@ -47,6 +49,7 @@ export interface TableSplit {
   bytes: number
   schema: TableSchema
   evolved: TableSchema | null
+  schemaSince: ChangeKey | null
   stopped: { readonly offset: bigint; readonly problem: string } | null
   readonly changes: Array<RowChangeAt>
   readonly dead: Array<DeadLetter>
@@ -56,7 +59,13 @@ export interface TableSplit {
   written: number
 }
 
-export const openTableSplit = (topic: string, partition: number, position: PartitionPosition, schema: TableSchema): TableSplit => ({
+export const openTableSplit = (
+  topic: string,
+  partition: number,
+  position: PartitionPosition,
+  schema: TableSchema,
+  schemaSince: ChangeKey | null = null
+): TableSplit => ({
   topic,
   partition,
   from: position.nextOffset,
@@ -67,6 +76,7 @@ export const openTableSplit = (topic: string, partition: number, position: Parti
   bytes: 0,
   schema,
   evolved: null,
+  schemaSince,
   stopped: null,
   changes: [],
   dead: [],
@@ -144,7 +154,10 @@ export const decodeRowChange = (message: RawMessage, key: ChangeKey, schema: Tab
  * schema marker takes the key of the change after it and does not move the mark (so that rows keep
  * their keys whether or not a session sent a marker before them); one at or below the mark was
  * applied already. A marker that adds columns moves the split's schema on; one the Delta table
- * cannot follow stops the split before it, and nothing after it is read.
+ * cannot follow stops the split before it, and nothing after it is read. A marker at or below the
+ * key of the one that gave the table its newest columns is older than those columns (pgoutput's
+ * Relation of a stretch the producer publishes again after a restart, or the marker of a partition
+ * read after another one's ADD COLUMN was committed): it is no drop, and is passed over.
  */
 export const addToTableSplit = (split: TableSplit, batch: MessageBatch): TableSplit => {
   for (const message of batch.messages) {
@@ -160,7 +173,8 @@ export const addToTableSplit = (split: TableSplit, batch: MessageBatch): TableSp
     }
     const seen = split.lastChangeKey !== null && compareChangeKeys(key, split.lastChangeKey) <= 0
     if (headerOf(message, changeHeaders.op) === "schema") {
-      if (!seen) {
+      const older = split.schemaSince !== null && compareChangeKeys(key, split.schemaSince) <= 0
+      if (!seen && !older) {
         const announced = parseSchemaMessage(textOf(message.value) ?? "")
         if (Either.isLeft(announced)) {
           split.dead.push({ source, message, rejection: rejection("invalid_change", announced.left) })
@@ -174,6 +188,7 @@ export const addToTableSplit = (split: TableSplit, batch: MessageBatch): TableSp
           if (step._tag === "added") {
             split.schema = step.schema
             split.evolved = step.schema
+            split.schemaSince = key
           }
         }
       }
