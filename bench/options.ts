@@ -108,7 +108,7 @@ const sizes = (mode: Mode) => {
         trickle: { rate: 50, durationMs: 120_000, sampleMs: 5_000, tickMs: 20, retentionMinutes: 0.25, vacuumIntervalMinutes: 0.25, idleCompactionS: 10, drainTimeoutMs: 30_000, countRuns: 5 },
         scale: { rows: 100_000, days: 7, partitions: 3, consumers: [1, 3], repetitions: 1, timeoutMs: 180_000, pollMs: 50, latency: { rate: 1000, durationMs: 15_000, tickMs: 20, drainTimeoutMs: 30_000 } },
         capture: { rows: 100_000, days: 7, repetitions: 1, timeoutMs: 180_000, snapshotChunk: null, pollMs: 50, producerNodeArgs, loads: ["inserts", "mix"] as Array<CaptureLoad>, latency: { rate: 1000, durationMs: 15_000, tickMs: 20, drainTimeoutMs: 30_000 } },
-        tables: { rows: 20_000, days: 7, repetitions: 1, timeoutMs: 180_000, pollMs: 50, latency: { rate: 600, durationMs: 10_000, tickMs: 20, drainTimeoutMs: 30_000 } }
+        tables: { rows: 50_000, days: 7, repetitions: 1, timeoutMs: 180_000, pollMs: 50, latency: { rate: 600, durationMs: 10_000, tickMs: 20, drainTimeoutMs: 30_000 } }
       }
     case "full":
       return {

@@ -2,7 +2,9 @@
  * The `tables` scenario's load generator, its own process (as generator.ts, so that its work never
  * delays the benchmark's clock): a fixed total rate of changes, spread evenly over the tables it is
  * given (the orders table and/or the side tables of sideTables.ts), half inserts and half updates
- * of rows inserted in earlier ticks. Each tick is one transaction over every table; it reports the
+ * of rows inserted at least `updateAfterMs` before (an order's next status, a restaurant's new
+ * rating: as in generator.ts, rows change a while after they were written, not in the next
+ * transaction). Each tick is one transaction over every table; it reports the
  * transaction's xid (32 bits, as pgoutput carries it and the change messages' `xid` header), the
  * time its COMMIT returned and how many rows of each table it inserted and updated. One transaction
  * per tick whatever the spread, so the baseline (orders alone) and the spread differ only in where
@@ -32,6 +34,8 @@ const emit = (event: Record<string, unknown>) => process.stdout.write(`${JSON.st
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
+const updateAfterMs = 1_000
+
 const main = async () => {
   const client = new pg.Client({ connectionString: process.env["BENCH_PG_URL"], application_name: "food-orders-bench-generator" })
   client.on("error", (error) => {
@@ -41,8 +45,8 @@ const main = async () => {
   await client.connect()
   const orders = process.env["BENCH_TABLE"]!
   const ordersUpdate = `UPDATE "${orders}" SET order_status = 'PREPARING' WHERE order_id = ANY($1::int[])`
-  // Rows inserted and not yet updated, per table: each is updated once, oldest first.
-  const updatable = new Map<GeneratedTable, Array<number>>()
+  // Rows inserted and not yet updated, per table, with when: each is updated once, oldest first.
+  const updatable = new Map<GeneratedTable, Array<{ id: number; at: number }>>()
   const nextRow = new Map<SideTable, number>()
 
   const insert = async (table: GeneratedTable, n: number): Promise<Array<number>> => {
@@ -73,7 +77,9 @@ const main = async () => {
     let transactions = 0
     for (let tick = 1; ; tick++) {
       const dueAt = started + tick * command.tickMs
-      const elapsed = Math.min(dueAt - started, command.durationMs)
+      // By the clock, not the tick count: a slow tick (three tables: more statements per
+      // transaction) makes the next transaction bigger, and the total rate holds.
+      const elapsed = Math.min(Date.now() - started, command.durationMs)
       const changes: Record<string, { inserted: number; updated: number }> = {}
       const before = Date.now()
       await client.query("BEGIN")
@@ -83,10 +89,12 @@ const main = async () => {
         const due = Math.round((share * elapsed) / 1000) - counts.inserted - counts.updated
         if (due <= 0) continue
         const queue = updatable.get(table) ?? []
-        const updates = queue.splice(0, Math.min(Math.floor(due / 2), queue.length))
+        let ready = 0
+        while (ready < queue.length && queue[ready]!.at <= before - updateAfterMs) ready++
+        const updates = queue.splice(0, Math.min(Math.floor(due / 2), ready)).map((u) => u.id)
         const inserted = await insert(table, due - updates.length)
         const updated = updates.length === 0 ? 0 : await update(table, updates)
-        queue.push(...inserted)
+        for (const id of inserted) queue.push({ id, at: before })
         updatable.set(table, queue)
         counts.inserted += inserted.length
         counts.updated += updated
@@ -98,7 +106,7 @@ const main = async () => {
       transactions += 1
       if (Object.keys(changes).length > 0) emit({ gen: "commit", label: command.label, t, sentAt: before, xid: Number(xid), changes })
       if (elapsed >= command.durationMs) break
-      const wait = dueAt - Date.now()
+      const wait = Math.min(dueAt - Date.now(), started + command.durationMs - Date.now())
       if (wait > 0) await sleep(wait)
     }
     const ms = Date.now() - started

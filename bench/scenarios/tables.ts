@@ -10,8 +10,8 @@
  *             live files, as the table follower reads them every `pollMs`). Rows/s over all tables,
  *             producer and consumer CPU and peak RSS; three ÷ orders alone per round, in time and
  *             in rows/s, median over the rounds.
- *   latency   a fixed total rate of changes (half inserts, half updates of earlier rows; one
- *             transaction per tick: bench/tablesGenerator.ts) for a window, all on the orders table,
+ *   latency   a fixed total rate of changes (half inserts, half updates of rows inserted at least 1 s
+ *             before; one transaction per tick: bench/tablesGenerator.ts) for a window, all on the orders table,
  *             then spread evenly over the three. Per change: the first version of its table whose
  *             position covers the change's Kafka message (one partition: next offset > its offset)
  *             − the COMMIT of its transaction (matched by the message's `xid` header). Per table
@@ -73,6 +73,10 @@ export interface TablesBackfillRun {
   /** Spawn → every table complete. */
   readonly endToEndSeconds: number
   readonly endToEndRowsPerS: number
+  /** Spawn → the first version with rows, in any table (start-up: connections, slot, snapshot's first read, first commit). */
+  readonly firstDataS: number | null
+  /** Rows after the first version with data ÷ the time from it to the end: the rate without start-up. */
+  readonly streamRowsPerS: number | null
   readonly producer: ProgramUse
   readonly consumer: ProgramUse
   readonly machineCpuCores: number
@@ -117,9 +121,11 @@ export interface TablesSummary {
     readonly rows: number
     readonly endToEndSeconds: number
     readonly endToEndRowsPerS: number
+    readonly streamRowsPerS: number
     /** Median over the rounds of this ÷ orders alone of the same round. */
     readonly timeVsOrders: number | null
     readonly rateVsOrders: number | null
+    readonly streamRateVsOrders: number | null
     readonly producerCpuSeconds: number
     readonly producerPeakRssMiB: number
     readonly consumerCpuSeconds: number
@@ -264,6 +270,9 @@ const runTablesBackfill = async (
     await programs.stop()
     for (const lane of lanes) await lane.follower.poll()
     const rows = options.rows * lanes.length
+    const firstData = Math.min(...lanes.map((l) => l.follower.versions.find((v) => v.rows > 0)?.seenAt ?? Infinity))
+    // Rows already in some table at that first sighting (usually one batch of one table).
+    const rowsAtFirst = lanes.reduce((sum, l) => sum + ([...l.follower.versions].reverse().find((v) => v.seenAt <= firstData)?.rows ?? 0), 0)
     return {
       round: roundNo,
       setup,
@@ -277,6 +286,8 @@ const runTablesBackfill = async (
       })),
       endToEndSeconds: seconds(tEnd - t0),
       endToEndRowsPerS: perSecond(rows, tEnd - t0),
+      firstDataS: Number.isFinite(firstData) ? seconds(firstData - t0) : null,
+      streamRowsPerS: Number.isFinite(firstData) && tEnd > firstData ? perSecond(rows - rowsAtFirst, tEnd - firstData) : null,
       producer,
       consumer,
       machineCpuCores: round((machineAfter.busy - machineBefore.busy) / machineWallS, 2),
@@ -414,8 +425,10 @@ export const summariseTables = (backfill: ReadonlyArray<TablesBackfillRun>, late
       rows: mine[0]!.rows,
       endToEndSeconds: round(m((r) => r.endToEndSeconds), 2),
       endToEndRowsPerS: Math.round(m((r) => r.endToEndRowsPerS)),
+      streamRowsPerS: Math.round(m((r) => r.streamRowsPerS)),
       timeVsOrders: vs((r) => r.endToEndSeconds),
       rateVsOrders: vs((r) => r.endToEndRowsPerS),
+      streamRateVsOrders: vs((r) => r.streamRowsPerS ?? NaN),
       producerCpuSeconds: round(m((r) => r.producer.cpuSeconds), 1),
       producerPeakRssMiB: round(m((r) => r.producer.peakRssMiB), 1),
       consumerCpuSeconds: round(m((r) => r.consumer.cpuSeconds), 1),
