@@ -95,6 +95,10 @@ export interface TablesLatencyTable {
   /** Rows in the Delta table at the end, and in PostgreSQL. */
   readonly lakeRows: number
   readonly sourceRows: number
+  /** The consumer's `batch written` logs of this table during the step: messages per batch, how long each stayed open (linger), and the write (files, commit). */
+  readonly batches: { readonly count: number; readonly meanMessages: number; readonly openMs: Distribution; readonly writeMs: Distribution }
+  /** Change messages the producer flagged "more follows at once" (each keeps the table's batch open for backlog_linger_ms). */
+  readonly backlogFlagged: number
 }
 
 export interface TablesLatencyRun {
@@ -301,11 +305,16 @@ const runTablesBackfill = async (
 // ---------------------------------------------------------------------------------------------
 // Latency
 
-/** Every lane's table covers its topic's end, and the ends stayed put between two looks (the producer is done). */
-const drain = async (stack: Stack, lanes: ReadonlyArray<Lane>, programs: PipelinePrograms, timeoutMs: number) => {
+/**
+ * Every table holds every row inserted (so its last transaction's inserts are in: the producer got
+ * that far), and covers its topic's end, which stayed put between two looks (the rest of that
+ * transaction, published with it, is in too).
+ */
+const drain = async (stack: Stack, lanes: ReadonlyArray<Lane>, programs: PipelinePrograms, generator: TablesGenerator, timeoutMs: number) => {
   let previous: Array<number> = []
   return waitUntil(async () => {
     assertAllRunning(programs)
+    if (!lanes.every((l) => l.follower.rows() >= generator.inserted(l.table))) return false
     const ends = await Promise.all(lanes.map((l) => topicHighWatermark(stack.kafkaBrokers, l.topic)))
     const stable = ends.length === previous.length && ends.every((e, i) => e === previous[i])
     previous = ends
@@ -344,13 +353,27 @@ const runTablesLatency = async (stack: Stack, setup: TablesSetup, options: Table
     const startedAt = Date.now()
     const done = await g.run(label, options.latency.rate, options.latency.durationMs, options.latency.tickMs, tables)
     const commits = g.commits.slice(firstCommit).filter((c) => c.label === label)
-    const drained = await drain(stack, lanes, programs, options.latency.drainTimeoutMs)
+    const drained = await drain(stack, lanes, programs, g, options.latency.drainTimeoutMs)
     if (!drained) say(`tables latency ${setup}: not drained after ${options.latency.drainTimeoutMs / 1000} s`)
     const drainedAt = Date.now()
     const machineAfter = readMachineCpu()
     const loadAfter = load1()
     const producer = use(programs.producer, startedAt, drainedAt)
     const consumer = use(programs.consumers[0]!, startedAt, drainedAt)
+    const written = programs.consumers[0]!.logs.filter((l) => l.message === "batch written" && l.receivedAt >= startedAt && l.receivedAt <= drainedAt)
+    const batchesOf = (table: GeneratedTable) => {
+      // The orders' loop logs without a table annotation; the others name theirs (schema.name).
+      const mine = written.filter((l) => {
+        const name = l.annotations["table"]
+        return table === "orders" ? name === undefined : typeof name === "string" && name.endsWith(`_${table}`)
+      })
+      return {
+        count: mine.length,
+        meanMessages: mine.length === 0 ? 0 : Math.round(mine.reduce((sum, l) => sum + Number(l.annotations["messages"] ?? 0), 0) / mine.length),
+        openMs: distribution(mine.map((l) => Number(l.annotations["open_ms"] ?? NaN)).filter(Number.isFinite)),
+        writeMs: distribution(mine.map((l) => Number(l.annotations["ms"] ?? NaN)).filter(Number.isFinite))
+      }
+    }
     await g.stop()
     generator = null
     await programs.stop()
@@ -364,11 +387,13 @@ const runTablesLatency = async (stack: Stack, setup: TablesSetup, options: Table
     for (const lane of lanes) {
       const counts = done.changes[lane.table] ?? { inserted: 0, updated: 0 }
       const latency: Array<number> = []
+      let backlogFlagged = 0
       for (const m of await readChanges(stack.kafkaBrokers, lane.topic)) {
         if (m.op !== "insert" && m.op !== "update") continue
         const committed = m.xid === null ? undefined : committedAt.get(m.xid)
         const visible = visibleAt(lane.follower, m.offset)
         if (committed === undefined || visible === null) continue
+        if (m.backlog) backlogFlagged += 1
         latency.push(visible - committed)
         lastVisible = Math.max(lastVisible, visible)
       }
@@ -381,7 +406,9 @@ const runTablesLatency = async (stack: Stack, setup: TablesSetup, options: Table
         missing: counts.inserted + counts.updated - latency.length,
         versions: lane.follower.versions.filter((v) => v.seenAt >= startedAt).length,
         lakeRows: lane.follower.rows(),
-        sourceRows: await sourceRows(stack.pgUrl, lane.table === "orders" ? roll.table : sideTableName(roll.table, lane.table))
+        sourceRows: await sourceRows(stack.pgUrl, lane.table === "orders" ? roll.table : sideTableName(roll.table, lane.table)),
+        batches: batchesOf(lane.table),
+        backlogFlagged
       })
     }
     return {
@@ -461,7 +488,8 @@ export const runTables = async (stack: Stack, options: TablesOptions, interval: 
     say(`tables latency: ${options.latency.rate} changes/s for ${options.latency.durationMs / 1000} s on ${tablesOf(setup).join(" + ")}`)
     const run = await runTablesLatency(stack, setup, options, interval)
     latency.push(run)
-    say(`tables latency ${setup}: ` + run.tables.map((t) => `${t.table} p50 ${t.latencyMs.p50} / p95 ${t.latencyMs.p95} / p99 ${t.latencyMs.p99} ms (missing ${t.missing})`).join("; ") +
+    say(`tables latency ${setup}: ` + run.tables.map((t) => `${t.table} p50 ${t.latencyMs.p50} / p95 ${t.latencyMs.p95} / p99 ${t.latencyMs.p99} ms (missing ${t.missing}; ` +
+      `${t.batches.count} batches of ${t.batches.meanMessages}, open p50 ${t.batches.openMs.p50} ms, write p50 ${t.batches.writeMs.p50} / p99 ${t.batches.writeMs.p99} ms; backlog-flagged ${t.backlogFlagged})`).join("; ") +
       `; producer ${run.producer.cpuCores} cores, consumer ${run.consumer.cpuCores} cores`)
     await sleep(1_000)
   }
