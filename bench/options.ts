@@ -56,7 +56,7 @@ Writes bench/results/<mode>-<time>.json and bench/results/<mode>.md.
                backfill with the lake local and on S3 x 1 and 3 consumers (x3), 1,000 orders/s for 60 s on each;
                capture: poll against logical, 1,000 orders/s for 60 s (inserts, and inserts + updates),
                the 1,000,000-order backfill against logical's initial snapshot (x3);
-               tables: orders alone against orders + restaurants + order_items (logical), 200,000 rows
+               tables: orders alone against orders + restaurants + order_items (logical), 100,000 rows
                each backfilled (x3), 600 changes/s for 60 s on orders alone, then spread over the three
   --quick      about five minutes: 100,000-order backfill, 8 s steady steps, 4 s ceiling steps,
                trickle for 2 minutes (table retention 15 s), scale with 100,000 orders and 15 s of latency
@@ -127,7 +127,7 @@ const sizes = (mode: Mode) => {
         trickle: { rate: 50, durationMs: 600_000, sampleMs: 5_000, tickMs: 20, retentionMinutes: 2, vacuumIntervalMinutes: 1, idleCompactionS: 10, drainTimeoutMs: 60_000, countRuns: 5 },
         scale: { rows: 1_000_000, days: 7, partitions: 3, consumers: [1, 3], repetitions: 3, timeoutMs: 900_000, pollMs: 50, latency: { rate: 1000, durationMs: 60_000, tickMs: 20, drainTimeoutMs: 60_000 } },
         capture: { rows: 1_000_000, days: 7, repetitions: 3, timeoutMs: 900_000, snapshotChunk: null, pollMs: 50, producerNodeArgs, loads: ["inserts", "mix"] as Array<CaptureLoad>, latency: { rate: 1000, durationMs: 60_000, tickMs: 20, drainTimeoutMs: 60_000 } },
-        tables: { rows: 200_000, days: 7, repetitions: 3, timeoutMs: 600_000, pollMs: 50, latency: { rate: 600, durationMs: 60_000, tickMs: 20, drainTimeoutMs: 60_000 } }
+        tables: { rows: 100_000, days: 7, repetitions: 3, timeoutMs: 600_000, pollMs: 50, latency: { rate: 600, durationMs: 60_000, tickMs: 20, drainTimeoutMs: 60_000 } }
       }
   }
 }

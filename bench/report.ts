@@ -356,15 +356,16 @@ const tablesSection = (t: NonNullable<BenchResult["scenarios"]["tables"]>): Arra
     const first = t.latency[0]!
     lines.push(`Latency: ${num(first.rate)} changes/s in total (half inserts, half updates of rows inserted at least 1 s before; one transaction per tick over every table) for ${num(first.durationS, 0)} s, ` +
       "all on the orders table, then spread evenly over the three. Per change: the first version of its table whose position covers its Kafka message " +
-      `(${num(t.followMs)} ms poll) − its transaction's COMMIT (matched by the \`xid\` header). "÷ orders alone": ÷ the orders table's percentile when it was captured alone.`)
+      `(${num(t.followMs)} ms poll) − its transaction's COMMIT (matched by the \`xid\` header); capture: its Kafka message's timestamp − that COMMIT (the producer's part). "÷ orders alone": ÷ the orders table's percentile when it was captured alone.`)
     lines.push("")
     lines.push(table(
-      ["setup", "table", "inserted / updated", "p50 ms", "p95 ms", "p99 ms", "max ms", "p50 / p95 / p99 ÷ orders alone", "batches (messages each)", "batch open p50 / write p50 / p99 ms", "backlog-flagged", "missing", "lake / source rows"],
+      ["setup", "table", "inserted / updated", "p50 ms", "p95 ms", "p99 ms", "max ms", "p50 / p95 / p99 ÷ orders alone", "capture p50 / p99 ms", "batches (messages each)", "batch open p50 / write p50 / p99 ms", "backlog-flagged", "missing", "lake / source rows"],
       t.latency.flatMap((run) => run.tables.map((x) => {
         const vs = t.summary.latency.find((l) => l.setup === run.setup && l.table === x.table)?.vsOrdersAlone
         return [
           setupName(run.setup), x.table, `${num(x.inserted)} / ${num(x.updated)}`, num(x.latencyMs.p50), num(x.latencyMs.p95), num(x.latencyMs.p99), num(x.latencyMs.max),
           vs === undefined ? "–" : [vs.p50, vs.p95, vs.p99].map((v) => (v === null ? "–" : `${num(v, 2)}×`)).join(" / "),
+          x.captureMs === undefined ? "–" : `${num(x.captureMs.p50)} / ${num(x.captureMs.p99)}`,
           x.batches === undefined ? num(x.versions) : `${num(x.batches.count)} (${num(x.batches.meanMessages)})`,
           x.batches === undefined ? "–" : `${num(x.batches.openMs.p50)} / ${num(x.batches.writeMs.p50)} / ${num(x.batches.writeMs.p99)}`,
           num(x.backlogFlagged), num(x.missing), `${num(x.lakeRows)} / ${num(x.sourceRows)}`

@@ -89,6 +89,8 @@ export interface TablesLatencyTable {
   readonly updated: number
   /** Per change: the version covering its message seen − its transaction's COMMIT. */
   readonly latencyMs: Distribution
+  /** Per change: its Kafka message's timestamp (set when the producer sends) − its COMMIT: the producer's part. */
+  readonly captureMs: Distribution
   /** Changes committed whose message never reached a version of the table. */
   readonly missing: number
   readonly versions: number
@@ -388,12 +390,14 @@ const runTablesLatency = async (stack: Stack, setup: TablesSetup, options: Table
       const counts = done.changes[lane.table] ?? { inserted: 0, updated: 0 }
       const latency: Array<number> = []
       let backlogFlagged = 0
+      const capture: Array<number> = []
       for (const m of await readChanges(stack.kafkaBrokers, lane.topic)) {
         if (m.op !== "insert" && m.op !== "update") continue
         const committed = m.xid === null ? undefined : committedAt.get(m.xid)
         const visible = visibleAt(lane.follower, m.offset)
         if (committed === undefined || visible === null) continue
         if (m.backlog) backlogFlagged += 1
+        capture.push(m.timestamp - committed)
         latency.push(visible - committed)
         lastVisible = Math.max(lastVisible, visible)
       }
@@ -403,6 +407,7 @@ const runTablesLatency = async (stack: Stack, setup: TablesSetup, options: Table
         inserted: counts.inserted,
         updated: counts.updated,
         latencyMs: distribution(latency),
+        captureMs: distribution(capture),
         missing: counts.inserted + counts.updated - latency.length,
         versions: lane.follower.versions.filter((v) => v.seenAt >= startedAt).length,
         lakeRows: lane.follower.rows(),
@@ -488,7 +493,7 @@ export const runTables = async (stack: Stack, options: TablesOptions, interval: 
     say(`tables latency: ${options.latency.rate} changes/s for ${options.latency.durationMs / 1000} s on ${tablesOf(setup).join(" + ")}`)
     const run = await runTablesLatency(stack, setup, options, interval)
     latency.push(run)
-    say(`tables latency ${setup}: ` + run.tables.map((t) => `${t.table} p50 ${t.latencyMs.p50} / p95 ${t.latencyMs.p95} / p99 ${t.latencyMs.p99} ms (missing ${t.missing}; ` +
+    say(`tables latency ${setup}: ` + run.tables.map((t) => `${t.table} p50 ${t.latencyMs.p50} / p95 ${t.latencyMs.p95} / p99 ${t.latencyMs.p99} ms (capture p50 ${t.captureMs.p50} ms; missing ${t.missing}; ` +
       `${t.batches.count} batches of ${t.batches.meanMessages}, open p50 ${t.batches.openMs.p50} ms, write p50 ${t.batches.writeMs.p50} / p99 ${t.batches.writeMs.p99} ms; backlog-flagged ${t.backlogFlagged})`).join("; ") +
       `; producer ${run.producer.cpuCores} cores, consumer ${run.consumer.cpuCores} cores`)
     await sleep(1_000)
