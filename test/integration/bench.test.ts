@@ -42,7 +42,7 @@ describeIntegration("npm run bench -- --smoke", (endpoints) => {
               LAKE_BUCKET: endpoints.s3.bucket
             })
           },
-          timeout: 520_000,
+          timeout: 600_000,
           maxBuffer: 32 * 1024 * 1024
         },
         (error, stdout, stderr) =>
@@ -136,5 +136,5 @@ describeIntegration("npm run bench -- --smoke", (endpoints) => {
     }
     // Nothing of the run is left behind: its temporary state directories are gone.
     expect(readdirSync(tmpdir()).filter((name) => name.startsWith("fop-bench-") && existsSync(join(tmpdir(), name, "output")))).toEqual([])
-  }, 540_000)
+  }, 620_000)
 })
