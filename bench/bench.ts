@@ -24,6 +24,7 @@ import { runCeiling } from "./scenarios/ceiling.ts"
 import { analyseSteps, type LatencyStepOptions, readKafkaTimestamps, runLatencyStep } from "./scenarios/latency.ts"
 import { runNative } from "./scenarios/native.ts"
 import { runScale } from "./scenarios/scale.ts"
+import { runTables } from "./scenarios/tables.ts"
 import { runTrickle } from "./scenarios/trickle.ts"
 import { codeVersion, kcatVersion, machineFacts, redactUrl, resolveStack, type Stack } from "./stack.ts"
 import { median, waitUntil } from "./stats.ts"
@@ -215,6 +216,13 @@ const captureScenario = async (stack: Stack, options: BenchOptions, scenarios: S
   }
 }
 
+const tablesScenario = async (stack: Stack, options: BenchOptions, scenarios: Scenarios) => {
+  const t = options.tables
+  say(`tables: orders alone against orders + restaurants + order_items (logical); ${t.latency.rate} changes/s for ${t.latency.durationMs / 1000} s, ` +
+    `${t.rows} rows per table backfilled x ${t.repetitions}`)
+  scenarios.tables = await runTables(stack, t, options.interval)
+}
+
 const main = async (): Promise<number> => {
   let options: ReturnType<typeof parseOptions>
   try {
@@ -274,6 +282,10 @@ const main = async (): Promise<number> => {
       codeVersions["capture"] = codeVersion()
       await captureScenario(stack, options, scenarios)
     }
+    if (options.only.has("tables")) {
+      codeVersions["tables"] = codeVersion()
+      await tablesScenario(stack, options, scenarios)
+    }
   } catch (e) {
     error = e instanceof Error ? (e.stack ?? e.message) : String(e)
     say(`FAILED: ${error}`)
@@ -308,6 +320,7 @@ const main = async (): Promise<number> => {
       trickle: options.trickle,
       scale: options.scale,
       capture: options.capture,
+      tables: options.tables,
       growthTolerance: options.ceiling.growthTolerance,
       profile: options.profile
     },

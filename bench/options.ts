@@ -2,10 +2,11 @@
 import { parseArgs } from "node:util"
 import type { CaptureLoad, CaptureOptions } from "./scenarios/capture.ts"
 import type { ScaleOptions } from "./scenarios/scale.ts"
+import type { TablesOptions } from "./scenarios/tables.ts"
 import type { TrickleOptions } from "./scenarios/trickle.ts"
 
 export type Mode = "smoke" | "quick" | "full"
-export const scenarioNames = ["backfill", "native", "steady", "ceiling", "reference", "trickle", "scale", "capture"] as const
+export const scenarioNames = ["backfill", "native", "steady", "ceiling", "reference", "trickle", "scale", "capture", "tables"] as const
 export type ScenarioName = (typeof scenarioNames)[number]
 
 export interface BenchOptions {
@@ -39,6 +40,8 @@ export interface BenchOptions {
   readonly scale: ScaleOptions
   /** capture.mode poll against logical: latency with inserts and with updates, backfill against initial snapshot (bench/scenarios/capture.ts). */
   readonly capture: CaptureOptions
+  /** The orders table alone against it with two more tables (`tables:`): backfill and latency (bench/scenarios/tables.ts). */
+  readonly tables: TablesOptions
 }
 
 export const usage = `Usage: npm run bench -- [--quick | --smoke] [--profile] [--only LIST] [--rows N] [--repetitions N] [--interval S] [--out DIR] | --render FILE.json
@@ -52,7 +55,9 @@ Writes bench/results/<mode>-<time>.json and bench/results/<mode>.md.
                trickle 50 orders/s for 10 minutes (table retention 2 min), scale: the 1,000,000-order
                backfill with the lake local and on S3 x 1 and 3 consumers (x3), 1,000 orders/s for 60 s on each;
                capture: poll against logical, 1,000 orders/s for 60 s (inserts, and inserts + updates),
-               the 1,000,000-order backfill against logical's initial snapshot (x3)
+               the 1,000,000-order backfill against logical's initial snapshot (x3);
+               tables: orders alone against orders + restaurants + order_items (logical), 100,000 rows
+               each backfilled (x3), 600 changes/s for 60 s on orders alone, then spread over the three
   --quick      about five minutes: 100,000-order backfill, 8 s steady steps, 4 s ceiling steps,
                trickle for 2 minutes (table retention 15 s), scale with 100,000 orders and 15 s of latency
   --smoke      about two minutes, for CI: 10,000-order backfill, 3 s steps, trickle for 20 s, scale
@@ -60,8 +65,8 @@ Writes bench/results/<mode>-<time>.json and bench/results/<mode>.md.
   --profile    CPU-profile the producer and consumer (node --cpu-prof); summaries go in the results,
                the profiles under bench/results/profiles/
   --only LIST  comma-separated subset of: ${scenarioNames.join(", ")}
-  --rows N     backfill size (backfill, scale and capture) instead of the mode's (e.g. --quick --only backfill --rows 1000000)
-  --repetitions N  backfill runs (scale, capture: rounds of their backfills) instead of the mode's
+  --rows N     backfill size (backfill, scale, capture; tables: rows per table) instead of the mode's (e.g. --quick --only backfill --rows 1000000)
+  --repetitions N  backfill runs (scale, capture, tables: rounds of their backfills) instead of the mode's
   --interval S our producer's STREAMING_BATCH_INTERVAL (default: the configuration's, 5 s; the
                producer also wakes on NOTIFY, so this is its fallback poll)
   --capture-runs LIST  the capture scenario's parts only, comma-separated: poll/inserts, logical/inserts,
@@ -88,7 +93,8 @@ const sizes = (mode: Mode) => {
         reference: { pollSeconds: 5, rates: [1000], stepMs: 6_000, tickMs: 20, drainTimeoutMs: 20_000 },
         trickle: { rate: 50, durationMs: 20_000, sampleMs: 2_000, tickMs: 20, retentionMinutes: 0.1, vacuumIntervalMinutes: 0.05, idleCompactionS: 3, drainTimeoutMs: 20_000, countRuns: 5 },
         scale: { rows: 10_000, days: 3, partitions: 3, consumers: [1, 3], repetitions: 1, timeoutMs: 90_000, pollMs: 50, latency: { rate: 1000, durationMs: 3_000, tickMs: 20, drainTimeoutMs: 20_000 } },
-        capture: { rows: 5_000, days: 3, repetitions: 1, timeoutMs: 90_000, snapshotChunk: null, pollMs: 50, producerNodeArgs, loads: ["mix"] as Array<CaptureLoad>, latency: { rate: 1000, durationMs: 2_000, tickMs: 20, drainTimeoutMs: 20_000 } }
+        capture: { rows: 5_000, days: 3, repetitions: 1, timeoutMs: 90_000, snapshotChunk: null, pollMs: 50, producerNodeArgs, loads: ["mix"] as Array<CaptureLoad>, latency: { rate: 1000, durationMs: 2_000, tickMs: 20, drainTimeoutMs: 20_000 } },
+        tables: { rows: 2_000, days: 3, repetitions: 1, timeoutMs: 90_000, pollMs: 50, latency: { rate: 300, durationMs: 3_000, tickMs: 20, drainTimeoutMs: 20_000 } }
       }
     case "quick":
       return {
@@ -101,7 +107,8 @@ const sizes = (mode: Mode) => {
         // than the retention, so the log's steady state shows from ~55 s on, before the last third.
         trickle: { rate: 50, durationMs: 120_000, sampleMs: 5_000, tickMs: 20, retentionMinutes: 0.25, vacuumIntervalMinutes: 0.25, idleCompactionS: 10, drainTimeoutMs: 30_000, countRuns: 5 },
         scale: { rows: 100_000, days: 7, partitions: 3, consumers: [1, 3], repetitions: 1, timeoutMs: 180_000, pollMs: 50, latency: { rate: 1000, durationMs: 15_000, tickMs: 20, drainTimeoutMs: 30_000 } },
-        capture: { rows: 100_000, days: 7, repetitions: 1, timeoutMs: 180_000, snapshotChunk: null, pollMs: 50, producerNodeArgs, loads: ["inserts", "mix"] as Array<CaptureLoad>, latency: { rate: 1000, durationMs: 15_000, tickMs: 20, drainTimeoutMs: 30_000 } }
+        capture: { rows: 100_000, days: 7, repetitions: 1, timeoutMs: 180_000, snapshotChunk: null, pollMs: 50, producerNodeArgs, loads: ["inserts", "mix"] as Array<CaptureLoad>, latency: { rate: 1000, durationMs: 15_000, tickMs: 20, drainTimeoutMs: 30_000 } },
+        tables: { rows: 50_000, days: 7, repetitions: 1, timeoutMs: 180_000, pollMs: 50, latency: { rate: 600, durationMs: 10_000, tickMs: 20, drainTimeoutMs: 30_000 } }
       }
     case "full":
       return {
@@ -119,7 +126,8 @@ const sizes = (mode: Mode) => {
         // 2 minutes of retention (default 60: the log would hold an hour of versions): steady from ~3 minutes on.
         trickle: { rate: 50, durationMs: 600_000, sampleMs: 5_000, tickMs: 20, retentionMinutes: 2, vacuumIntervalMinutes: 1, idleCompactionS: 10, drainTimeoutMs: 60_000, countRuns: 5 },
         scale: { rows: 1_000_000, days: 7, partitions: 3, consumers: [1, 3], repetitions: 3, timeoutMs: 900_000, pollMs: 50, latency: { rate: 1000, durationMs: 60_000, tickMs: 20, drainTimeoutMs: 60_000 } },
-        capture: { rows: 1_000_000, days: 7, repetitions: 3, timeoutMs: 900_000, snapshotChunk: null, pollMs: 50, producerNodeArgs, loads: ["inserts", "mix"] as Array<CaptureLoad>, latency: { rate: 1000, durationMs: 60_000, tickMs: 20, drainTimeoutMs: 60_000 } }
+        capture: { rows: 1_000_000, days: 7, repetitions: 3, timeoutMs: 900_000, snapshotChunk: null, pollMs: 50, producerNodeArgs, loads: ["inserts", "mix"] as Array<CaptureLoad>, latency: { rate: 1000, durationMs: 60_000, tickMs: 20, drainTimeoutMs: 60_000 } },
+        tables: { rows: 100_000, days: 7, repetitions: 3, timeoutMs: 600_000, pollMs: 50, latency: { rate: 600, durationMs: 60_000, tickMs: 20, drainTimeoutMs: 60_000 } }
       }
   }
 }
@@ -184,5 +192,10 @@ export const parseOptions = (argv: ReadonlyArray<string>, defaultOutDir: string)
     ...(rows === undefined ? {} : { rows, timeoutMs: Math.max(preset.capture.timeoutMs, rows) }),
     ...(repetitions === undefined ? {} : { repetitions })
   }
-  return { mode, outDir: values.out ?? defaultOutDir, profile: values.profile, only, interval, ...preset, backfill, scale, capture }
+  const tables = {
+    ...preset.tables,
+    ...(rows === undefined ? {} : { rows, timeoutMs: Math.max(preset.tables.timeoutMs, rows * 3) }),
+    ...(repetitions === undefined ? {} : { repetitions })
+  }
+  return { mode, outDir: values.out ?? defaultOutDir, profile: values.profile, only, interval, ...preset, backfill, scale, capture, tables }
 }

@@ -313,6 +313,81 @@ const captureSection = (c: NonNullable<BenchResult["scenarios"]["capture"]>): Ar
   return lines
 }
 
+const tablesSection = (t: NonNullable<BenchResult["scenarios"]["tables"]>): Array<string> => {
+  const lines: Array<string> = []
+  const setupName = (setup: "orders" | "three") => (setup === "orders" ? "orders alone" : "orders + restaurants + order_items")
+  lines.push("## Tables: the orders table alone against three tables (`tables:`, logical capture)")
+  lines.push("")
+  lines.push("One producer, one slot and publication, one consumer process (a loop per table); a topic of one partition and a Delta table per table; " +
+    "fresh slot, publication, topics and lake for every run. restaurants: 11 columns (bigint key, text, varchar, smallint, numeric, boolean, timestamptz, jsonb, text[]); " +
+    "order_items: composite key (order_id, line), 6 columns.")
+  lines.push("")
+  if (t.backfill.length > 0) {
+    lines.push(`Backfill: ${num(t.rows)} rows already in each table (loaded in ${num(t.loadSeconds, 1)} s). End to end = spawn → the first version of every table ` +
+      `holding all its rows (numRecords over its live files, ${num(t.followMs)} ms poll); without start-up: from the first version with rows in any table to that end. Medians over ${num(t.repetitions)} round(s); ` +
+      "\"÷ orders alone\": this setup's figure ÷ orders alone's in the same round, median over the rounds.")
+    lines.push("")
+    lines.push(table(
+      ["setup", "rows", "end to end (median)", "rows/s", "time ÷ orders alone", "rows/s ÷ orders alone", "without start-up", "÷ orders alone", "producer CPU s / peak RSS MiB", "consumer CPU s / peak RSS MiB"],
+      t.summary.backfill.map((r) => [
+        setupName(r.setup), num(r.rows), `${num(r.endToEndSeconds, 1)} s`, `${num(r.endToEndRowsPerS)}/s`,
+        r.timeVsOrders === null ? "–" : `${num(r.timeVsOrders, 2)}×`, r.rateVsOrders === null ? "–" : `${num(r.rateVsOrders, 2)}×`,
+        `${num(r.streamRowsPerS)}/s`, r.streamRateVsOrders === null || r.streamRateVsOrders === undefined ? "–" : `${num(r.streamRateVsOrders, 2)}×`,
+        `${num(r.producerCpuSeconds, 1)} / ${num(r.producerPeakRssMiB, 0)}`, `${num(r.consumerCpuSeconds, 1)} / ${num(r.consumerPeakRssMiB, 0)}`
+      ])
+    ))
+    lines.push("")
+    lines.push("Every run:")
+    lines.push("")
+    lines.push(table(
+      ["round", "setup", "end to end", "first data", "without start-up", "each table complete at", "producer CPU s (cores) / RSS MiB", "consumer CPU s (cores) / RSS MiB", "machine CPU cores", "load 1 min", "lake rows"],
+      t.backfill.map((r) => [
+        num(r.round), setupName(r.setup), `${num(r.endToEndRowsPerS)}/s (${num(r.endToEndSeconds, 1)} s)`,
+        r.firstDataS === null ? "–" : `${num(r.firstDataS, 1)} s`, r.streamRowsPerS === null ? "–" : `${num(r.streamRowsPerS)}/s`,
+        r.tables.map((x) => `${x.table} ${num(x.doneS, 1)} s`).join(", "),
+        `${num(r.producer.cpuSeconds, 1)} (${num(r.producer.cpuCores, 2)}) / ${num(r.producer.peakRssMiB, 0)}`,
+        `${num(r.consumer.cpuSeconds, 1)} (${num(r.consumer.cpuCores, 2)}) / ${num(r.consumer.peakRssMiB, 0)}`,
+        num(r.machineCpuCores, 2), r.loadAverage.join(" → "), r.tables.map((x) => num(x.lakeRows)).join(" / ")
+      ])
+    ))
+    lines.push("")
+  }
+  if (t.latency.length > 0) {
+    const first = t.latency[0]!
+    lines.push(`Latency: ${num(first.rate)} changes/s in total (half inserts, half updates of rows inserted at least 1 s before; one transaction per tick over every table) for ${num(first.durationS, 0)} s, ` +
+      "all on the orders table, then spread evenly over the three. Per change: the first version of its table whose position covers its Kafka message " +
+      `(${num(t.followMs)} ms poll) − its transaction's COMMIT (matched by the \`xid\` header); capture: its Kafka message's timestamp − that COMMIT (the producer's part). "÷ orders alone": ÷ the orders table's percentile when it was captured alone.`)
+    lines.push("")
+    lines.push(table(
+      ["setup", "table", "inserted / updated", "p50 ms", "p95 ms", "p99 ms", "max ms", "p50 / p95 / p99 ÷ orders alone", "capture p50 / p99 ms", "batches (messages each)", "batch open p50 / write p50 / p99 ms", "backlog-flagged", "missing", "lake / source rows"],
+      t.latency.flatMap((run) => run.tables.map((x) => {
+        const vs = t.summary.latency.find((l) => l.setup === run.setup && l.table === x.table)?.vsOrdersAlone
+        return [
+          setupName(run.setup), x.table, `${num(x.inserted)} / ${num(x.updated)}`, num(x.latencyMs.p50), num(x.latencyMs.p95), num(x.latencyMs.p99), num(x.latencyMs.max),
+          vs === undefined ? "–" : [vs.p50, vs.p95, vs.p99].map((v) => (v === null ? "–" : `${num(v, 2)}×`)).join(" / "),
+          x.captureMs === undefined ? "–" : `${num(x.captureMs.p50)} / ${num(x.captureMs.p99)}`,
+          x.batches === undefined ? num(x.versions) : `${num(x.batches.count)} (${num(x.batches.meanMessages)})`,
+          x.batches === undefined ? "–" : `${num(x.batches.openMs.p50)} / ${num(x.batches.writeMs.p50)} / ${num(x.batches.writeMs.p99)}`,
+          num(x.backlogFlagged), num(x.missing), `${num(x.lakeRows)} / ${num(x.sourceRows)}`
+        ]
+      }))
+    ))
+    lines.push("")
+    lines.push(table(
+      ["setup", "achieved changes/s", "transactions", "all changes p50 / p99 ms", "drain", "CPU cores prod/cons/machine", "peak RSS MiB prod/cons", "load 1 min"],
+      t.latency.map((run) => [
+        setupName(run.setup), num(run.achievedRate), num(run.transactions), `${num(run.allLatencyMs.p50)} / ${num(run.allLatencyMs.p99)}`, `${num(run.drainS, 2)} s`,
+        `${num(run.producer.cpuCores, 2)} / ${num(run.consumer.cpuCores, 2)} / ${num(run.machineCpuCores, 2)}`,
+        `${num(run.producer.peakRssMiB, 0)} / ${num(run.consumer.peakRssMiB, 0)}`, run.loadAverage.join(" → ")
+      ])
+    ))
+    lines.push("")
+  }
+  lines.push(`Replication slots created: ${num(t.slots.created.length)}; left at the end: ${t.slots.left.length === 0 ? "none" : t.slots.left.join(", ")}.`)
+  lines.push("")
+  return lines
+}
+
 const scaleSection = (s: NonNullable<BenchResult["scenarios"]["scale"]>): Array<string> => {
   const lines: Array<string> = []
   const storeName = (store: "local" | "s3") => (store === "s3" ? "S3" : "local disk")
@@ -530,6 +605,7 @@ export const renderMarkdown = (result: BenchResult): string => {
   if (trickle !== undefined) lines.push(...trickleSection(trickle))
   if (result.scenarios.scale !== undefined) lines.push(...scaleSection(result.scenarios.scale))
   if (result.scenarios.capture !== undefined) lines.push(...captureSection(result.scenarios.capture))
+  if (result.scenarios.tables !== undefined) lines.push(...tablesSection(result.scenarios.tables))
   if (result.profiles.length > 0) {
     lines.push("## CPU profiles (node --cpu-prof)")
     lines.push("")

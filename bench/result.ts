@@ -6,6 +6,7 @@ import type { CeilingResult } from "./scenarios/ceiling.ts"
 import type { LatencyStep } from "./scenarios/latency.ts"
 import type { NativeResult } from "./scenarios/native.ts"
 import type { ScaleResult } from "./scenarios/scale.ts"
+import type { TablesResult } from "./scenarios/tables.ts"
 import type { TrickleResult } from "./scenarios/trickle.ts"
 import type { MachineFacts } from "./stack.ts"
 
@@ -78,6 +79,8 @@ export interface BenchResult {
     scale?: ScaleResult
     /** capture.mode poll against logical (added in the same schema: absent from older results). */
     capture?: CaptureResult
+    /** The orders table alone against it with two tables beside it (added in the same schema: absent from older results). */
+    tables?: TablesResult
   }
   readonly ratios: ReadonlyArray<Ratio>
   readonly targets: ReadonlyArray<Target>
@@ -195,6 +198,29 @@ export const resultProblems = (result: BenchResult, expected: ReadonlyArray<keyo
       if (!(run.postgres.backends.length > 0)) problems.push(`${name}: no PostgreSQL backend sampled`)
     }
     if (capture.slots.left.length > 0) problems.push(`capture: replication slots left behind: ${capture.slots.left.join(", ")}`)
+  }
+  const tables = result.scenarios.tables
+  if (tables !== undefined) {
+    if (tables.backfill.length === 0 && tables.latency.length === 0) problems.push("tables: no runs")
+    for (const run of tables.backfill) {
+      for (const t of run.tables) {
+        if (t.lakeRows !== t.rows) problems.push(`tables backfill ${run.setup} (round ${run.round}): ${t.lakeRows} rows in ${t.table}'s Delta table, ${t.rows} in PostgreSQL`)
+      }
+      if (run.tables.length !== (run.setup === "orders" ? 1 : 3)) problems.push(`tables backfill ${run.setup}: ${run.tables.length} tables followed`)
+      if (!(run.endToEndRowsPerS > 0)) problems.push(`tables backfill ${run.setup} (round ${run.round}): no end-to-end rate`)
+      if (!(run.producer.peakRssMiB !== null && run.producer.peakRssMiB > 0)) problems.push(`tables backfill ${run.setup}: no producer peak RSS`)
+      if (!(run.consumer.peakRssMiB !== null && run.consumer.peakRssMiB > 0)) problems.push(`tables backfill ${run.setup}: no consumer peak RSS`)
+    }
+    for (const run of tables.latency) {
+      for (const t of run.tables) {
+        const name = `tables latency ${run.setup}/${t.table}`
+        if (!(t.inserted > 0 && t.updated > 0)) problems.push(`${name}: ${t.inserted} inserted, ${t.updated} updated`)
+        if (t.missing !== 0) problems.push(`${name}: ${t.missing} changes never reached the table`)
+        if (t.latencyMs.count !== t.inserted + t.updated) problems.push(`${name}: latency for ${t.latencyMs.count} of ${t.inserted + t.updated} changes`)
+        if (t.lakeRows !== t.sourceRows) problems.push(`${name}: ${t.lakeRows} rows in the Delta table, ${t.sourceRows} in PostgreSQL`)
+      }
+    }
+    if (tables.slots.left.length > 0) problems.push(`tables: replication slots left behind: ${tables.slots.left.join(", ")}`)
   }
   if (result.targets.length === 0) problems.push("no targets evaluated")
   return problems

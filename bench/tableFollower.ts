@@ -28,6 +28,8 @@ export interface FollowedVersion {
   readonly committedAt: number
   /** Messages in the table as of this version (sum of next offsets). */
   readonly messages: number
+  /** Rows in the table as of this version: numRecords summed over its live files (files without stats count 0). */
+  readonly rows: number
   readonly adds: number
   readonly removes: number
 }
@@ -63,6 +65,8 @@ export interface TableFollower {
   readonly files: ReadonlyMap<string, FollowedFile>
   /** Messages in the latest version seen; never goes backwards. */
   readonly messages: () => number
+  /** Rows in the latest version seen (numRecords over its live files). */
+  readonly rows: () => number
   readonly version: () => number
   readonly snapshot: () => Snapshot
   /** When a version with at least `n` messages was first seen, or null. */
@@ -86,6 +90,7 @@ export const followTable = async (
   await runtime.runPromise(TableStorage)
   let snapshot: Snapshot = emptySnapshot
   let messages = 0
+  let rows = 0
   let error: string | null = null
   const versions: Array<FollowedVersion> = []
   const files = new Map<string, FollowedFile>()
@@ -102,6 +107,11 @@ export const followTable = async (
       if (Option.isNone(next)) return
       const seenAt = Date.now()
       const { version, actions, timestamp } = next.value
+      for (const action of actions) {
+        if (!("remove" in action)) continue
+        const removed = snapshot.files.get(action.remove.path)
+        if (removed !== undefined) rows -= statsOf(removed)?.numRecords ?? 0
+      }
       snapshot = applyCommit(snapshot, version, actions, timestamp)
       let adds = 0
       let removes = 0
@@ -110,6 +120,7 @@ export const followTable = async (
         if (!("add" in action)) continue
         adds += 1
         const add = action.add
+        rows += statsOf(add)?.numRecords ?? 0
         if (files.has(add.path)) continue
         const id = streamedName.exec(basename(add.path))
         files.set(add.path, {
@@ -125,7 +136,7 @@ export const followTable = async (
         })
       }
       messages = Math.max(messages, sumPositions(snapshot))
-      versions.push({ version, seenAt, committedAt: timestamp, messages, adds, removes })
+      versions.push({ version, seenAt, committedAt: timestamp, messages, rows, adds, removes })
     }
   })
 
@@ -158,6 +169,7 @@ export const followTable = async (
     versions,
     files,
     messages: () => messages,
+    rows: () => rows,
     version: () => snapshot.version,
     snapshot: () => snapshot,
     reachedAt: (n) => versions.find((v) => v.messages >= n)?.seenAt ?? null,

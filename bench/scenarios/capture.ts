@@ -193,7 +193,7 @@ const say = (line: string) => process.stderr.write(`[bench] ${line}\n`)
 
 const load1 = () => round(loadavg()[0] ?? 0, 2)
 
-const query = async <R extends pg.QueryResultRow>(pgUrl: string, sql: string, values?: Array<unknown>): Promise<Array<R>> => {
+export const query = async <R extends pg.QueryResultRow>(pgUrl: string, sql: string, values?: Array<unknown>): Promise<Array<R>> => {
   const client = new pg.Client({ connectionString: pgUrl, application_name: "food-orders-bench" })
   client.on("error", () => undefined)
   await client.connect()
@@ -210,7 +210,7 @@ const query = async <R extends pg.QueryResultRow>(pgUrl: string, sql: string, va
 const createdSlots: Array<string> = []
 
 /** Drops a slot (its walsender terminated first) and a publication; both idempotent. */
-const dropSlotAndPublication = async (pgUrl: string, slot: string, publication: string) => {
+export const dropSlotAndPublication = async (pgUrl: string, slot: string, publication: string) => {
   await query(pgUrl, "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL", [slot])
     .catch(() => undefined)
   for (let attempt = 0; ; attempt++) {
@@ -232,7 +232,7 @@ const dropSlotAndPublication = async (pgUrl: string, slot: string, publication: 
 }
 
 /** Names unique to a roll, and their removal at cleanup even if the run fails. */
-const logicalNames = (stack: Stack, roll: Roll) => {
+export const logicalNames = (stack: Stack, roll: Roll) => {
   const slot = `${roll.roll.toLowerCase()}_slot`
   const publication = `${roll.roll}_pub`
   createdSlots.push(slot)
@@ -310,7 +310,7 @@ const watchBackends = (pgUrl: string, since: number) => {
 // ---------------------------------------------------------------------------------------------
 // Shared pieces
 
-const assertAllRunning = (programs: PipelinePrograms) => {
+export const assertAllRunning = (programs: PipelinePrograms) => {
   for (const program of [programs.producer, ...programs.consumers]) {
     if (!program.isRunning()) throw new Error(`${program.name} exited unexpectedly; output:\n${program.output()}`)
   }
@@ -334,7 +334,7 @@ const startPrograms = (stack: Stack, roll: Roll, mode: CaptureMode, label: strin
   return { programs, names }
 }
 
-const use = (program: PipelinePrograms["producer"], from: number, to: number): ProgramUse => {
+export const use = (program: PipelinePrograms["producer"], from: number, to: number): ProgramUse => {
   const cpu = program.usage.between(from, to)
   return { cpuSeconds: cpu.cpuSeconds, cpuCores: cpu.cpuCores, peakRssMiB: program.peakRssMiB() }
 }
@@ -352,7 +352,7 @@ const lakeFiles = async (lakePath: string) => {
 }
 
 /** Every message of a one-partition topic: offset, key, and the op and xid headers of a change. */
-const readChanges = async (brokers: string, topic: string) => {
+export const readChanges = async (brokers: string, topic: string) => {
   const kafka = new Kafka({ clientId: "food-orders-bench-reader", brokers: brokers.split(","), logLevel: logLevel.NOTHING })
   const admin = kafka.admin()
   await admin.connect()
@@ -398,7 +398,7 @@ const readChanges = async (brokers: string, topic: string) => {
 }
 
 /** When the follower first saw a version holding the message at `offset` (one partition: messages = next offset). */
-const visibleAt = (follower: TableFollower, offset: number): number | null => {
+export const visibleAt = (follower: TableFollower, offset: number): number | null => {
   const versions = follower.versions
   let lo = 0
   let hi = versions.length
@@ -667,7 +667,7 @@ export const summariseCapture = (latency: ReadonlyArray<CaptureLatencyRun>, back
 })
 
 /** wal_level = logical on this machine's server (may restart it once), or a failure with what to do. */
-const ensureLogical = async (stack: Stack): Promise<string | null> => {
+export const ensureLogical = async (stack: Stack): Promise<string | null> => {
   if (stack.source === "local") {
     const wal = await ensureLogicalWal()
     if (!wal.logical) throw new Error(`capture: PostgreSQL has wal_level=${wal.walLevel}; logical capture needs wal_level=logical. ${wal.advice ?? ""}`)
@@ -677,6 +677,12 @@ const ensureLogical = async (stack: Stack): Promise<string | null> => {
   if (row?.wal_level !== "logical") throw new Error(`capture: the server at PG_URL has wal_level=${row?.wal_level}; logical capture needs wal_level=logical`)
   return row.wal_level
 }
+
+/** Which of the slots made by `logicalNames` are still in pg_replication_slots (should be none after their runs). */
+export const slotsLeft = async (pgUrl: string, slots: ReadonlyArray<string>): Promise<Array<string>> =>
+  slots.length === 0
+    ? []
+    : (await query<{ slot_name: string }>(pgUrl, "SELECT slot_name FROM pg_replication_slots WHERE slot_name = ANY($1)", [slots])).map((r) => r.slot_name)
 
 export const runCapture = async (stack: Stack, options: CaptureOptions, interval: number | null, duck: DuckDb): Promise<CaptureResult> => {
   const walLevel = await ensureLogical(stack)

@@ -13,7 +13,7 @@ import { repoRoot } from "../../scripts/stack/paths.ts"
 import { describeIntegration } from "../support/endpoints.ts"
 import { grantReplication } from "../support/logicalPostgres.ts"
 
-const allScenarios = ["backfill", "native", "steady", "ceiling", "reference", "trickle", "scale", "capture"] as const
+const allScenarios = ["backfill", "native", "steady", "ceiling", "reference", "trickle", "scale", "capture", "tables"] as const
 
 describeIntegration("npm run bench -- --smoke", (endpoints) => {
   const out = mkdtempSync(join(tmpdir(), "fop-bench-test-"))
@@ -42,7 +42,7 @@ describeIntegration("npm run bench -- --smoke", (endpoints) => {
               LAKE_BUCKET: endpoints.s3.bucket
             })
           },
-          timeout: 520_000,
+          timeout: 600_000,
           maxBuffer: 32 * 1024 * 1024
         },
         (error, stdout, stderr) =>
@@ -110,13 +110,31 @@ describeIntegration("npm run bench -- --smoke", (endpoints) => {
     for (const r of capture.backfill) expect([r.lake.rows, r.lake.distinctIds]).toEqual([r.rows, r.rows])
     expect(capture.slots.created.length).toBeGreaterThan(0)
     expect(capture.slots.left).toEqual([])
+    // Tables: the orders table alone, then with restaurants and order_items beside it, one producer
+    // and consumer; every table's Delta table ends with every row, every change measured once.
+    const tables = result.scenarios.tables!
+    expect(tables.backfill.map((r) => `${r.setup}: ${r.tables.map((t) => `${t.table} ${t.lakeRows}`).join(", ")}`)).toEqual([
+      `orders: orders ${tables.rows}`,
+      `three: orders ${tables.rows}, restaurants ${tables.rows}, order_items ${tables.rows}`
+    ])
+    expect(tables.latency.map((r) => `${r.setup}: ${r.tables.map((t) => t.table).join(", ")}`)).toEqual(["orders: orders", "three: orders, restaurants, order_items"])
+    for (const run of tables.latency) {
+      for (const t of run.tables) {
+        expect(t.updated).toBeGreaterThan(0)
+        expect({ table: `${run.setup}/${t.table}`, missing: t.missing, measured: t.latencyMs.count, rows: t.lakeRows })
+          .toEqual({ table: `${run.setup}/${t.table}`, missing: 0, measured: t.inserted + t.updated, rows: t.sourceRows })
+      }
+    }
+    expect(tables.summary.latency.find((l) => l.setup === "orders")?.vsOrdersAlone.p50).toBe(1)
+    expect(tables.slots.created.length).toBe(4)
+    expect(tables.slots.left).toEqual([])
     expect(result.targets.map((t) => t.name)).toHaveLength(10)
 
     const markdown = readFileSync(join(out, "smoke.md"), "utf8")
-    for (const heading of ["## Targets", "## Backfill", "## Native tools", "## Steady inserts", "## Reference-like poller", "## Ceiling", "## Trickle", "## Scale", "## Capture"]) {
+    for (const heading of ["## Targets", "## Backfill", "## Native tools", "## Steady inserts", "## Reference-like poller", "## Ceiling", "## Trickle", "## Scale", "## Capture", "## Tables"]) {
       expect(markdown).toContain(heading)
     }
     // Nothing of the run is left behind: its temporary state directories are gone.
     expect(readdirSync(tmpdir()).filter((name) => name.startsWith("fop-bench-") && existsSync(join(tmpdir(), name, "output")))).toEqual([])
-  }, 540_000)
+  }, 620_000)
 })
