@@ -46,7 +46,8 @@ const part = (partition: number, from: bigint, changes: ReadonlyArray<RowChangeA
   lastOffset: changes.at(-1)?.offset ?? from,
   position: { nextOffset: (changes.at(-1)?.offset ?? from - 1n) + 1n, lastCaptureKey: null, lastChangeKey: changes.at(-1)?.key ?? null },
   changes,
-  schema
+  schema,
+  schemaSince: null
 })
 
 const lakeOn = (main: MemoryObjects, history: MemoryObjects) =>
