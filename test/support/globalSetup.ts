@@ -8,7 +8,7 @@ import type { TestProject } from "vitest/node"
 import { buildPrograms } from "../../scripts/programs.ts"
 import type { Endpoints } from "./endpointsContext.ts"
 import { type Attempt, fromEnv, fromLocalStack, fromTestcontainers } from "./endpointSources.ts"
-import { ensureLocalLogicalWal } from "./logicalPostgres.ts"
+import { dropStaleTestSlots, ensureLocalLogicalWal } from "./logicalPostgres.ts"
 
 const isCi = (): boolean => {
   const ci = process.env["CI"]
@@ -55,6 +55,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     if (endpoints.source === "local-stack") {
       try {
         ensureLocalLogicalWal()
+        dropStaleTestSlots()
       } catch (error) {
         await teardown()
         throw error

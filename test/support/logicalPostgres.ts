@@ -67,16 +67,29 @@ const psqlAdmin = (sql: string): string => {
 }
 
 /**
- * This machine's PostgreSQL with wal_level = logical, as .ci/run sets it: ALTER SYSTEM, then a
- * restart of the cluster (the setting needs one), only when it is not logical already.
+ * The test files run side by side, each with its own slots (and a WAL sender while a producer
+ * streams), so the suite wants more than PostgreSQL's default 10 of each; all three settings only
+ * change with a restart, which is done at most once.
+ */
+const wanted: ReadonlyArray<readonly [name: string, ok: (value: string) => boolean, value: string]> = [
+  ["wal_level", (value) => value === "logical", "logical"],
+  ["max_replication_slots", (value) => Number(value) >= 32, "32"],
+  ["max_wal_senders", (value) => Number(value) >= 32, "32"]
+]
+
+/**
+ * This machine's PostgreSQL with wal_level = logical and room for the suite's slots, as .ci/run sets
+ * it: ALTER SYSTEM, then a restart of the cluster, only when a setting is short.
  */
 export const ensureLocalLogicalWal = (): void => {
-  if (psqlAdmin("SHOW wal_level") === "logical") return
+  const missing = wanted.filter(([name, ok]) => !ok(psqlAdmin(`SHOW ${name}`)))
+  if (missing.length === 0) return
   const versions = readdirSync("/etc/postgresql").sort((a, b) => Number(a) - Number(b))
   const version = versions[versions.length - 1]
-  if (version === undefined) throw new Error("wal_level is not logical and no /etc/postgresql cluster to restart; set wal_level = logical and restart PostgreSQL")
-  log(`setting wal_level = logical and restarting PostgreSQL ${version} main (logical capture tests need it)`)
-  psqlAdmin("ALTER SYSTEM SET wal_level = logical")
+  const changes = missing.map(([name, , value]) => `${name} = ${value}`).join(", ")
+  if (version === undefined) throw new Error(`no /etc/postgresql cluster to restart; set ${changes} and restart PostgreSQL`)
+  log(`setting ${changes} and restarting PostgreSQL ${version} main (logical capture tests need it)`)
+  for (const [name, , value] of missing) psqlAdmin(`ALTER SYSTEM SET ${name} = '${value}'`)
   execFileSync("pg_ctlcluster", ["--skip-systemctl-redirect", version, "main", "restart"], { stdio: "inherit" })
   for (let i = 0; i < 60; i++) {
     try {
@@ -86,6 +99,25 @@ export const ensureLocalLogicalWal = (): void => {
       execFileSync("sleep", ["1"])
     }
   }
-  const now = psqlAdmin("SHOW wal_level")
-  if (now !== "logical") throw new Error(`wal_level is still ${now} after the restart`)
+  const still = wanted.filter(([name, ok]) => !ok(psqlAdmin(`SHOW ${name}`)))
+  if (still.length > 0) throw new Error(`${still.map(([name]) => `${name} is ${psqlAdmin(`SHOW ${name}`)}`).join(", ")} after the restart`)
+}
+
+/** Slots are named after the tests' unique tables: `<prefix>_<base-36 ms>_<6 hex>…_slot` (test/support/names.ts). */
+const testSlot = /^[a-z][a-z0-9_]*?_([0-9a-z]{8,9})_[0-9a-f]{6}(?:_[a-z0-9_]*)?_slot$/
+
+/**
+ * Drops the inactive slots earlier test runs left behind (a run killed mid-test cannot drop its
+ * own), so they neither fill max_replication_slots nor pin WAL. Only slots named like the tests'
+ * and made over two hours ago: a suite running beside this one keeps its own.
+ */
+export const dropStaleTestSlots = (): void => {
+  const listed = psqlAdmin("SELECT slot_name FROM pg_replication_slots WHERE NOT active")
+  const cutoff = Date.now() - 2 * 3600_000
+  const stale = listed.split("\n").filter((slot) => {
+    const made = testSlot.exec(slot)?.[1]
+    return made !== undefined && parseInt(made, 36) < cutoff
+  })
+  for (const slot of stale) psqlAdmin(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '${slot}' AND NOT active`)
+  if (stale.length > 0) log(`dropped ${stale.length} inactive replication slot(s) left by earlier test runs: ${stale.join(", ")}`)
 }
