@@ -5,6 +5,7 @@ import { defaultConfigFile, loadConfig } from "../config/loadConfig.ts"
 import { defaultLifecycleSettings, type LifecycleSettings, lifecycleSettingsProblem } from "../generator/lifecycle.ts"
 import { generateLoad, type LoadProgress } from "../generator/orderLoad.ts"
 import { pgClientLayer } from "../layers/live.ts"
+import { connectPostgres } from "../layers/postgres/pgStartup.ts"
 import { loggerLayer } from "../runtime/logging.ts"
 
 const d = defaultLifecycleSettings
@@ -72,6 +73,7 @@ const logProgress = (progress: LoadProgress) =>
 
 const main = Effect.gen(function*() {
   const config = yield* loadConfig(values.config)
+  const ssl = yield* connectPostgres(config, { once: false })
   const result = yield* generateLoad({
     table: config.postgres.table,
     rate,
@@ -79,7 +81,7 @@ const main = Effect.gen(function*() {
     seed: Number(values.seed),
     ...(values.lifecycle ? { lifecycle: { settings, maxInFlight } } : {}),
     onProgress: logProgress
-  }).pipe(Effect.provide(pgClientLayer(config, "food-orders-generator")))
+  }).pipe(Effect.provide(pgClientLayer(config, ssl, "food-orders-generator")))
   if (result.lifecycle !== null) {
     yield* Effect.logInfo("lifecycles done").pipe(Effect.annotateLogs({ inserted: result.inserted, ...result.lifecycle }))
   }

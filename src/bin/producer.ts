@@ -2,6 +2,7 @@ import { NodeContext } from "@effect/platform-node"
 import { Cause, Effect, Layer } from "effect"
 import { loadConfig } from "../config/loadConfig.ts"
 import { logicalProducerLayer, producerLayer } from "../layers/live.ts"
+import { connectPostgres } from "../layers/postgres/pgStartup.ts"
 import { ordersCaptured, ordersPublished } from "../observability/metrics.ts"
 import { observabilityLayer } from "../observability/observabilityLayer.ts"
 import { logicalCaptureSettingsOf } from "../programs/capture/captureSettings.ts"
@@ -37,12 +38,13 @@ const main = Effect.gen(function*() {
     progress: { captured: ordersCaptured, published: ordersPublished },
     once: cli.once
   })
+  const ssl = yield* connectPostgres(config, { once: cli.once })
   if (config.capture.mode === "logical") {
-    const settings = logicalCaptureSettingsOf(config, { once: cli.once, resnapshot: cli.resnapshot })
+    const settings = logicalCaptureSettingsOf(config, { once: cli.once, resnapshot: cli.resnapshot }, ssl)
     yield* runLogicalCapture(settings).pipe(Effect.provide(Layer.merge(logicalProducerLayer(config), observability)))
   } else {
     const program = cli.once ? Effect.asVoid(produceOnce(options)) : produceForever(options)
-    yield* program.pipe(Effect.provide(Layer.merge(producerLayer(config), observability)))
+    yield* program.pipe(Effect.provide(Layer.merge(producerLayer(config, ssl), observability)))
   }
 })
 

@@ -2,6 +2,7 @@ import { Schema } from "effect"
 import { TableEntry } from "./capturedTables.ts"
 import { SqlIdentifier, TopicName } from "./Identifiers.ts"
 import { defaultForeignFileRetentionHours } from "../table/retention.ts"
+import { sslModes } from "./connectionSecurity.ts"
 
 const Port = Schema.Int.pipe(Schema.between(1, 65535, { message: () => "Expected a port number between 1 and 65535" }))
 /** YAML gives numbers, the environment gives strings: accept both. */
@@ -85,7 +86,16 @@ export const PipelineConfig = Schema.Struct({
     db: NonEmpty,
     user: NonEmpty,
     password: Schema.Redacted(Schema.String),
-    table: SqlIdentifier
+    table: SqlIdentifier,
+    /**
+     * TLS as libpq reads these keys (src/layers/postgres/pgTls.ts): `prefer` by default, as libpq and
+     * pgJDBC do; the verify modes check the server's certificate against `sslrootcert`.
+     */
+    sslmode: Schema.optionalWith(Schema.Literal(...sslModes), { default: () => "prefer" as const }),
+    sslrootcert: Schema.optional(NonEmpty),
+    sslcert: Schema.optional(NonEmpty),
+    sslkey: Schema.optional(NonEmpty),
+    sslpassword: Schema.optional(Schema.Redacted(Schema.String))
   }),
   kafka: Schema.Struct({
     brokers: BrokerList,

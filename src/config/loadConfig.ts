@@ -13,6 +13,7 @@ export const defaultConfigFile = "configs/orders_stream.yml"
 export const overridableKeys: ReadonlyArray<readonly [section: string, key: string]> = [
   ["postgres", "jdbc_url"], ["postgres", "host"], ["postgres", "port"], ["postgres", "db"],
   ["postgres", "user"], ["postgres", "password"], ["postgres", "table"],
+  ["postgres", "sslmode"], ["postgres", "sslrootcert"], ["postgres", "sslcert"], ["postgres", "sslkey"], ["postgres", "sslpassword"],
   ["kafka", "brokers"], ["kafka", "topic"], ["kafka", "dlq_topic"], ["kafka", "consumer_group"], ["kafka", "client_id"], ["kafka", "partitions"],
   ["datalake", "path"], ["datalake", "format"],
   ["streaming", "checkpoint_location"], ["streaming", "last_processed_timestamp_location"], ["streaming", "batch_interval"],
@@ -30,19 +31,36 @@ export const envName = (section: string, key: string) => `${section}_${key}`.toU
 type Env = Readonly<Record<string, string | undefined>>
 type Tree = Record<string, Record<string, unknown>>
 
-/** `PG_URL=postgres://user:pass@host:port/db` (what `npm run stack:up` prints) sets all connection keys. */
-const pgUrlOverrides = (url: string): Record<string, string> => {
-  const u = new URL(url)
+/** libpq's URI parameters that map onto postgres keys; any other is refused rather than ignored. */
+const pgUrlParameters = new Set(["sslmode", "sslrootcert", "sslcert", "sslkey", "sslpassword"])
+
+/**
+ * `PG_URL=postgres://user:pass@host:port/db[?sslmode=verify-full&sslrootcert=...]` (what `npm run
+ * stack:up` prints, and the URI libpq takes) sets all connection keys.
+ */
+const pgUrlOverrides = (url: string): Either.Either<Record<string, string>, string> => {
+  let u: URL
+  try {
+    u = new URL(url)
+  } catch {
+    return Either.left("Expected postgres://user:password@host:port/db[?sslmode=...]")
+  }
+  if (u.protocol !== "postgres:" && u.protocol !== "postgresql:") return Either.left(`Expected a postgres:// or postgresql:// URL, got ${u.protocol}//...`)
   const db = decodeURIComponent(u.pathname.replace(/^\//, ""))
   const port = u.port === "" ? "5432" : u.port
-  return {
-    host: u.hostname,
+  const keys: Record<string, string> = {
+    host: u.hostname.replace(/^\[(.*)\]$/, "$1"),
     port,
     db,
     user: decodeURIComponent(u.username),
     password: decodeURIComponent(u.password),
     jdbc_url: `jdbc:postgresql://${u.hostname}:${port}/${db}`
   }
+  for (const [name, value] of u.searchParams) {
+    if (!pgUrlParameters.has(name)) return Either.left(`Unknown parameter ${JSON.stringify(name)}; PG_URL takes ${[...pgUrlParameters].join(", ")}`)
+    keys[name] = value
+  }
+  return Either.right(keys)
 }
 
 const applyOverrides = (tree: Tree, env: Env, file: string) => {
@@ -54,13 +72,10 @@ const applyOverrides = (tree: Tree, env: Env, file: string) => {
   }
   const pgUrl = env["PG_URL"]
   if (pgUrl !== undefined && pgUrl !== "") {
-    let parsed: Record<string, string>
-    try {
-      parsed = pgUrlOverrides(pgUrl)
-    } catch {
-      return Either.left(new ConfigError({ file, key: "PG_URL (environment)", reason: "Expected postgres://user:password@host:port/db" }))
-    }
-    for (const [key, value] of Object.entries(parsed)) set("postgres", key, value, "PG_URL (environment)")
+    const parsed = pgUrlOverrides(pgUrl)
+    // The URL holds the password: the reason never quotes it.
+    if (Either.isLeft(parsed)) return Either.left(new ConfigError({ file, key: "PG_URL (environment)", reason: parsed.left }))
+    for (const [key, value] of Object.entries(parsed.right)) set("postgres", key, value, "PG_URL (environment)")
   }
   // A list does not fit SECTION_KEY: TABLES=a,schema.b lists the tables with their default settings.
   const tables = env["TABLES"]
@@ -75,7 +90,33 @@ const applyOverrides = (tree: Tree, env: Env, file: string) => {
   return Either.right(origins)
 }
 
-const secretKeys = new Set(["password"])
+/** The variables that may also come from a file as `<NAME>_FILE` (Docker and Kubernetes secrets). */
+const fileVariables = ["PG_URL", ...overridableKeys.map(([section, key]) => envName(section, key))]
+
+/**
+ * `POSTGRES_PASSWORD_FILE=/run/secrets/pg` stands for POSTGRES_PASSWORD with the file's content (one
+ * trailing newline dropped, as secret files usually end with one); the same for every variable
+ * above. Both at once is refused: which one wins would be a guess.
+ */
+const withFileValues = (env: Env, file: string) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const resolved: Record<string, string | undefined> = { ...env }
+    for (const name of fileVariables) {
+      const path = env[`${name}_FILE`]
+      if (path === undefined || path === "") continue
+      if (env[name] !== undefined && env[name] !== "") {
+        return yield* new ConfigError({ file, key: `${name}_FILE (environment)`, reason: `${name} is set too: set one of them` })
+      }
+      const text = yield* fs.readFileString(path).pipe(
+        Effect.mapError((cause) => new ConfigError({ file, key: `${name}_FILE (environment)`, reason: `cannot read ${path}: ${cause.message}` }))
+      )
+      resolved[name] = text.replace(/\r?\n$/, "")
+    }
+    return resolved as Env
+  })
+
+const secretKeys = new Set(["password", "sslpassword"])
 
 /** A secret's value must not reach logs even when it is the wrong value. */
 const describeIssue = (issue: ParseResult.ArrayFormatterIssue) =>
@@ -105,7 +146,7 @@ export const loadConfig = (file: string = defaultConfigFile, env: Env = process.
       return yield* new ConfigError({ file, key: "(root)", reason: "Expected a mapping of sections" })
     }
     const tree = structuredClone(raw) as Tree
-    const origins = yield* applyOverrides(tree, env, file)
+    const origins = yield* applyOverrides(tree, yield* withFileValues(env, file), file)
     const decoded = Schema.decodeUnknownEither(PipelineConfig, { errors: "all", onExcessProperty: "ignore" })(tree)
     if (Either.isLeft(decoded)) {
       const issues = ParseResult.ArrayFormatter.formatErrorSync(decoded.left)

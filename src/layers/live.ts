@@ -17,6 +17,7 @@ import { kafkaTableChangePublisher } from "./kafka/kafkaTableChangePublisher.ts"
 import { deltaLake, type TableSettings } from "./lake/deltaLake.ts"
 import { tableStorageFor } from "./storage/tableStorageFor.ts"
 import { pgOrderSource } from "./postgres/pgOrderSource.ts"
+import type { PgSsl } from "./postgres/pgTls.ts"
 
 export const kafkaSettingsOf = (config: PipelineConfig): KafkaSettings => ({
   brokers: brokersOf(config),
@@ -64,23 +65,27 @@ const isTransient = (error: unknown) =>
   !(error instanceof StorageError && isPermanentStorageError(error)) &&
   !(error instanceof TableError)
 
-/** The connection pool to the configured PostgreSQL; two connections (a query and LISTEN, or a cancel). */
-export const pgClientLayer = (config: PipelineConfig, applicationName: string) =>
+/**
+ * The connection pool to the configured PostgreSQL; two connections (a query and LISTEN, or a
+ * cancel). `ssl` as negotiated at start (pgStartup.ts).
+ */
+export const pgClientLayer = (config: PipelineConfig, ssl: PgSsl, applicationName: string) =>
   PgClient.layer({
     host: config.postgres.host,
     port: config.postgres.port,
     database: config.postgres.db,
     username: config.postgres.user,
     password: config.postgres.password,
+    ssl,
     maxConnections: 2,
     connectTimeout: "5 seconds",
     applicationName
   })
 
-export const producerLayer = (config: PipelineConfig) =>
+export const producerLayer = (config: PipelineConfig, ssl: PgSsl) =>
   Layer.mergeAll(
     pgOrderSource(config.postgres.table).pipe(
-      Layer.provide(pgClientLayer(config, "food-orders-producer")),
+      Layer.provide(pgClientLayer(config, ssl, "food-orders-producer")),
       waitingFor("PostgreSQL")
     ),
     fileCursorStore(config.streaming.last_processed_timestamp_location),

@@ -432,7 +432,8 @@ describeIntegration("logical capture", (endpoints) => {
       database: url.pathname.slice(1),
       user: decodeURIComponent(url.username),
       password: Redacted.make(decodeURIComponent(url.password)),
-      applicationName: "lc-full-queue"
+      applicationName: "lc-full-queue",
+      ssl: false as const
     }
     const rejections: Array<unknown> = []
     const onRejection = (reason: unknown) => rejections.push(reason)

@@ -354,7 +354,8 @@ describeIntegration("column codec on the real PostgreSQL", (endpoints) => {
       database: url.pathname.slice(1),
       user: decodeURIComponent(url.username),
       password: Redacted.make(decodeURIComponent(url.password)),
-      applicationName: "codec-test"
+      applicationName: "codec-test",
+      ssl: false as const
     }
     // Random hex does not compress: PostgreSQL stores it out of line (TOAST).
     const big = randomBytes(4_000).toString("hex")

@@ -4,6 +4,7 @@ import type { SqlIdentifier } from "../../config/Identifiers.ts"
 import { publicationNameOf, type PipelineConfig, slotNameOf } from "../../config/PipelineConfig.ts"
 import { captureStatePath } from "../../layers/postgres/logical/captureState.ts"
 import { type PgSettings, pgSettingsOf } from "../../layers/postgres/logical/pgConnection.ts"
+import type { PgSsl } from "../../layers/postgres/pgTls.ts"
 
 export interface LogicalCaptureSettings {
   readonly pg: PgSettings
@@ -26,11 +27,12 @@ export interface LogicalCaptureSettings {
 
 export const logicalCaptureSettingsOf = (
   config: PipelineConfig,
-  flags: { readonly once: boolean; readonly resnapshot: boolean }
+  flags: { readonly once: boolean; readonly resnapshot: boolean },
+  ssl: PgSsl
 ): LogicalCaptureSettings => {
   const slot = slotNameOf(config)
   return {
-    pg: pgSettingsOf(config),
+    pg: pgSettingsOf(config, ssl),
     table: config.postgres.table,
     tables: capturedTablesOf(config),
     publication: publicationNameOf(config),

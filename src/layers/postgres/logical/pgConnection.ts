@@ -1,6 +1,7 @@
 import { Effect, Redacted } from "effect"
 import pg from "pg"
 import type { PipelineConfig } from "../../../config/PipelineConfig.ts"
+import type { PgSsl } from "../pgTls.ts"
 import { CaptureError } from "./CaptureError.ts"
 
 export interface PgSettings {
@@ -10,15 +11,18 @@ export interface PgSettings {
   readonly user: string
   readonly password: Redacted.Redacted<string>
   readonly applicationName: string
+  /** TLS as negotiated at start (pgTls.ts: negotiatePgSsl), the same for every connection. */
+  readonly ssl: PgSsl
 }
 
-export const pgSettingsOf = (config: PipelineConfig, applicationName = "food-orders-producer"): PgSettings => ({
+export const pgSettingsOf = (config: PipelineConfig, ssl: PgSsl, applicationName = "food-orders-producer"): PgSettings => ({
   host: config.postgres.host,
   port: config.postgres.port,
   database: config.postgres.db,
   user: config.postgres.user,
   password: config.postgres.password,
-  applicationName
+  applicationName,
+  ssl
 })
 
 /**
@@ -34,6 +38,8 @@ export const clientConfigOf = (settings: PgSettings): pg.ClientConfig => ({
   user: settings.user,
   password: Redacted.value(settings.password),
   application_name: settings.applicationName,
+  // Always given: left undefined, `pg` would read PGSSLMODE on its own, and differently from libpq.
+  ssl: settings.ssl,
   connectionTimeoutMillis: 5_000,
   options: "-c DateStyle=ISO,YMD -c extra_float_digits=1 -c bytea_output=hex"
 })

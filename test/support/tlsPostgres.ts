@@ -1,0 +1,149 @@
+/**
+ * A second PostgreSQL cluster of this machine's binaries, made for one test file: ssl = on with a
+ * certificate for `localhost` from a CA made here, TLS-only password logins (pg_hba hostssl,
+ * scram-sha-256), wal_level = logical, and a role that owns one database. Admin statements go
+ * through its Unix socket (trust), so the test's own setup never depends on the code under test.
+ */
+import { execFileSync, spawnSync } from "node:child_process"
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { createServer } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import pg from "pg"
+
+export interface TlsPostgres {
+  readonly port: number
+  /** PEM of the CA that signed the server's certificate. */
+  readonly caFile: string
+  /** PEM of a CA that signed nothing of this server's. */
+  readonly otherCaFile: string
+  readonly user: string
+  readonly password: string
+  readonly database: string
+  /** postgres://user:password@host:port/db, TLS parameters as given. */
+  readonly url: (host: string, parameters: Record<string, string>) => string
+  /** A superuser client over the Unix socket. */
+  readonly admin: () => pg.Client
+  readonly stop: () => void
+}
+
+const binDir = (): string => {
+  const versions = readdirSync("/usr/lib/postgresql").filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(a) - Number(b))
+  const version = versions[versions.length - 1]
+  if (version === undefined) throw new Error("no PostgreSQL binaries under /usr/lib/postgresql")
+  return `/usr/lib/postgresql/${version}/bin`
+}
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      server.close(() => typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port")))
+    })
+  })
+
+const openssl = (args: ReadonlyArray<string>, cwd: string) => execFileSync("openssl", [...args], { cwd, stdio: "pipe" })
+
+/** A CA, and a server certificate it signed for DNS:localhost only (so 127.0.0.1 fails verify-full). */
+const makeCertificates = (dir: string) => {
+  for (const ca of ["ca", "other-ca"]) {
+    openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", `/CN=food-orders test ${ca}`, "-keyout", `${ca}.key`, "-out", `${ca}.crt`], dir)
+  }
+  openssl(["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "server.key", "-out", "server.csr"], dir)
+  writeFileSync(join(dir, "server.ext"), "subjectAltName=DNS:localhost\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
+  openssl(["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", "server.ext", "-out", "server.crt"], dir)
+}
+
+export const startTlsPostgres = async (): Promise<TlsPostgres> => {
+  const asRoot = process.getuid?.() === 0
+  const base = mkdtempSync(join(tmpdir(), "fop-tlspg-"))
+  // The server runs as the postgres user (it refuses root): it must reach its directory.
+  if (asRoot) {
+    for (let dir = tmpdir(); dir !== "/"; dir = join(dir, "..")) {
+      if ((statSync(dir).mode & 0o001) === 0) chmodSync(dir, statSync(dir).mode | 0o001)
+    }
+    chmodSync(base, 0o755)
+  }
+  const certs = join(base, "certs")
+  const data = join(base, "data")
+  mkdirSync(certs)
+  makeCertificates(certs)
+  chmodSync(join(certs, "server.key"), 0o600)
+  for (const file of ["ca.crt", "other-ca.crt", "server.crt"]) chmodSync(join(certs, file), 0o644)
+  const bin = binDir()
+  const run = (command: string, args: ReadonlyArray<string>) => {
+    const result = asRoot
+      ? spawnSync("runuser", ["-u", "postgres", "--", join(bin, command), ...args], { encoding: "utf8" })
+      : spawnSync(join(bin, command), [...args], { encoding: "utf8" })
+    if (result.status !== 0) throw new Error(`${command} ${args.join(" ")}: exit ${result.status}: ${result.stderr}${result.stdout}`)
+  }
+  if (asRoot) {
+    for (const path of [base, certs, ...readdirSync(certs).map((f) => join(certs, f))]) chownSync(path, uidOf("postgres"), gidOf("postgres"))
+  }
+  run("initdb", ["-D", data, "-U", "postgres", "--auth-local=trust", "--auth-host=reject", "-E", "UTF8", "--locale=C"])
+  const port = await freePort()
+  writeFileSync(join(data, "pg_hba.conf"), [
+    "local all all trust",
+    // Passwords over TLS only; a plaintext attempt meets "no pg_hba.conf entry ... no encryption".
+    "hostssl all all 127.0.0.1/32 scram-sha-256",
+    "hostssl all all ::1/128 scram-sha-256",
+    ""
+  ].join("\n"))
+  writeFileSync(join(data, "postgresql.auto.conf"), [
+    `port = ${port}`,
+    "listen_addresses = '127.0.0.1'",
+    `unix_socket_directories = '${base}'`,
+    "ssl = on",
+    `ssl_cert_file = '${join(certs, "server.crt")}'`,
+    `ssl_key_file = '${join(certs, "server.key")}'`,
+    "wal_level = logical",
+    "max_replication_slots = 10",
+    "max_wal_senders = 10",
+    "shared_buffers = 32MB",
+    "fsync = off",
+    ""
+  ].join("\n"))
+  if (asRoot) for (const file of ["pg_hba.conf", "postgresql.auto.conf"]) chownSync(join(data, file), uidOf("postgres"), gidOf("postgres"))
+  run("pg_ctl", ["-D", data, "-l", join(base, "server.log"), "-w", "-t", "60", "start"])
+
+  const user = "tls_app"
+  const password = "s3cret-tls-pw"
+  const database = "tls_orders"
+  const admin = () => new pg.Client({ host: base, port, user: "postgres", database: "postgres" })
+  const client = admin()
+  await client.connect()
+  try {
+    await client.query(`CREATE ROLE ${user} LOGIN REPLICATION PASSWORD '${password}'`)
+    await client.query(`CREATE DATABASE ${database} OWNER ${user}`)
+    // Poll capture reads other sessions' xact_start (its horizon), as the stack's role may.
+    await client.query(`GRANT pg_read_all_stats TO ${user}`)
+  } finally {
+    await client.end()
+  }
+  return {
+    port,
+    caFile: join(certs, "ca.crt"),
+    otherCaFile: join(certs, "other-ca.crt"),
+    user,
+    password,
+    database,
+    url: (host, parameters) => {
+      const query = new URLSearchParams(parameters).toString()
+      return `postgres://${user}:${encodeURIComponent(password)}@${host}:${port}/${database}${query === "" ? "" : `?${query}`}`
+    },
+    admin: () => new pg.Client({ host: base, port, user: "postgres", database }),
+    stop: () => {
+      try {
+        run("pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"])
+      } finally {
+        rmSync(base, { recursive: true, force: true })
+      }
+    }
+  }
+}
+
+const idOf = (flag: "-u" | "-g", name: string) => Number(execFileSync("id", [flag, name], { encoding: "utf8" }).trim())
+const uidOf = (name: string) => idOf("-u", name)
+const gidOf = (name: string) => idOf("-g", name)
