@@ -4,6 +4,7 @@ import { loadConfig } from "../config/loadConfig.ts"
 import { dlqTopicOf } from "../config/PipelineConfig.ts"
 import { capturedTablesOf } from "../config/capturedTables.ts"
 import { consumerLayer } from "../layers/live.ts"
+import { describeKafkaSecurity } from "../layers/kafka/kafkaSecurity.ts"
 import { consumeTable } from "../layers/tableLanes.ts"
 import { ordersConsumed, ordersWritten } from "../observability/metrics.ts"
 import { observabilityLayer } from "../observability/observabilityLayer.ts"
@@ -21,6 +22,7 @@ const main = Effect.gen(function*() {
     dlq_topic: dlqTopicOf(config),
     lake: config.datalake.path,
     compaction: config.table.compaction,
+    kafka_security: describeKafkaSecurity(config.kafka),
     once: cli.once
   }))
   const observability = observabilityLayer({

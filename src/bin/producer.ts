@@ -2,6 +2,7 @@ import { NodeContext } from "@effect/platform-node"
 import { Cause, Effect, Layer } from "effect"
 import { loadConfig } from "../config/loadConfig.ts"
 import { logicalProducerLayer, producerLayer } from "../layers/live.ts"
+import { describeKafkaSecurity } from "../layers/kafka/kafkaSecurity.ts"
 import { connectPostgres } from "../layers/postgres/pgStartup.ts"
 import { ordersCaptured, ordersPublished } from "../observability/metrics.ts"
 import { observabilityLayer } from "../observability/observabilityLayer.ts"
@@ -24,6 +25,7 @@ const main = Effect.gen(function*() {
     table: config.postgres.table,
     topic: config.kafka.topic,
     capture: config.capture.mode,
+    kafka_security: describeKafkaSecurity(config.kafka),
     cursor_file: config.streaming.last_processed_timestamp_location,
     once: cli.once
   }))
@@ -38,13 +40,18 @@ const main = Effect.gen(function*() {
     progress: { captured: ordersCaptured, published: ordersPublished },
     once: cli.once
   })
-  const ssl = yield* connectPostgres(config, { once: cli.once })
+  // The PostgreSQL check runs with /metrics and /health already served: a wait for the database at
+  // start is visible there, as any later outage is.
+  const connect = connectPostgres(config, { once: cli.once })
   if (config.capture.mode === "logical") {
-    const settings = logicalCaptureSettingsOf(config, { once: cli.once, resnapshot: cli.resnapshot }, ssl)
-    yield* runLogicalCapture(settings).pipe(Effect.provide(Layer.merge(logicalProducerLayer(config), observability)))
+    yield* Effect.gen(function*() {
+      const ssl = yield* connect
+      yield* runLogicalCapture(logicalCaptureSettingsOf(config, { once: cli.once, resnapshot: cli.resnapshot }, ssl))
+    }).pipe(Effect.provide(Layer.merge(logicalProducerLayer(config), observability)))
   } else {
     const program = cli.once ? Effect.asVoid(produceOnce(options)) : produceForever(options)
-    yield* program.pipe(Effect.provide(Layer.merge(producerLayer(config, ssl), observability)))
+    const layer = Layer.unwrapEffect(Effect.map(connect, (ssl) => producerLayer(config, ssl)))
+    yield* program.pipe(Effect.provide(Layer.merge(layer, observability)))
   }
 })
 

@@ -2,7 +2,7 @@ import { Schema } from "effect"
 import { TableEntry } from "./capturedTables.ts"
 import { SqlIdentifier, TopicName } from "./Identifiers.ts"
 import { defaultForeignFileRetentionHours } from "../table/retention.ts"
-import { sslModes } from "./connectionSecurity.ts"
+import { saslMechanisms, securityProtocols, sslModes } from "./connectionSecurity.ts"
 
 const Port = Schema.Int.pipe(Schema.between(1, 65535, { message: () => "Expected a port number between 1 and 65535" }))
 /** YAML gives numbers, the environment gives strings: accept both. */
@@ -66,6 +66,10 @@ const captureDefaults = {
 
 const NonEmpty = Schema.String.pipe(Schema.minLength(1, { message: () => "Expected a non-empty string" }))
 
+/** Kafka's clients take `sasl_ssl` as well as `SASL_SSL`. */
+const UpperCased = <A extends string>(literal: Schema.Schema<A, A, never>) =>
+  Schema.compose(Schema.transform(Schema.String, Schema.String, { decode: (s) => s.toUpperCase(), encode: (s) => s }), literal)
+
 const BrokerList = Schema.String.pipe(
   Schema.pattern(/^\s*[^\s,:]+:\d+\s*(,\s*[^\s,:]+:\d+\s*)*$/, {
     message: (issue) => `Expected host:port[,host:port...], got ${JSON.stringify(issue.actual)}`
@@ -107,7 +111,22 @@ export const PipelineConfig = Schema.Struct({
      * Partitions of the raw topic when we create it (keyed by order_id, so an order's messages stay
      * in order on one partition). An existing topic keeps its count: changing it would remap keys.
      */
-    partitions: Schema.optionalWith(NumberLike(Partitions), { default: () => 3 })
+    partitions: Schema.optionalWith(NumberLike(Partitions), { default: () => 3 }),
+    /**
+     * The client properties users know from Kafka's own clients (`security.protocol`,
+     * `sasl.mechanism`, `ssl.ca.location`...), with `_` for `.` (src/layers/kafka/kafkaSecurity.ts).
+     */
+    security_protocol: Schema.optionalWith(UpperCased(Schema.Literal(...securityProtocols)), { default: () => "PLAINTEXT" as const }),
+    sasl_mechanism: Schema.optional(UpperCased(Schema.Literal(...saslMechanisms))),
+    sasl_username: Schema.optional(NonEmpty),
+    sasl_password: Schema.optional(Schema.Redacted(Schema.String)),
+    /** PEM file of the CAs to trust; absent: Node's bundled public CAs (Confluent Cloud, MSK). */
+    ssl_ca_location: Schema.optional(NonEmpty),
+    ssl_certificate_location: Schema.optional(NonEmpty),
+    ssl_key_location: Schema.optional(NonEmpty),
+    ssl_key_password: Schema.optional(Schema.Redacted(Schema.String)),
+    /** `https` (default): the broker's certificate must name the host; `none` skips that check only. */
+    ssl_endpoint_identification_algorithm: Schema.optionalWith(Schema.Literal("https", "none", ""), { default: () => "https" as const })
   }),
   datalake: Schema.Struct({
     path: NonEmpty,

@@ -3,6 +3,7 @@ import { Effect, Either, ParseResult, Schema } from "effect"
 import * as Path from "node:path"
 import * as Yaml from "yaml"
 import { ConfigError } from "./ConfigError.ts"
+import { connectionSecurityProblem } from "./connectionSecurityChecks.ts"
 import { capturedTableOf, isOrdersEntry, TableEntry } from "./capturedTables.ts"
 import { changesPathOf, dlqTopicOf, PipelineConfig } from "./PipelineConfig.ts"
 import { minimumRetentionMinutes } from "../table/retention.ts"
@@ -15,6 +16,9 @@ export const overridableKeys: ReadonlyArray<readonly [section: string, key: stri
   ["postgres", "user"], ["postgres", "password"], ["postgres", "table"],
   ["postgres", "sslmode"], ["postgres", "sslrootcert"], ["postgres", "sslcert"], ["postgres", "sslkey"], ["postgres", "sslpassword"],
   ["kafka", "brokers"], ["kafka", "topic"], ["kafka", "dlq_topic"], ["kafka", "consumer_group"], ["kafka", "client_id"], ["kafka", "partitions"],
+  ["kafka", "security_protocol"], ["kafka", "sasl_mechanism"], ["kafka", "sasl_username"], ["kafka", "sasl_password"],
+  ["kafka", "ssl_ca_location"], ["kafka", "ssl_certificate_location"], ["kafka", "ssl_key_location"], ["kafka", "ssl_key_password"],
+  ["kafka", "ssl_endpoint_identification_algorithm"],
   ["datalake", "path"], ["datalake", "format"],
   ["streaming", "checkpoint_location"], ["streaming", "last_processed_timestamp_location"], ["streaming", "batch_interval"],
   ["capture", "mode"], ["capture", "slot"], ["capture", "publication"], ["capture", "snapshot_chunk"],
@@ -116,7 +120,7 @@ const withFileValues = (env: Env, file: string) =>
     return resolved as Env
   })
 
-const secretKeys = new Set(["password", "sslpassword"])
+const secretKeys = new Set(["password", "sslpassword", "sasl_password", "ssl_key_password"])
 
 /** A secret's value must not reach logs even when it is the wrong value. */
 const describeIssue = (issue: ParseResult.ArrayFormatterIssue) =>
@@ -179,6 +183,11 @@ export const loadConfig = (file: string = defaultConfigFile, env: Env = process.
         last_processed_timestamp_location: Path.resolve(config.streaming.last_processed_timestamp_location)
       }
     } satisfies PipelineConfig
+    const securityProblem = connectionSecurityProblem(resolved)
+    if (securityProblem !== undefined) {
+      const origin = origins.get(securityProblem.key)
+      return yield* new ConfigError({ file, key: `${securityProblem.key}${origin === undefined ? "" : ` from ${origin}`}`, reason: securityProblem.reason })
+    }
     const tablesProblem = checkTables(resolved, (tree as Record<string, unknown>)["tables"])
     if (tablesProblem !== undefined) {
       const origin = origins.get("tables")

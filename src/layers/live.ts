@@ -5,12 +5,13 @@ import { capturedTablesOf } from "../config/capturedTables.ts"
 import { Checkpoint } from "../domain/Checkpoint.ts"
 import { brokersOf, changesPathOf, consumerGroupOf, dlqTopicOf, type PipelineConfig } from "../config/PipelineConfig.ts"
 import { outageBackoff } from "../runtime/schedules.ts"
-import { isPermanentStorageError, SourceError, StorageError } from "../services/errors.ts"
+import { isBrokerRefusal, isPermanentStorageError, SourceError, StorageError } from "../services/errors.ts"
 import { TableError } from "../table/tableErrors.ts"
 import { jsonFile } from "./file/jsonFile.ts"
 import { fileCursorStore } from "./file/fileCursorStore.ts"
 import { ensureTopics, type KafkaSettings, kafkaProducerLayer } from "./kafka/kafkaClient.ts"
 import { kafkaDeadLetters } from "./kafka/kafkaDeadLetters.ts"
+import { kafkaSecurityOf } from "./kafka/kafkaSecurity.ts"
 import { kafkaOrderPublisher } from "./kafka/kafkaOrderPublisher.ts"
 import { kafkaOrderStream } from "./kafka/kafkaOrderStream.ts"
 import { kafkaTableChangePublisher } from "./kafka/kafkaTableChangePublisher.ts"
@@ -21,7 +22,8 @@ import type { PgSsl } from "./postgres/pgTls.ts"
 
 export const kafkaSettingsOf = (config: PipelineConfig): KafkaSettings => ({
   brokers: brokersOf(config),
-  clientId: config.kafka.client_id
+  clientId: config.kafka.client_id,
+  security: kafkaSecurityOf(config.kafka)
 })
 
 /**
@@ -62,6 +64,7 @@ export const waitingFor = (what: string) => <A, E, R>(layer: Layer.Layer<A, E, R
  */
 const isTransient = (error: unknown) =>
   !(error instanceof SourceError && error.reason === "query") &&
+  !isBrokerRefusal(error) &&
   !(error instanceof StorageError && isPermanentStorageError(error)) &&
   !(error instanceof TableError)
 

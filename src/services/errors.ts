@@ -16,9 +16,60 @@ export class BrokerError extends Data.TaggedError("BrokerError")<{
   readonly cause: unknown
 }> {
   override get message() {
-    return `kafka ${this.operation} failed: ${describe(this.cause)}`
+    const refusal = brokerRefusal(this.cause)
+    return `kafka ${this.operation} failed: ${refusal ?? describe(this.cause)}`
   }
 }
+
+/** The errors a client error wraps (kafkajs: `cause`, `originalError`, `errors`), the error first. */
+const chainOf = (error: unknown, depth = 0): Array<Record<string, unknown>> => {
+  if (typeof error !== "object" || error === null || depth > 5) return []
+  const e = error as Record<string, unknown>
+  const nested = [e["cause"], e["originalError"], ...(Array.isArray(e["errors"]) ? e["errors"] : [])]
+  return [e, ...nested.flatMap((n) => chainOf(n, depth + 1))]
+}
+
+const certificateCodes = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ERR_TLS|ERR_SSL/
+
+/**
+ * Kafka's answers that no retry changes, each with what to fix: a refused SASL login, a missing
+ * ACL (the rights each program needs are in the README's "Least privilege"), a broker certificate
+ * this client does not trust, TLS spoken to a plaintext listener. Null for everything else (a
+ * broker down, a leader moving): those are waited out.
+ */
+export const brokerRefusal = (cause: unknown): string | null => {
+  for (const e of chainOf(cause)) {
+    const type = typeof e["type"] === "string" ? e["type"] : ""
+    const name = typeof e["name"] === "string" ? e["name"] : ""
+    const code = typeof e["code"] === "string" ? e["code"] : ""
+    const message = typeof e["message"] === "string" ? e["message"] : ""
+    if (name === "KafkaJSSASLAuthenticationError" || type === "SASL_AUTHENTICATION_FAILED" || type === "UNSUPPORTED_SASL_MECHANISM") {
+      return `the broker refused the SASL login (${message}): check kafka.sasl_mechanism, kafka.sasl_username and kafka.sasl_password`
+    }
+    if (type === "TOPIC_AUTHORIZATION_FAILED") {
+      return `the broker's ACLs deny a topic to this principal (${message}): the producer needs WRITE and DESCRIBE on its topics and the ` +
+        "dead-letter topic; the consumer READ and DESCRIBE on its topics and WRITE on the dead-letter topic (README: Least privilege)"
+    }
+    if (type === "GROUP_AUTHORIZATION_FAILED") {
+      return `the broker's ACLs deny the consumer group to this principal (${message}): the consumer needs READ on its group ` +
+        "(kafka.consumer_group, and <table topic>_lake_writer for each table of tables:) (README: Least privilege)"
+    }
+    if (type === "CLUSTER_AUTHORIZATION_FAILED") {
+      return `the broker's ACLs deny a cluster operation to this principal (${message}): creating missing topics needs CREATE ` +
+        "(on the cluster or the topics); or create the topics beforehand (README: Least privilege)"
+    }
+    if (type === "TRANSACTIONAL_ID_AUTHORIZATION_FAILED") {
+      return `the broker's ACLs deny a transactional id to this principal (${message}) (README: Least privilege)`
+    }
+    if (certificateCodes.test(code)) {
+      return `the broker's TLS certificate is not trusted (${message}${code === "" ? "" : ` [${code}]`}): check kafka.ssl_ca_location, and that ` +
+        "the broker's certificate names the host in kafka.brokers (or kafka.ssl_endpoint_identification_algorithm)"
+    }
+  }
+  return null
+}
+
+export const isBrokerRefusal = (error: unknown): boolean => error instanceof BrokerError && brokerRefusal(error.cause) !== null
 
 /**
  * Why storage failed, when we could tell (object stores). Permanent reasons do not fix themselves:

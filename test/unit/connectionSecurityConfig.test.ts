@@ -35,13 +35,15 @@ describe("PostgreSQL TLS and secrets in the configuration", () => {
 
   it.effect("reads libpq's TLS parameters from PG_URL, and refuses one it does not know, without quoting the URL", () =>
     Effect.gen(function*() {
+      const [ca, cert, key] = ["ca.pem", "c.pem", "k.pem"].map((name) => secretFile(name, "pem"))
       const config = Either.getOrThrow(yield* load({
-        PG_URL: "postgresql://app:pw%2Fx@db.example.com:6432/orders?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem&sslcert=%2Fc.pem&sslkey=%2Fk.pem&sslpassword=kp"
+        PG_URL: "postgresql://app:pw%2Fx@db.example.com:6432/orders?sslmode=verify-full&" +
+          new URLSearchParams({ sslrootcert: ca!, sslcert: cert!, sslkey: key!, sslpassword: "kp" }).toString()
       }))
       expect(config.postgres.sslmode).toBe("verify-full")
-      expect(config.postgres.sslrootcert).toBe("/etc/ca.pem")
-      expect(config.postgres.sslcert).toBe("/c.pem")
-      expect(config.postgres.sslkey).toBe("/k.pem")
+      expect(config.postgres.sslrootcert).toBe(ca)
+      expect(config.postgres.sslcert).toBe(cert)
+      expect(config.postgres.sslkey).toBe(key)
       expect(Redacted.value(config.postgres.sslpassword!)).toBe("kp")
       expect(Redacted.value(config.postgres.password)).toBe("pw/x")
       expect(config.postgres.jdbc_url).toBe("jdbc:postgresql://db.example.com:6432/orders")
@@ -80,8 +82,49 @@ describe("PostgreSQL TLS and secrets in the configuration", () => {
     }))
 })
 
+describe("Kafka security in the configuration", () => {
+  it.effect("reads the client properties users know, upper-casing the protocol and mechanism", () =>
+    Effect.gen(function*() {
+      const ca = secretFile("kafka-ca.pem", "pem")
+      const config = Either.getOrThrow(yield* load({
+        KAFKA_SECURITY_PROTOCOL: "sasl_ssl",
+        KAFKA_SASL_MECHANISM: "scram-sha-512",
+        KAFKA_SASL_USERNAME: "pipeline",
+        KAFKA_SASL_PASSWORD_FILE: secretFile("sasl", "kafka-secret\n"),
+        KAFKA_SSL_CA_LOCATION: ca
+      }))
+      expect(config.kafka.security_protocol).toBe("SASL_SSL")
+      expect(config.kafka.sasl_mechanism).toBe("SCRAM-SHA-512")
+      expect(Redacted.value(config.kafka.sasl_password!)).toBe("kafka-secret")
+      expect(config.kafka.ssl_ca_location).toBe(ca)
+      expect(config.kafka.ssl_endpoint_identification_algorithm).toBe("https")
+      expect(Either.getOrThrow(yield* load({})).kafka.security_protocol).toBe("PLAINTEXT")
+    }))
+
+  it.effect("names the key a protocol misses, a key it would ignore, and a file it cannot read", () =>
+    Effect.gen(function*() {
+      const missing = yield* errorOf({ KAFKA_SECURITY_PROTOCOL: "SASL_SSL", KAFKA_SASL_MECHANISM: "PLAIN", KAFKA_SASL_USERNAME: "u" })
+      expect(missing.key).toBe("kafka.sasl_password")
+      expect(missing.reason).toContain("SASL_SSL logs in with SASL")
+
+      const ignored = yield* errorOf({ KAFKA_SECURITY_PROTOCOL: "SSL", KAFKA_SASL_USERNAME: "u" })
+      expect(ignored.key).toBe("kafka.sasl_username from KAFKA_SASL_USERNAME (environment)")
+      expect(ignored.reason).toContain("use SASL_SSL")
+
+      const plaintextCa = yield* errorOf({ KAFKA_SSL_CA_LOCATION: secretFile("ca2.pem", "pem") })
+      expect(plaintextCa.reason).toContain("is not TLS")
+
+      const unreadable = yield* errorOf({ KAFKA_SECURITY_PROTOCOL: "SSL", KAFKA_SSL_CA_LOCATION: Path.join(dir, "absent.pem") })
+      expect(unreadable.key).toBe("kafka.ssl_ca_location from KAFKA_SSL_CA_LOCATION (environment)")
+      expect(unreadable.reason).toContain("ENOENT")
+
+      const mechanism = yield* errorOf({ KAFKA_SECURITY_PROTOCOL: "SASL_SSL", KAFKA_SASL_MECHANISM: "GSSAPI" })
+      expect(mechanism.key).toContain("kafka.sasl_mechanism")
+    }))
+})
+
 describe("tlsOptionsOf", () => {
-  const ca = secretFile("ca.pem", "-----BEGIN CERTIFICATE-----\nnot really\n-----END CERTIFICATE-----\n")
+  const ca = secretFile("root.pem", "-----BEGIN CERTIFICATE-----\nnot really\n-----END CERTIFICATE-----\n")
   const options = (config: Parameters<typeof tlsOptionsOf>[0], host = "db.example.com") => Effect.either(tlsOptionsOf(config, host))
 
   it.effect("maps each sslmode as libpq does", () =>

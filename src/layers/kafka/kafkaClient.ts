@@ -1,10 +1,13 @@
 import { Context, Effect, Layer } from "effect"
 import { Kafka, logLevel, type LogEntry, type PartitionerArgs, Partitioners, type PartitionMetadata, type Producer } from "kafkajs"
 import { BrokerError } from "../../services/errors.ts"
+import type { KafkaSecurity } from "./kafkaSecurity.ts"
 
 export interface KafkaSettings {
   readonly brokers: ReadonlyArray<string>
   readonly clientId: string
+  /** TLS and SASL (kafkaSecurity.ts); none for PLAINTEXT. */
+  readonly security?: KafkaSecurity
 }
 
 const levelNames: Record<number, string> = {
@@ -29,6 +32,8 @@ export const makeKafka = (settings: KafkaSettings) =>
   new Kafka({
     clientId: settings.clientId,
     brokers: [...settings.brokers],
+    ...(settings.security?.ssl === undefined ? {} : { ssl: settings.security.ssl }),
+    ...(settings.security?.sasl === undefined ? {} : { sasl: settings.security.sasl }),
     logLevel: logLevel.WARN,
     logCreator,
     connectionTimeout: 5_000,

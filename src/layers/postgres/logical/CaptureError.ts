@@ -1,4 +1,5 @@
 import { Data } from "effect"
+import { isBrokerRefusal } from "../../../services/errors.ts"
 
 /**
  * Why logical capture cannot go on. `transient` reasons are retried with backoff from the slot
@@ -35,5 +36,6 @@ export class CaptureError extends Data.TaggedError("CaptureError")<{
   }
 }
 
+/** A broker's refusal (a login, an ACL, a certificate) is not an outage either: it stops capture with its hint. */
 export const isTransientCapture = (error: unknown): boolean =>
-  !(error instanceof CaptureError) || transientFailures.has(error.reason)
+  error instanceof CaptureError ? transientFailures.has(error.reason) : !isBrokerRefusal(error)
