@@ -4,6 +4,7 @@ import { loadConfig } from "../config/loadConfig.ts"
 import { dlqTopicOf } from "../config/PipelineConfig.ts"
 import { capturedTablesOf } from "../config/capturedTables.ts"
 import { consumerLayer } from "../layers/live.ts"
+import { serverAccessOf } from "../observability/httpServer.ts"
 import { describeKafkaSecurity } from "../layers/kafka/kafkaSecurity.ts"
 import { consumeTable } from "../layers/tableLanes.ts"
 import { ordersConsumed, ordersWritten } from "../observability/metrics.ts"
@@ -32,6 +33,8 @@ const main = Effect.gen(function*() {
     watched: ["broker", "lake"],
     progress: { consumed: ordersConsumed, written: ordersWritten },
     once: cli.once
+,
+    access: serverAccessOf(config.observability)
   })
   const options = {
     pollWait: "1 second",

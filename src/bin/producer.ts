@@ -2,6 +2,7 @@ import { NodeContext } from "@effect/platform-node"
 import { Cause, Effect, Layer } from "effect"
 import { loadConfig } from "../config/loadConfig.ts"
 import { logicalProducerLayer, producerLayer } from "../layers/live.ts"
+import { serverAccessOf } from "../observability/httpServer.ts"
 import { describeKafkaSecurity } from "../layers/kafka/kafkaSecurity.ts"
 import { connectPostgres } from "../layers/postgres/pgStartup.ts"
 import { ordersCaptured, ordersPublished } from "../observability/metrics.ts"
@@ -39,6 +40,8 @@ const main = Effect.gen(function*() {
     watched: ["database", "broker"],
     progress: { captured: ordersCaptured, published: ordersPublished },
     once: cli.once
+,
+    access: serverAccessOf(config.observability)
   })
   // The PostgreSQL check runs with /metrics and /health already served: a wait for the database at
   // start is visible there, as any later outage is.

@@ -192,7 +192,12 @@ export const PipelineConfig = Schema.Struct({
     Schema.Struct({
       producer_port: Schema.optionalWith(NumberLike(HttpPort), { default: () => 9464 }),
       consumer_port: Schema.optionalWith(NumberLike(HttpPort), { default: () => 9465 }),
-      progress_interval: Schema.optionalWith(NumberLike(Positive), { default: () => 10 })
+      progress_interval: Schema.optionalWith(NumberLike(Positive), { default: () => 10 }),
+      /** Where /metrics and /health listen; absent: loopback, or every interface inside a container. */
+      bind_address: Schema.optional(NonEmpty),
+      /** With both, /metrics and /health ask for HTTP basic auth (/health/live stays open: it tells nothing). */
+      basic_auth_user: Schema.optional(NonEmpty),
+      basic_auth_password: Schema.optional(Schema.Redacted(Schema.String))
     }),
     { default: () => ({ producer_port: 9464, consumer_port: 9465, progress_interval: 10 }) }
   )

@@ -49,6 +49,10 @@ export const connectionSecurityProblem = (config: PipelineConfig): SecurityProbl
   if ((config.postgres.sslcert === undefined) !== (config.postgres.sslkey === undefined)) {
     return { key: config.postgres.sslkey === undefined ? "postgres.sslkey" : "postgres.sslcert", reason: "a client certificate and its key go together" }
   }
+  const { basic_auth_user: user, basic_auth_password: password } = config.observability
+  if ((user === undefined) !== (password === undefined)) {
+    return { key: user === undefined ? "observability.basic_auth_user" : "observability.basic_auth_password", reason: "basic auth needs both a user and a password" }
+  }
   const files: ReadonlyArray<readonly [string, string | undefined]> = [
     ["postgres.sslrootcert", config.postgres.sslrootcert === "system" ? undefined : config.postgres.sslrootcert],
     ["postgres.sslcert", config.postgres.sslcert],

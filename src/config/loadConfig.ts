@@ -27,7 +27,8 @@ export const overridableKeys: ReadonlyArray<readonly [section: string, key: stri
   ["table", "checkpoint_interval"], ["table", "retention_minutes"], ["table", "compaction"], ["table", "target_file_mb"],
   ["table", "compaction_fan_in"], ["table", "vacuum_interval_minutes"], ["table", "idle_compaction_seconds"],
   ["table", "allow_short_retention"], ["table", "foreign_file_retention_hours"],
-  ["observability", "producer_port"], ["observability", "consumer_port"], ["observability", "progress_interval"]
+  ["observability", "producer_port"], ["observability", "consumer_port"], ["observability", "progress_interval"],
+  ["observability", "bind_address"], ["observability", "basic_auth_user"], ["observability", "basic_auth_password"]
 ]
 
 export const envName = (section: string, key: string) => `${section}_${key}`.toUpperCase()
@@ -120,7 +121,7 @@ const withFileValues = (env: Env, file: string) =>
     return resolved as Env
   })
 
-const secretKeys = new Set(["password", "sslpassword", "sasl_password", "ssl_key_password"])
+const secretKeys = new Set(["password", "sslpassword", "sasl_password", "ssl_key_password", "basic_auth_password"])
 
 /** A secret's value must not reach logs even when it is the wrong value. */
 const describeIssue = (issue: ParseResult.ArrayFormatterIssue) =>

@@ -1,6 +1,6 @@
 import { Layer, type Metric } from "effect"
 import { type Dependency, healthLayer } from "./Health.ts"
-import { observabilityServer } from "./httpServer.ts"
+import { observabilityServer, type ServerAccess } from "./httpServer.ts"
 import { registerDeadLetterReasons } from "./metrics.ts"
 import { progressLogger } from "./progress.ts"
 
@@ -15,6 +15,7 @@ export interface ObservabilityOptions {
   readonly progress: Readonly<Record<string, Metric.Metric.Counter<number>>>
   /** `--once` runs are over before anyone could scrape them: health is tracked, nothing served. */
   readonly once: boolean
+  readonly access?: ServerAccess
 }
 
 /**
@@ -27,7 +28,7 @@ export const observabilityLayer = (options: ObservabilityOptions) => {
     : healthLayer(options.watched)
   if (options.once || options.port < 0) return health
   return Layer.mergeAll(
-    observabilityServer(options.program, options.port, `observability.${options.program}_port`),
+    observabilityServer(options.program, options.port, `observability.${options.program}_port`, options.access),
     progressLogger(options.progressInterval, options.progress)
   ).pipe(Layer.provideMerge(health))
 }

@@ -14,12 +14,24 @@ export class SourceError extends Data.TaggedError("SourceError")<{
 export class BrokerError extends Data.TaggedError("BrokerError")<{
   readonly operation: "connect" | "publish" | "fetch" | "commit" | "admin"
   readonly cause: unknown
+  /** The client gave up for good (its consumer stopped): retrying in this process cannot help. */
+  readonly fatal?: boolean
 }> {
   override get message() {
     const refusal = brokerRefusal(this.cause)
-    return `kafka ${this.operation} failed: ${refusal ?? describe(this.cause)}`
+    return `kafka ${this.operation} failed: ${refusal ?? describe(this.cause)}${coordinatorHint(this.cause)}`
   }
 }
+
+/**
+ * kafkajs reports a FindCoordinator the ACLs refused as "Failed to find group coordinator", the
+ * broker's answer dropped on the way (its broker pool swallows each broker's error).
+ */
+const coordinatorHint = (cause: unknown): string =>
+  chainOf(cause).some((e) => e["name"] === "KafkaJSGroupCoordinatorNotFound")
+    ? " (on a cluster with ACLs this is also how a denied consumer group looks: the consumer needs READ on its group, " +
+      "kafka.consumer_group or <topic>_lake_writer; README: Least privilege)"
+    : ""
 
 /** The errors a client error wraps (kafkajs: `cause`, `originalError`, `errors`), the error first. */
 const chainOf = (error: unknown, depth = 0): Array<Record<string, unknown>> => {
@@ -69,7 +81,9 @@ export const brokerRefusal = (cause: unknown): string | null => {
   return null
 }
 
-export const isBrokerRefusal = (error: unknown): boolean => error instanceof BrokerError && brokerRefusal(error.cause) !== null
+/** A refusal, or a client that stopped for good: the program stops with the message rather than retry. */
+export const isBrokerRefusal = (error: unknown): boolean =>
+  error instanceof BrokerError && (error.fatal === true || brokerRefusal(error.cause) !== null)
 
 /**
  * Why storage failed, when we could tell (object stores). Permanent reasons do not fix themselves:

@@ -108,4 +108,33 @@ describeIntegration("PostgreSQL over TLS", (endpoints) => {
     pipeline.ok(await pipeline.run("producer", { PG_URL: withoutPassword, POSTGRES_PASSWORD_FILE: rightFile }))
     expect(await readAllRaw(endpoints.kafkaBrokers, pipeline.topic)).toHaveLength(7)
   }, 180_000)
+
+  it("captures with a role that has only LOGIN REPLICATION and SELECT on the table; without SELECT it names the grant", async () => {
+    const pipeline = await tlsPipeline("tlsleast", { CAPTURE_MODE: "logical" })
+    const { table } = pipeline
+    // What the table's owner does once: the publication and the replica identity (both need ownership).
+    await pipeline.pool.query(`ALTER TABLE "${table}" REPLICA IDENTITY FULL`)
+    await pipeline.pool.query(`CREATE PUBLICATION "${table}_pub" FOR TABLE "${table}"`)
+    await pipeline.pool.query(insertOrdersSql(table, 1, 20, "2026-03-01T10:00:00Z", 60))
+    const role = `${pipeline.roll}_capture`
+    const password = "capture-only-pw"
+    const admin = server.admin()
+    await admin.connect()
+    try {
+      await admin.query(`CREATE ROLE "${role}" LOGIN REPLICATION PASSWORD '${password}'`)
+    } finally {
+      await admin.end()
+    }
+    const asCapture = server.url("localhost", { sslmode: "verify-full", sslrootcert: server.caFile })
+      .replace(`${server.user}:${encodeURIComponent(server.password)}@`, `${role}:${password}@`)
+
+    const refused = await pipeline.run("producer", { PG_URL: asCapture })
+    expect(refused.code).not.toBe(0)
+    // The log is JSON: the quotes around the table name arrive escaped.
+    expect((refused.stdout + refused.stderr).replaceAll('\\"', '"')).toContain(`GRANT SELECT ON "${table}" TO ${role}`)
+
+    await pipeline.pool.query(`GRANT SELECT ON "${table}" TO "${role}"`)
+    pipeline.ok(await pipeline.run("producer", { PG_URL: asCapture }))
+    expect(await readAllRaw(endpoints.kafkaBrokers, pipeline.topic)).toHaveLength(20)
+  }, 180_000)
 })

@@ -10,6 +10,7 @@ import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import pg from "pg"
+import { makeTestCertificates } from "./testCertificates.ts"
 
 export interface TlsPostgres {
   readonly port: number
@@ -44,18 +45,6 @@ const freePort = () =>
     })
   })
 
-const openssl = (args: ReadonlyArray<string>, cwd: string) => execFileSync("openssl", [...args], { cwd, stdio: "pipe" })
-
-/** A CA, and a server certificate it signed for DNS:localhost only (so 127.0.0.1 fails verify-full). */
-const makeCertificates = (dir: string) => {
-  for (const ca of ["ca", "other-ca"]) {
-    openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", `/CN=food-orders test ${ca}`, "-keyout", `${ca}.key`, "-out", `${ca}.crt`], dir)
-  }
-  openssl(["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "server.key", "-out", "server.csr"], dir)
-  writeFileSync(join(dir, "server.ext"), "subjectAltName=DNS:localhost\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
-  openssl(["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", "server.ext", "-out", "server.crt"], dir)
-}
-
 export const startTlsPostgres = async (): Promise<TlsPostgres> => {
   const asRoot = process.getuid?.() === 0
   const base = mkdtempSync(join(tmpdir(), "fop-tlspg-"))
@@ -69,9 +58,9 @@ export const startTlsPostgres = async (): Promise<TlsPostgres> => {
   const certs = join(base, "certs")
   const data = join(base, "data")
   mkdirSync(certs)
-  makeCertificates(certs)
-  chmodSync(join(certs, "server.key"), 0o600)
-  for (const file of ["ca.crt", "other-ca.crt", "server.crt"]) chmodSync(join(certs, file), 0o644)
+  const made = makeTestCertificates(certs, ["localhost"])
+  chmodSync(made.serverKey, 0o600)
+  for (const file of [made.ca, made.otherCa, made.serverCert]) chmodSync(file, 0o644)
   const bin = binDir()
   const run = (command: string, args: ReadonlyArray<string>) => {
     const result = asRoot
@@ -96,8 +85,8 @@ export const startTlsPostgres = async (): Promise<TlsPostgres> => {
     "listen_addresses = '127.0.0.1'",
     `unix_socket_directories = '${base}'`,
     "ssl = on",
-    `ssl_cert_file = '${join(certs, "server.crt")}'`,
-    `ssl_key_file = '${join(certs, "server.key")}'`,
+    `ssl_cert_file = '${made.serverCert}'`,
+    `ssl_key_file = '${made.serverKey}'`,
     "wal_level = logical",
     "max_replication_slots = 10",
     "max_wal_senders = 10",
@@ -124,8 +113,8 @@ export const startTlsPostgres = async (): Promise<TlsPostgres> => {
   }
   return {
     port,
-    caFile: join(certs, "ca.crt"),
-    otherCaFile: join(certs, "other-ca.crt"),
+    caFile: made.ca,
+    otherCaFile: made.otherCa,
     user,
     password,
     database,

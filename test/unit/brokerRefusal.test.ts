@@ -17,6 +17,14 @@ describe("brokerRefusal", () => {
     expect(new BrokerError({ operation: "connect", cause: tls }).message).toContain("not trusted")
   })
 
+  it("says what a coordinator kafkajs could not find may mean, and stops when the client gave up", () => {
+    const notFound = Object.assign(new Error("Failed to find group coordinator"), { name: "KafkaJSGroupCoordinatorNotFound" })
+    const error = new BrokerError({ operation: "fetch", cause: notFound, fatal: true })
+    expect(error.message).toContain("the consumer needs READ on its group")
+    expect(isBrokerRefusal(error)).toBe(true)
+    expect(isBrokerRefusal(new BrokerError({ operation: "fetch", cause: notFound }))).toBe(false)
+  })
+
   it("leaves outages to be waited out", () => {
     const refused = Object.assign(new Error("Connection error: connect ECONNREFUSED 127.0.0.1:9092"), { name: "KafkaJSConnectionError", code: "ECONNREFUSED" })
     expect(brokerRefusal(retried(refused))).toBeNull()

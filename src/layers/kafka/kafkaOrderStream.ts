@@ -114,6 +114,7 @@ export const kafkaOrderStream = (settings: KafkaSettings, topic: string, groupId
       // Eager rebalancing: everything is revoked when a rebalance starts, and the join hands out the
       // new set. Each step bumps the generation; the consumer program re-reads the table's positions.
       let assignment: Assignment = { generation: 0, partitions: new Set() }
+      let crashed: Error | null = null
       let pending: Fetched | null = null
       /** Per partition, the offset after the last message handed out. */
       const delivered = new Map<number, bigint>()
@@ -132,6 +133,11 @@ export const kafkaOrderStream = (settings: KafkaSettings, topic: string, groupId
       }
       const removeListeners = [
         consumer.on(consumer.events.REBALANCING, () => reassign(new Set())),
+        // kafkajs stops for good on an error it does not retry (a group the ACLs deny): without this,
+        // the stream would wait for an assignment that never comes.
+        consumer.on(consumer.events.CRASH, (event) => {
+          if (event.payload.restart === false) crashed = event.payload.error
+        }),
         consumer.on(consumer.events.GROUP_JOIN, (event) => {
           reassign(new Set(event.payload.memberAssignment[topic] ?? []))
           runPromise(Effect.logInfo("partitions assigned").pipe(Effect.annotateLogs({
@@ -196,6 +202,7 @@ export const kafkaOrderStream = (settings: KafkaSettings, topic: string, groupId
 
         poll: (from, maxMessages, maxWait) =>
           Effect.gen(function*() {
+            if (crashed !== null) return yield* new BrokerError({ operation: "fetch", cause: crashed, fatal: true })
             const deadline = Date.now() + Duration.toMillis(Duration.decode(maxWait))
             for (const partition of unpositioned) {
               if (!assignment.partitions.has(partition)) continue

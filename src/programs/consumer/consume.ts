@@ -1,6 +1,7 @@
 import { Clock, Duration, Effect, Metric, Schedule } from "effect"
 import { reportHealth } from "../../observability/Health.ts"
 import { consumerBatchSeconds, lakeCommitConflicts, timedSeconds } from "../../observability/metrics.ts"
+import { isBrokerRefusal } from "../../services/errors.ts"
 import { isPermanentLakeError, Lake, type LakeError, type PartitionPosition } from "../../services/Lake.ts"
 import { type MessageBatch, OrderStream } from "../../services/OrderStream.ts"
 import { onceBackoff, outageBackoff } from "../../runtime/schedules.ts"
@@ -97,7 +98,11 @@ export const consumeWith = <S extends SplitProgress, E, R>(writer: BatchWriter<S
     const lagTopic = options.tagLagWithTopic === true ? options.topic : undefined
     const backoff: Schedule.Schedule<unknown, unknown> = options.once ? onceBackoff : outageBackoff()
     const logFailure = (what: string) => (error: unknown) =>
-      isPermanentLakeError(error)
+      isBrokerRefusal(error)
+        ? Effect.logError(`${what} failed: the broker refuses this consumer; stopping, table position kept`).pipe(
+          Effect.annotateLogs({ error: error instanceof Error ? error.message : String(error) })
+        )
+        : isPermanentLakeError(error)
         ? Effect.logError(`${what} failed: the table cannot be written by this consumer; stopping, table position kept`).pipe(
           Effect.annotateLogs({ error: error instanceof Error ? error.message : String(error) })
         )
@@ -109,7 +114,7 @@ export const consumeWith = <S extends SplitProgress, E, R>(writer: BatchWriter<S
     let generation = (yield* stream.assignment).generation
     const startup = Effect.all({ positions: lake.positions(options.topic), ends: stream.endOffsets }).pipe(
       Effect.tapError(logFailure("startup")),
-      Effect.retry({ schedule: backoff, while: (error) => !isPermanentLakeError(error) })
+      Effect.retry({ schedule: backoff, while: (error) => !isPermanentLakeError(error) && !isBrokerRefusal(error) })
     )
     let { ends, positions } = yield* startup
     let current: Positions = positions
@@ -242,7 +247,7 @@ export const consumeWith = <S extends SplitProgress, E, R>(writer: BatchWriter<S
       yield* stream.commit(offsetsOf(current)).pipe(Effect.ignore)
     }).pipe(
       Effect.tapError(logFailure("batch")),
-      Effect.retry({ schedule: backoff, while: (error) => !isPermanentLakeError(error) })
+      Effect.retry({ schedule: backoff, while: (error) => !isPermanentLakeError(error) && !isBrokerRefusal(error) })
     )
 
     if (options.once) {
