@@ -12,6 +12,8 @@ export interface TestCertificates {
   readonly serverCert: string
   /** Key then certificate in one file: Kafka's PEM keystore. */
   readonly serverKeystore: string
+  /** The same as PKCS#12 (password `changeit`), for Java servers that take no PEM (S3Proxy's Jetty). */
+  readonly serverPkcs12: string
 }
 
 const openssl = (args: ReadonlyArray<string>, cwd: string) => execFileSync("openssl", [...args], { cwd, stdio: "pipe" })
@@ -28,11 +30,13 @@ export const makeTestCertificates = (dir: string, names: ReadonlyArray<string>):
   writeFileSync(join(dir, "server.ext"), `subjectAltName=${names.map((n) => `DNS:${n}`).join(",")}\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n`)
   openssl(["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", "server.ext", "-out", "server.crt"], dir)
   writeFileSync(join(dir, "server.keystore.pem"), Buffer.concat([readFileSync(join(dir, "server.key")), readFileSync(join(dir, "server.crt"))]))
+  openssl(["pkcs12", "-export", "-in", "server.crt", "-inkey", "server.key", "-name", "server", "-passout", "pass:changeit", "-out", "server.p12"], dir)
   return {
     ca: join(dir, "ca.crt"),
     otherCa: join(dir, "other-ca.crt"),
     serverKey: join(dir, "server.key"),
     serverCert: join(dir, "server.crt"),
-    serverKeystore: join(dir, "server.keystore.pem")
+    serverKeystore: join(dir, "server.keystore.pem"),
+    serverPkcs12: join(dir, "server.p12")
   }
 }

@@ -98,6 +98,13 @@ export const classifyS3Error = (error: unknown, context: S3ErrorContext): { read
       hint: `bucket ${bucket} is not in region ${context.region}: set AWS_REGION to the bucket's region`
     }
   }
+  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ERR_TLS/.test(code)) {
+    return {
+      reason: "misconfigured",
+      hint: `the TLS certificate of ${endpoint} is not trusted (${code}): set AWS_CA_BUNDLE to the PEM of the CA that signed it, ` +
+        "and check that the endpoint's host name is one the certificate names"
+    }
+  }
   if (networkCodes.has(code) || status === undefined) {
     return {
       reason: "unreachable",

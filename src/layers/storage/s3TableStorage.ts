@@ -11,6 +11,8 @@ import {
 } from "@aws-sdk/client-s3"
 import { Duration, Effect, Layer, Schedule } from "effect"
 import { randomBytes } from "node:crypto"
+import { readFileSync } from "node:fs"
+import * as Https from "node:https"
 import * as Fs from "node:fs/promises"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -28,6 +30,8 @@ export interface S3Settings {
   readonly forcePathStyle?: boolean | undefined
   /** Explicit keys; undefined: the SDK's default provider chain (env, profiles, SSO, instance roles). */
   readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken?: string } | undefined
+  /** PEM of the CAs to trust for an https endpoint (AWS_CA_BUNDLE); undefined: Node's bundled CAs. */
+  readonly caBundle?: Buffer | undefined
   /**
    * Objects above this size go up in parts (default 32 MiB). Measured on S3Proxy: 64 MiB took 3.1 s
    * as one PUT and 1.2 s as 4 parts of 16 MiB, two at a time; below ~16 MiB one PUT is as fast.
@@ -50,16 +54,52 @@ const flag = (value: string | undefined): boolean | undefined => {
   throw new Error(`AWS_S3_FORCE_PATH_STYLE must be true or false, not ${JSON.stringify(value)}`)
 }
 
+/** `NAME`, or the content of the file `NAME_FILE` names (one trailing newline dropped); both is an error. */
+const fromEnvOrFile = (env: NodeJS.ProcessEnv, name: string): string | undefined => {
+  const file = env[`${name}_FILE`]
+  if (file === undefined || file === "") return env[name] || undefined
+  if (env[name]) throw new Error(`${name} and ${name}_FILE are both set: set one of them`)
+  try {
+    return readFileSync(file, "utf8").replace(/\r?\n$/, "")
+  } catch (error) {
+    throw new Error(`${name}_FILE: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)})`)
+  }
+}
+
 /**
  * The ecosystem's variables: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL (the SDK reads them too; we read
  * them to decide path-style and to name the endpoint in messages), AWS_REGION / AWS_DEFAULT_REGION,
- * AWS_S3_FORCE_PATH_STYLE. Credentials stay with the SDK's default chain.
+ * AWS_S3_FORCE_PATH_STYLE, AWS_CA_BUNDLE (as the AWS CLI reads it; the JavaScript SDK does not).
+ * Keys given as files (AWS_ACCESS_KEY_ID_FILE, AWS_SECRET_ACCESS_KEY_FILE, AWS_SESSION_TOKEN_FILE:
+ * Docker and Kubernetes secrets) are used as given; otherwise credentials stay with the SDK's chain.
  */
-export const s3SettingsFromEnv = (env: NodeJS.ProcessEnv = process.env): S3Settings => ({
-  endpoint: env["AWS_ENDPOINT_URL_S3"] || env["AWS_ENDPOINT_URL"] || undefined,
-  region: env["AWS_REGION"] || env["AWS_DEFAULT_REGION"] || undefined,
-  forcePathStyle: flag(env["AWS_S3_FORCE_PATH_STYLE"])
-})
+export const s3SettingsFromEnv = (env: NodeJS.ProcessEnv = process.env): S3Settings => {
+  const fromFiles = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"].some((name) => env[`${name}_FILE`])
+  const accessKeyId = fromEnvOrFile(env, "AWS_ACCESS_KEY_ID")
+  const secretAccessKey = fromEnvOrFile(env, "AWS_SECRET_ACCESS_KEY")
+  const sessionToken = fromEnvOrFile(env, "AWS_SESSION_TOKEN")
+  if (fromFiles && (accessKeyId === undefined || secretAccessKey === undefined)) {
+    throw new Error("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together: set both (each directly or as *_FILE)")
+  }
+  const caFile = env["AWS_CA_BUNDLE"] || undefined
+  let caBundle: Buffer | undefined
+  if (caFile !== undefined) {
+    try {
+      caBundle = readFileSync(caFile)
+    } catch (error) {
+      throw new Error(`AWS_CA_BUNDLE: cannot read ${caFile} (${(error as NodeJS.ErrnoException).code ?? String(error)})`)
+    }
+  }
+  return {
+    endpoint: env["AWS_ENDPOINT_URL_S3"] || env["AWS_ENDPOINT_URL"] || undefined,
+    region: env["AWS_REGION"] || env["AWS_DEFAULT_REGION"] || undefined,
+    forcePathStyle: flag(env["AWS_S3_FORCE_PATH_STYLE"]),
+    credentials: fromFiles && accessKeyId !== undefined && secretAccessKey !== undefined
+      ? { accessKeyId, secretAccessKey, ...(sessionToken === undefined ? {} : { sessionToken }) }
+      : undefined,
+    caBundle
+  }
+}
 
 const credentialSourceOf = (settings: S3Settings): string => {
   if (settings.credentials !== undefined) return `the configured key ${maskKeyId(settings.credentials.accessKeyId)}`
@@ -87,7 +127,11 @@ const makeClient = (location: S3Location, settings: S3Settings) => {
     forcePathStyle: settings.forcePathStyle ?? settings.endpoint !== undefined,
     ...(settings.credentials === undefined ? {} : { credentials: settings.credentials }),
     // Connect fails fast on a wrong endpoint; the socket timeout leaves room for a 16 MiB part.
-    requestHandler: { connectionTimeout: 5_000, requestTimeout: 120_000 }
+    requestHandler: {
+      connectionTimeout: 5_000,
+      requestTimeout: 120_000,
+      ...(settings.caBundle === undefined ? {} : { httpsAgent: new Https.Agent({ keepAlive: true, ca: settings.caBundle }) })
+    }
   })
   const context: S3ErrorContext = {
     endpoint: settings.endpoint ?? `https://s3.${region ?? "<region>"}.amazonaws.com`,
