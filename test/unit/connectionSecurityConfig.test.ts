@@ -6,6 +6,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { loadConfig } from "../../src/config/loadConfig.ts"
 import { tlsOptionsOf } from "../../src/layers/postgres/pgTls.ts"
+import { s3SettingsFromEnv } from "../../src/layers/storage/s3TableStorage.ts"
 
 const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "fop-security-"))
 afterAll(() => Fs.rmSync(dir, { recursive: true, force: true }))
@@ -158,4 +159,20 @@ describe("tlsOptionsOf", () => {
       const half = yield* options({ sslmode: "require", sslcert: ca })
       expect(Either.isLeft(half) && half.left.message).toContain("postgres.sslcert and postgres.sslkey go together")
     }))
+})
+
+describe("s3SettingsFromEnv", () => {
+  it("takes keys from *_FILE and a CA bundle, and names what it cannot use", () => {
+    const keyId = secretFile("aws-key-id", "AKIAEXAMPLE\n")
+    const secret = secretFile("aws-secret", "s3-secret\n")
+    const ca = secretFile("aws-ca.pem", "pem bytes")
+    const settings = s3SettingsFromEnv({ AWS_ACCESS_KEY_ID_FILE: keyId, AWS_SECRET_ACCESS_KEY_FILE: secret, AWS_CA_BUNDLE: ca })
+    expect(settings.credentials).toEqual({ accessKeyId: "AKIAEXAMPLE", secretAccessKey: "s3-secret" })
+    expect(String(settings.caBundle)).toBe("pem bytes")
+    // Keys in plain variables stay with the SDK's own chain.
+    expect(s3SettingsFromEnv({ AWS_ACCESS_KEY_ID: "a", AWS_SECRET_ACCESS_KEY: "b" }).credentials).toBeUndefined()
+    expect(() => s3SettingsFromEnv({ AWS_SECRET_ACCESS_KEY: "x", AWS_SECRET_ACCESS_KEY_FILE: secret })).toThrow("both set")
+    expect(() => s3SettingsFromEnv({ AWS_SECRET_ACCESS_KEY_FILE: secret })).toThrow("go together")
+    expect(() => s3SettingsFromEnv({ AWS_CA_BUNDLE: Path.join(dir, "none.pem") })).toThrow("AWS_CA_BUNDLE: cannot read")
+  })
 })
