@@ -50,6 +50,12 @@ export interface SecuredListener {
   /** PEM with the unencrypted PKCS#8 private key followed by the certificate chain. */
   readonly keystorePem: string
   readonly scramUsers: ReadonlyArray<{ readonly name: string; readonly password: string }>
+  /**
+   * With both, an SSL listener on this port too that requires a client certificate signed by this CA
+   * (PEM); its principal is the certificate's subject, `User:CN=<name>`.
+   */
+  readonly mutualTlsPort?: number
+  readonly clientCaPem?: string
 }
 
 const securedProperties = (secured: SecuredListener | undefined): ReadonlyArray<string> =>
@@ -59,6 +65,13 @@ const securedProperties = (secured: SecuredListener | undefined): ReadonlyArray<
     "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;",
     "listener.name.sasl_ssl.ssl.keystore.type=PEM",
     `listener.name.sasl_ssl.ssl.keystore.location=${secured.keystorePem}`,
+    ...(secured.mutualTlsPort === undefined || secured.clientCaPem === undefined ? [] : [
+      "listener.name.ssl.ssl.keystore.type=PEM",
+      `listener.name.ssl.ssl.keystore.location=${secured.keystorePem}`,
+      "listener.name.ssl.ssl.truststore.type=PEM",
+      `listener.name.ssl.ssl.truststore.location=${secured.clientCaPem}`,
+      "listener.name.ssl.ssl.client.auth=required"
+    ]),
     "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
     "super.users=User:ANONYMOUS",
     "allow.everyone.if.no.acl.found=false"
@@ -72,11 +85,13 @@ const serverProperties = (files: BrokerFiles, ports: BrokerPorts, secured?: Secu
     "node.id=1",
     `controller.quorum.voters=1@127.0.0.1:${ports.controllerPort}`,
     `listeners=PLAINTEXT://127.0.0.1:${ports.port},CONTROLLER://127.0.0.1:${ports.controllerPort}` +
-      (secured === undefined ? "" : `,SASL_SSL://127.0.0.1:${secured.port}`),
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${ports.port}` + (secured === undefined ? "" : `,SASL_SSL://${secured.host}:${secured.port}`),
+      (secured === undefined ? "" : `,SASL_SSL://127.0.0.1:${secured.port}`) +
+      (secured?.mutualTlsPort === undefined ? "" : `,SSL://127.0.0.1:${secured.mutualTlsPort}`),
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${ports.port}` + (secured === undefined ? "" : `,SASL_SSL://${secured.host}:${secured.port}`) +
+      (secured?.mutualTlsPort === undefined ? "" : `,SSL://${secured.host}:${secured.mutualTlsPort}`),
     "controller.listener.names=CONTROLLER",
     "inter.broker.listener.name=PLAINTEXT",
-    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT" + (secured === undefined ? "" : ",SASL_SSL:SASL_SSL"),
+    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT" + (secured === undefined ? "" : ",SASL_SSL:SASL_SSL,SSL:SSL"),
     ...securedProperties(secured),
     `log.dirs=${files.dataDir}`,
     // The reference stack auto-creates topics; our code still creates them with the admin
@@ -366,6 +381,8 @@ export interface LocalKafka {
   readonly brokers: string
   /** `host:port` of the SASL_SSL listener, when asked for. */
   readonly securedBrokers?: string
+  /** `host:port` of the SSL listener that requires a client certificate, when asked for. */
+  readonly mutualTlsBrokers?: string
   readonly port: number
   readonly controllerPort: number
   readonly kafkaVersion: string
@@ -385,12 +402,16 @@ export const startLocalKafka = async (options: StartLocalKafkaOptions = {}): Pro
   // Ports chosen here could be taken before the broker binds them; one retry covers that race.
   const attempts = options.port === undefined ? 2 : 1
   for (let attempt = 1; ; attempt++) {
-    const [freeA, freeB, freeC] = await findFreePorts(3)
+    const [freeA, freeB, freeC, freeD] = await findFreePorts(4)
     const ports: BrokerPorts = {
       port: options.port ?? freeA!,
       controllerPort: options.controllerPort ?? freeB!
     }
-    const secured = options.secured === undefined ? undefined : { ...options.secured, port: options.secured.port === 0 ? freeC! : options.secured.port }
+    const secured = options.secured === undefined ? undefined : {
+      ...options.secured,
+      port: options.secured.port === 0 ? freeC! : options.secured.port,
+      ...(options.secured.mutualTlsPort === 0 ? { mutualTlsPort: freeD! } : {})
+    }
     const dir = mkdtempSync(join(tmpdir(), "food-orders-kafka-"))
     const files = brokerFiles(dir)
     try {
@@ -409,6 +430,7 @@ export const startLocalKafka = async (options: StartLocalKafkaOptions = {}): Pro
       return {
         brokers: `127.0.0.1:${ports.port}`,
         ...(secured === undefined ? {} : { securedBrokers: `${secured.host}:${secured.port}` }),
+        ...(secured?.mutualTlsPort === undefined ? {} : { mutualTlsBrokers: `${secured.host}:${secured.mutualTlsPort}` }),
         port: ports.port,
         controllerPort: ports.controllerPort,
         kafkaVersion: KAFKA_VERSION,

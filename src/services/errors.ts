@@ -73,6 +73,10 @@ export const brokerRefusal = (cause: unknown): string | null => {
     if (type === "TRANSACTIONAL_ID_AUTHORIZATION_FAILED") {
       return `the broker's ACLs deny a transactional id to this principal (${message}) (README: Least privilege)`
     }
+    if (/ALERT/.test(code)) {
+      return `the broker ended the TLS handshake (${message} [${code}]): it may require a client certificate signed by a CA it ` +
+        "trusts: set kafka.ssl_certificate_location and kafka.ssl_key_location"
+    }
     if (certificateCodes.test(code)) {
       return `the broker's TLS certificate is not trusted (${message}${code === "" ? "" : ` [${code}]`}): check kafka.ssl_ca_location, and that ` +
         "the broker's certificate names the host in kafka.brokers (or kafka.ssl_endpoint_identification_algorithm)"

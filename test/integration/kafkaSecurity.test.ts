@@ -17,7 +17,7 @@ import { describeIntegration } from "../support/endpoints.ts"
 import { summariseLake } from "../support/lakeSummary.ts"
 import { insertOrdersSql } from "../support/orderRows.ts"
 import { readAllRaw } from "../support/rawKafka.ts"
-import { makeTestCertificates, type TestCertificates } from "../support/testCertificates.ts"
+import { makeClientCertificate, makeTestCertificates, type TestCertificates } from "../support/testCertificates.ts"
 import { makeTestPipeline, type TestPipeline } from "../support/testPipeline.ts"
 
 const users = {
@@ -25,9 +25,10 @@ const users = {
   consumer: { name: "orders_lake", password: "lake-Secret-2" }
 }
 
-describeIntegration("Kafka over SASL_SSL with ACLs", (endpoints) => {
+describeIntegration("Kafka over TLS (SASL_SSL, mutual TLS) with ACLs", (endpoints) => {
   let broker: LocalKafka
   let certs: TestCertificates
+  let client: { readonly cert: string; readonly key: string }
   let dir: string
   const pipelines: Array<TestPipeline> = []
 
@@ -35,8 +36,16 @@ describeIntegration("Kafka over SASL_SSL with ACLs", (endpoints) => {
     dir = mkdtempSync(join(tmpdir(), "fop-kafka-tls-"))
     mkdirSync(join(dir, "certs"))
     certs = makeTestCertificates(join(dir, "certs"), ["localhost"])
+    client = makeClientCertificate(join(dir, "certs"), "orders_mtls")
     broker = await startLocalKafka({
-      secured: { port: 0, host: "localhost", keystorePem: certs.serverKeystore, scramUsers: [users.producer, users.consumer] }
+      secured: {
+        port: 0,
+        host: "localhost",
+        keystorePem: certs.serverKeystore,
+        scramUsers: [users.producer, users.consumer],
+        mutualTlsPort: 0,
+        clientCaPem: certs.ca
+      }
     })
   }, 180_000)
 
@@ -133,5 +142,35 @@ describeIntegration("Kafka over SASL_SSL with ACLs", (endpoints) => {
     const lake = await summariseLake(pipeline.lake)
     expect(lake.rows).toBe(400)
     expect(lake.distinctIds).toBe(400)
+  }, 300_000)
+
+  it("publishes over mutual TLS as the certificate's subject; without a client certificate it stops, naming the keys", async () => {
+    const pipeline = await makeTestPipeline({ ...endpoints, kafkaBrokers: broker.brokers }, "kafkamtls")
+    pipelines.push(pipeline)
+    const principal = "CN=orders_mtls"
+    await superAdmin(async (admin) => {
+      await admin.createTopics({ topics: [{ topic: pipeline.topic, numPartitions: 3 }, { topic: pipeline.dlq, numPartitions: 1 }], waitForLeaders: true })
+      await admin.createAcls({
+        acl: [pipeline.topic, pipeline.dlq].flatMap((topic) => [
+          allow(principal, AclResourceTypes.TOPIC, topic, AclOperationTypes.WRITE),
+          allow(principal, AclResourceTypes.TOPIC, topic, AclOperationTypes.DESCRIBE)
+        ])
+      })
+    })
+    await pipeline.pool.query(insertOrdersSql(pipeline.table, 1, 60, "2026-04-02T08:00:00Z", 30))
+    const tls = { KAFKA_BROKERS: broker.mutualTlsBrokers!, KAFKA_SECURITY_PROTOCOL: "SSL", KAFKA_SSL_CA_LOCATION: certs.ca }
+
+    const anonymous = await pipeline.run("producer", tls)
+    expect(anonymous.code).not.toBe(0)
+    expect(anonymous.stdout + anonymous.stderr).toContain("kafka.ssl_certificate_location")
+    expect(await readAllRaw(broker.brokers, pipeline.topic, 3_000)).toHaveLength(0)
+
+    const produced = pipeline.ok(await pipeline.run("producer", {
+      ...tls,
+      KAFKA_SSL_CERTIFICATE_LOCATION: client.cert,
+      KAFKA_SSL_KEY_LOCATION: client.key
+    }))
+    expect(pipeline.annotation(produced, "producer starting")?.["kafka_security"]).toBe("SSL")
+    expect(await readAllRaw(broker.brokers, pipeline.topic)).toHaveLength(60)
   }, 300_000)
 })

@@ -22,6 +22,14 @@ const openssl = (args: ReadonlyArray<string>, cwd: string) => execFileSync("open
  * A CA made for one test, and a server certificate it signed for exactly `names` (DNS names), valid
  * two days: a client that connects by any other name (127.0.0.1) fails a host-name check.
  */
+/** A client certificate for `commonName`, signed by the CA made in `dir` (mutual TLS); its key is PKCS#8 PEM. */
+export const makeClientCertificate = (dir: string, commonName: string): { readonly cert: string; readonly key: string } => {
+  openssl(["req", "-newkey", "rsa:2048", "-nodes", "-subj", `/CN=${commonName}`, "-keyout", `${commonName}.key`, "-out", `${commonName}.csr`], dir)
+  writeFileSync(join(dir, `${commonName}.ext`), "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n")
+  openssl(["x509", "-req", "-in", `${commonName}.csr`, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", `${commonName}.ext`, "-out", `${commonName}.crt`], dir)
+  return { cert: join(dir, `${commonName}.crt`), key: join(dir, `${commonName}.key`) }
+}
+
 export const makeTestCertificates = (dir: string, names: ReadonlyArray<string>): TestCertificates => {
   for (const ca of ["ca", "other-ca"]) {
     openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", `/CN=food-orders test ${ca}`, "-keyout", `${ca}.key`, "-out", `${ca}.crt`], dir)
