@@ -137,4 +137,15 @@ describeIntegration("PostgreSQL over TLS", (endpoints) => {
     pipeline.ok(await pipeline.run("producer", { PG_URL: asCapture }))
     expect(await readAllRaw(endpoints.kafkaBrokers, pipeline.topic)).toHaveLength(20)
   }, 180_000)
+
+  it("prefer and require take the TLS the server offers without judging its certificate, as libpq does", async () => {
+    const pipeline = await tlsPipeline("tlsprefer", { CAPTURE_MODE: "logical" })
+    await pipeline.pool.query(insertOrdersSql(pipeline.table, 1, 9, "2026-03-01T10:00:00Z", 60))
+    for (const sslmode of ["prefer", "require"]) {
+      // 127.0.0.1 is not a name in the certificate, and no CA is given: only verification would mind.
+      const run = pipeline.ok(await pipeline.run("producer", { PG_URL: server.url("127.0.0.1", { sslmode }) }))
+      expect(pipeline.annotation(run, "PostgreSQL reached")?.["sslmode"]).toBe(`${sslmode} (TLS)`)
+    }
+    expect(await readAllRaw(endpoints.kafkaBrokers, pipeline.topic)).toHaveLength(9)
+  }, 180_000)
 })
