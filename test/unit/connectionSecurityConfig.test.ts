@@ -148,8 +148,13 @@ describe("tlsOptionsOf", () => {
       // "system": Node's bundled CAs, nothing read.
       const system = Either.getOrThrow(yield* options({ sslmode: "verify-full", sslrootcert: "system" }))!
       expect(system.ca).toBeUndefined()
-      expect(Either.getOrThrow(yield* options({ sslmode: "verify-full", sslrootcert: ca }, "10.0.0.5")))
-        .not.toHaveProperty("servername")
+      // An IP address: no servername (TLS forbids one), the certificate checked against the address.
+      const byAddress = Either.getOrThrow(yield* options({ sslmode: "verify-full", sslrootcert: ca }, "10.0.0.5"))!
+      expect(byAddress).not.toHaveProperty("servername")
+      const forLocalhost = { subject: { CN: "localhost" }, subjectaltname: "DNS:localhost" } as never
+      expect(byAddress.checkServerIdentity?.("localhost", forLocalhost)).toBeInstanceOf(Error)
+      const forAddress = { subject: { CN: "db" }, subjectaltname: "IP Address:10.0.0.5" } as never
+      expect(byAddress.checkServerIdentity?.("localhost", forAddress)).toBeUndefined()
     }))
 
   it.effect("names the key of a file it cannot read, and a certificate without its key", () =>

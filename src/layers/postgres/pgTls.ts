@@ -73,6 +73,9 @@ export const tlsOptionsOf = (config: PgTlsConfig, host: string): Effect.Effect<t
         // verify-ca trusts any name the CA signed; verify-full (Node's default check) wants this host.
         if (mode === "verify-ca") options.checkServerIdentity = () => undefined
         else if (net.isIP(host) === 0) options.servername = host
+        // `pg` names no host to TLS for an IP address, and Node would then check the certificate
+        // against "localhost": check it against the address itself.
+        else options.checkServerIdentity = (_, cert) => tls.checkServerIdentity(host, cert)
       }
       if (config.sslcert !== undefined) options.cert = readPem("sslcert", config.sslcert)
       if (config.sslkey !== undefined) options.key = readPem("sslkey", config.sslkey)
