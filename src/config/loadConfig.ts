@@ -4,6 +4,7 @@ import * as Path from "node:path"
 import * as Yaml from "yaml"
 import { ConfigError } from "./ConfigError.ts"
 import { connectionSecurityProblem } from "./connectionSecurityChecks.ts"
+import { envValueOrFile } from "./fileValues.ts"
 import { capturedTableOf, isOrdersEntry, TableEntry } from "./capturedTables.ts"
 import { changesPathOf, dlqTopicOf, PipelineConfig } from "./PipelineConfig.ts"
 import { minimumRetentionMinutes } from "../table/retention.ts"
@@ -99,27 +100,19 @@ const applyOverrides = (tree: Tree, env: Env, file: string) => {
 const fileVariables = ["PG_URL", ...overridableKeys.map(([section, key]) => envName(section, key))]
 
 /**
- * `POSTGRES_PASSWORD_FILE=/run/secrets/pg` stands for POSTGRES_PASSWORD with the file's content (one
- * trailing newline dropped, as secret files usually end with one); the same for every variable
- * above. Both at once is refused: which one wins would be a guess.
+ * `POSTGRES_PASSWORD_FILE=/run/secrets/pg` stands for POSTGRES_PASSWORD with the file's content; the
+ * same for every variable above (fileValues.ts).
  */
-const withFileValues = (env: Env, file: string) =>
-  Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const resolved: Record<string, string | undefined> = { ...env }
-    for (const name of fileVariables) {
-      const path = env[`${name}_FILE`]
-      if (path === undefined || path === "") continue
-      if (env[name] !== undefined && env[name] !== "") {
-        return yield* new ConfigError({ file, key: `${name}_FILE (environment)`, reason: `${name} is set too: set one of them` })
-      }
-      const text = yield* fs.readFileString(path).pipe(
-        Effect.mapError((cause) => new ConfigError({ file, key: `${name}_FILE (environment)`, reason: `cannot read ${path}: ${cause.message}` }))
-      )
-      resolved[name] = text.replace(/\r?\n$/, "")
-    }
-    return resolved as Env
-  })
+const withFileValues = (env: Env, file: string): Either.Either<Env, ConfigError> => {
+  const resolved: Record<string, string | undefined> = { ...env }
+  for (const name of fileVariables) {
+    if (env[`${name}_FILE`] === undefined || env[`${name}_FILE`] === "") continue
+    const value = envValueOrFile(env, name)
+    if (Either.isLeft(value)) return Either.left(new ConfigError({ file, key: `${name}_FILE (environment)`, reason: value.left }))
+    resolved[name] = value.right
+  }
+  return Either.right(resolved)
+}
 
 const secretKeys = new Set(["password", "sslpassword", "sasl_password", "ssl_key_password", "basic_auth_password"])
 

@@ -41,7 +41,8 @@ const chainOf = (error: unknown, depth = 0): Array<Record<string, unknown>> => {
   return [e, ...nested.flatMap((n) => chainOf(n, depth + 1))]
 }
 
-const certificateCodes = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ERR_TLS|ERR_SSL/
+/** Node's codes for a TLS peer whose certificate was not accepted (untrusted, expired, another name). */
+export const isCertificateErrorCode = (code: string): boolean => /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ERR_TLS|ERR_SSL/.test(code)
 
 /**
  * Kafka's answers that no retry changes, each with what to fix: a refused SASL login, a missing
@@ -77,7 +78,7 @@ export const brokerRefusal = (cause: unknown): string | null => {
       return `the broker ended the TLS handshake (${message} [${code}]): it may require a client certificate signed by a CA it ` +
         "trusts: set kafka.ssl_certificate_location and kafka.ssl_key_location"
     }
-    if (certificateCodes.test(code)) {
+    if (isCertificateErrorCode(code)) {
       return `the broker's TLS certificate is not trusted (${message}${code === "" ? "" : ` [${code}]`}): check kafka.ssl_ca_location, and that ` +
         "the broker's certificate names the host in kafka.brokers (or kafka.ssl_endpoint_identification_algorithm)"
     }

@@ -176,7 +176,7 @@ describe("s3SettingsFromEnv", () => {
     expect(String(settings.caBundle)).toBe("pem bytes")
     // Keys in plain variables stay with the SDK's own chain.
     expect(s3SettingsFromEnv({ AWS_ACCESS_KEY_ID: "a", AWS_SECRET_ACCESS_KEY: "b" }).credentials).toBeUndefined()
-    expect(() => s3SettingsFromEnv({ AWS_SECRET_ACCESS_KEY: "x", AWS_SECRET_ACCESS_KEY_FILE: secret })).toThrow("both set")
+    expect(() => s3SettingsFromEnv({ AWS_SECRET_ACCESS_KEY: "x", AWS_SECRET_ACCESS_KEY_FILE: secret })).toThrow("AWS_SECRET_ACCESS_KEY is set too")
     expect(() => s3SettingsFromEnv({ AWS_SECRET_ACCESS_KEY_FILE: secret })).toThrow("go together")
     expect(() => s3SettingsFromEnv({ AWS_CA_BUNDLE: Path.join(dir, "none.pem") })).toThrow("AWS_CA_BUNDLE: cannot read")
   })

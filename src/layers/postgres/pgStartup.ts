@@ -2,6 +2,7 @@ import { Data, Effect, Redacted, Schedule } from "effect"
 import pg from "pg"
 import type { PipelineConfig } from "../../config/PipelineConfig.ts"
 import { onceBackoff, outageBackoff } from "../../runtime/schedules.ts"
+import { isCertificateErrorCode } from "../../services/errors.ts"
 import { describeSsl, negotiatePgSsl, type PgSsl, PgTlsError } from "./pgTls.ts"
 
 /** PostgreSQL answered and refused: no retry fixes a wrong password or a missing pg_hba line. */
@@ -31,7 +32,7 @@ const refusal = (config: PipelineConfig, ssl: PgSsl, error: { code?: string; mes
   }
   if (error.code === "3D000") return new PgLoginError({ detail: `${at}: ${error.message}: check postgres.db` })
   // negotiatePgSsl judged the certificate already; should `pg`'s own check still differ, say so.
-  if (error.code !== undefined && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(error.code)) {
+  if (error.code !== undefined && isCertificateErrorCode(error.code)) {
     return new PgLoginError({ detail: `${at}: TLS refused (${error.message} [${error.code}]): check postgres.sslmode, postgres.sslrootcert and postgres.host` })
   }
   return null

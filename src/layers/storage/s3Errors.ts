@@ -1,4 +1,4 @@
-import type { StorageFailure } from "../../services/errors.ts"
+import { isCertificateErrorCode, type StorageFailure } from "../../services/errors.ts"
 
 /** What the hints may say about where we were talking to and as whom. Never a secret. */
 export interface S3ErrorContext {
@@ -98,7 +98,7 @@ export const classifyS3Error = (error: unknown, context: S3ErrorContext): { read
       hint: `bucket ${bucket} is not in region ${context.region}: set AWS_REGION to the bucket's region`
     }
   }
-  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ERR_TLS/.test(code)) {
+  if (isCertificateErrorCode(code)) {
     return {
       reason: "misconfigured",
       hint: `the TLS certificate of ${endpoint} is not trusted (${code}): set AWS_CA_BUNDLE to the PEM of the CA that signed it, ` +

@@ -9,13 +9,14 @@ import {
   S3Client,
   UploadPartCommand
 } from "@aws-sdk/client-s3"
-import { Duration, Effect, Layer, Schedule } from "effect"
+import { Duration, Effect, Either, Layer, Schedule } from "effect"
 import { randomBytes } from "node:crypto"
 import { readFileSync } from "node:fs"
 import * as Https from "node:https"
 import * as Fs from "node:fs/promises"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import { envValueOrFile } from "../../config/fileValues.ts"
 import { isPermanentStorageError, StorageError } from "../../services/errors.ts"
 import { type StoredObject, TableStorage } from "../../services/TableStorage.ts"
 import { classifyS3Error, codeOf, maskKeyId, type S3ErrorContext, statusOf } from "./s3Errors.ts"
@@ -54,16 +55,10 @@ const flag = (value: string | undefined): boolean | undefined => {
   throw new Error(`AWS_S3_FORCE_PATH_STYLE must be true or false, not ${JSON.stringify(value)}`)
 }
 
-/** `NAME`, or the content of the file `NAME_FILE` names (one trailing newline dropped); both is an error. */
 const fromEnvOrFile = (env: NodeJS.ProcessEnv, name: string): string | undefined => {
-  const file = env[`${name}_FILE`]
-  if (file === undefined || file === "") return env[name] || undefined
-  if (env[name]) throw new Error(`${name} and ${name}_FILE are both set: set one of them`)
-  try {
-    return readFileSync(file, "utf8").replace(/\r?\n$/, "")
-  } catch (error) {
-    throw new Error(`${name}_FILE: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)})`)
-  }
+  const value = envValueOrFile(env, name)
+  if (Either.isLeft(value)) throw new Error(`${name}_FILE: ${value.left}`)
+  return value.right
 }
 
 /**
