@@ -27,8 +27,8 @@ export const serverAccessOf = (keys: {
  * Loopback on a machine (metrics are nobody else's business by default); every interface inside a
  * container, where loopback is unreachable from the scraper and the container's network is the fence.
  */
-export const defaultBindAddress = (env: NodeJS.ProcessEnv = process.env): string =>
-  existsSync("/.dockerenv") || existsSync("/run/.containerenv") || env["KUBERNETES_SERVICE_HOST"] !== undefined ? "0.0.0.0" : "127.0.0.1"
+export const defaultBindAddress = (env: NodeJS.ProcessEnv = process.env, exists: (path: string) => boolean = existsSync): string =>
+  exists("/.dockerenv") || exists("/run/.containerenv") || env["KUBERNETES_SERVICE_HOST"] !== undefined ? "0.0.0.0" : "127.0.0.1"
 
 const authorized = (request: Http.IncomingMessage, auth: NonNullable<ServerAccess["basicAuth"]>): boolean => {
   const header = request.headers.authorization ?? ""
