@@ -14,20 +14,15 @@ import { ChangeLedger } from "../../scripts/chaos/changeLedger.ts"
 import { seededRandom } from "../../scripts/chaos/random.ts"
 import { createRestaurantsTable, RestaurantChanges, restaurantColumns, restaurantsTableOf, restaurantsTablesYaml } from "../../scripts/chaos/restaurants.ts"
 import { describeIntegration } from "../support/endpoints.ts"
-import { deleteTopics } from "../support/kafka.ts"
 import { runProgram } from "../support/pipelineProcess.ts"
+import { closeLogicalPipeline } from "../support/logicalPostgres.ts"
 import { makeTestPipeline, type TestPipeline } from "../support/testPipeline.ts"
 
 describeIntegration("the chaos run's check of its second table", (endpoints) => {
   let pipeline: TestPipeline | undefined
   afterAll(async () => {
     if (pipeline === undefined) return
-    const q = (sql: string) => pipeline!.pool.query(sql).catch(() => undefined)
-    await q(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '${pipeline.table.toLowerCase()}_slot'`)
-    await q(`DROP PUBLICATION IF EXISTS "${pipeline.table}_pub"`)
-    await q(`DROP TABLE IF EXISTS "${restaurantsTableOf(pipeline.roll)}"`)
-    await deleteTopics(endpoints.kafkaBrokers, [`${pipeline.roll}_food_restaurants_raw`]).catch(() => undefined)
-    await pipeline.close()
+    await closeLogicalPipeline(endpoints, pipeline, { tables: [restaurantsTableOf(pipeline.roll)], topics: [`${pipeline.roll}_food_restaurants_raw`] })
   })
 
   it("agrees with a captured table, and sees a changed value, a removed row and a change the history lacks", async () => {

@@ -2,11 +2,11 @@
  * capture.mode logical against the real PostgreSQL (wal_level = logical) and Kafka: the producer
  * runs as its own process, as `npm run producer` does; the topic is read back raw.
  */
-import { Effect, Redacted } from "effect"
+import { Effect } from "effect"
 import { LogicalReplicationService } from "pg-logical-replication"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { describeIntegration } from "../support/endpoints.ts"
-import { adminQuery, dropSlotQuietly, grantReplication, roleOf } from "../support/logicalPostgres.ts"
+import { adminQuery, dropSlotQuietly, grantReplication, roleOf, pgSettingsFromUrl } from "../support/logicalPostgres.ts"
 import { startProgram } from "../support/pipelineProcess.ts"
 import { startTcpProxy } from "../support/tcpProxy.ts"
 import { type RawRecord, readAllRaw } from "../support/rawKafka.ts"
@@ -425,16 +425,7 @@ describeIntegration("logical capture", (endpoints) => {
     const [created] = (await p.pool.query("SELECT lsn::text AS lsn FROM pg_create_logical_replication_slot($1, 'pgoutput')", [slot])).rows
     const confirmed = parseLsn(String(created.lsn))!
     await insert(p, 400) // one transaction: BEGIN, 400 inserts and COMMIT, more than the queue holds
-    const url = new URL(endpoints.pgUrl)
-    const settings = {
-      host: url.hostname,
-      port: Number(url.port || 5432),
-      database: url.pathname.slice(1),
-      user: decodeURIComponent(url.username),
-      password: Redacted.make(decodeURIComponent(url.password)),
-      applicationName: "lc-full-queue",
-      ssl: false as const
-    }
+    const settings = pgSettingsFromUrl(endpoints.pgUrl, "lc-full-queue")
     const rejections: Array<unknown> = []
     const onRejection = (reason: unknown) => rejections.push(reason)
     process.on("unhandledRejection", onRejection)

@@ -5,7 +5,7 @@
  * against what PostgreSQL computes itself.
  */
 import { randomBytes } from "node:crypto"
-import { Effect, Either, Redacted } from "effect"
+import { Effect, Either } from "effect"
 import pg from "pg"
 import { afterAll, beforeAll, expect, it } from "vitest"
 import type { Column, ColumnType, Row, TableSchema, Value } from "../../src/domain/columns.ts"
@@ -16,7 +16,7 @@ import { openReplicationStream, type StreamItem } from "../../src/layers/postgre
 import { keyJson, pgTextToJson, PgTextError, rowJson } from "../../src/layers/postgres/pgText.ts"
 import { columnTypeOfOid, readTableSchema } from "../../src/layers/postgres/tableCatalog.ts"
 import { describeIntegration } from "../support/endpoints.ts"
-import { dropSlotQuietly, grantReplication } from "../support/logicalPostgres.ts"
+import { dropSlotQuietly, grantReplication, pgSettingsFromUrl } from "../support/logicalPostgres.ts"
 import { uniqueName } from "../support/names.ts"
 
 const keepText = (value: string) => value
@@ -347,16 +347,7 @@ describeIntegration("column codec on the real PostgreSQL", (endpoints) => {
   })
 
   it("pgoutput sends the same text: the stream's rows give the same JSON as the query's; an unchanged TOAST value is named", async () => {
-    const url = new URL(endpoints.pgUrl)
-    const settings = {
-      host: url.hostname,
-      port: Number(url.port || 5432),
-      database: url.pathname.slice(1),
-      user: decodeURIComponent(url.username),
-      password: Redacted.make(decodeURIComponent(url.password)),
-      applicationName: "codec-test",
-      ssl: false as const
-    }
+    const settings = pgSettingsFromUrl(endpoints.pgUrl, "codec-test")
     // Random hex does not compress: PostgreSQL stores it out of line (TOAST).
     const big = randomBytes(4_000).toString("hex")
     const { inserts, updates } = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {

@@ -10,20 +10,15 @@ import { join } from "node:path"
 import { afterAll, expect, it } from "vitest"
 import { capturedTableCounts } from "../../scripts/chaos/capturedTableCheck.ts"
 import { describeIntegration } from "../support/endpoints.ts"
-import { deleteTopics } from "../support/kafka.ts"
 import { runProgram } from "../support/pipelineProcess.ts"
+import { closeLogicalPipeline } from "../support/logicalPostgres.ts"
 import { makeTestPipeline, type TestPipeline } from "../support/testPipeline.ts"
 
 describeIntegration("a table's schema markers published again after a producer restart", (endpoints) => {
   let pipeline: TestPipeline | undefined
   afterAll(async () => {
     if (pipeline === undefined) return
-    const q = (sql: string) => pipeline!.pool.query(sql).catch(() => undefined)
-    await q(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '${pipeline.table.toLowerCase()}_slot'`)
-    await q(`DROP PUBLICATION IF EXISTS "${pipeline.table}_pub"`)
-    await q(`DROP TABLE IF EXISTS "${pipeline.roll}_shops"`)
-    await deleteTopics(endpoints.kafkaBrokers, [`${pipeline.roll}_food_shops_raw`]).catch(() => undefined)
-    await pipeline.close()
+    await closeLogicalPipeline(endpoints, pipeline, { tables: [`${pipeline.roll}_shops`], topics: [`${pipeline.roll}_food_shops_raw`] })
   })
 
   it("reads the stretch before an ADD COLUMN again without stopping the table", async () => {

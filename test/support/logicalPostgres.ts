@@ -7,9 +7,11 @@
  */
 import { execFileSync } from "node:child_process"
 import { readdirSync } from "node:fs"
+import { Redacted } from "effect"
 import pg from "pg"
 import { pgAdminTarget } from "../../scripts/stack/postgres.ts"
 import type { Endpoints } from "./endpointsContext.ts"
+import { deleteTopics } from "./kafka.ts"
 
 const databaseOf = (pgUrl: string) => new URL(pgUrl).pathname.slice(1)
 export const roleOf = (pgUrl: string) => decodeURIComponent(new URL(pgUrl).username)
@@ -34,6 +36,37 @@ export const withClient = async <A>(url: string, use: (client: pg.Client) => Pro
 
 export const adminQuery = (endpoints: Endpoints, sql: string, values?: ReadonlyArray<unknown>) =>
   withClient(adminUrlOf(endpoints), async (client) => (await client.query(sql, values === undefined ? undefined : [...values])).rows)
+
+/** The logical-capture connection settings for the test URL (plaintext, as the suite's servers speak). */
+export const pgSettingsFromUrl = (pgUrl: string, applicationName: string) => {
+  const url = new URL(pgUrl)
+  return {
+    host: url.hostname,
+    port: Number(url.port || 5432),
+    database: url.pathname.slice(1),
+    user: decodeURIComponent(url.username),
+    password: Redacted.make(decodeURIComponent(url.password)),
+    applicationName,
+    ssl: false as const
+  }
+}
+
+/**
+ * A logical pipeline's leftovers: its slot, publication, side tables and their topics, then the
+ * pipeline itself. Each step may find nothing to drop.
+ */
+export const closeLogicalPipeline = async (
+  endpoints: Endpoints,
+  pipeline: { readonly table: string; readonly pool: pg.Pool; readonly close: () => Promise<void> },
+  extra: { readonly tables: ReadonlyArray<string>; readonly topics: ReadonlyArray<string> }
+): Promise<void> => {
+  const q = (sql: string) => pipeline.pool.query(sql).catch(() => undefined)
+  await q(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '${pipeline.table.toLowerCase()}_slot'`)
+  await q(`DROP PUBLICATION IF EXISTS "${pipeline.table}_pub"`)
+  for (const table of extra.tables) await q(`DROP TABLE IF EXISTS "${table}"`)
+  await deleteTopics(endpoints.kafkaBrokers, [...extra.topics]).catch(() => undefined)
+  await pipeline.close()
+}
 
 /** The test role may stream (ALTER ROLE ... REPLICATION), idempotently. */
 export const grantReplication = async (endpoints: Endpoints): Promise<void> => {
