@@ -1,14 +1,17 @@
 import { NodeContext } from "@effect/platform-node"
 import { Cause, Effect, Layer } from "effect"
+import { capturedTablesOf } from "../config/capturedTables.ts"
 import { loadConfig } from "../config/loadConfig.ts"
 import { logicalProducerLayer, producerLayer } from "../layers/live.ts"
 import { serverAccessOf } from "../observability/httpServer.ts"
 import { describeKafkaSecurity } from "../layers/kafka/kafkaSecurity.ts"
+import { pgSettingsOf, queryPool } from "../layers/postgres/logical/pgConnection.ts"
 import { connectPostgres } from "../layers/postgres/pgStartup.ts"
 import { ordersCaptured, ordersPublished } from "../observability/metrics.ts"
 import { observabilityLayer } from "../observability/observabilityLayer.ts"
 import { logicalCaptureSettingsOf } from "../programs/capture/captureSettings.ts"
 import { runLogicalCapture } from "../programs/capture/logicalCapture.ts"
+import { pollTable } from "../programs/capture/tablePolling.ts"
 import { produceForever, produceOnce } from "../programs/producer.ts"
 import { parseCli } from "../runtime/cli.ts"
 import { loggerLayer } from "../runtime/logging.ts"
@@ -52,9 +55,29 @@ const main = Effect.gen(function*() {
       yield* runLogicalCapture(logicalCaptureSettingsOf(config, { once: cli.once, resnapshot: cli.resnapshot }, ssl))
     }).pipe(Effect.provide(Layer.merge(logicalProducerLayer(config), observability)))
   } else {
-    const program = cli.once ? Effect.asVoid(produceOnce(options)) : produceForever(options)
-    const layer = Layer.unwrapEffect(Effect.map(connect, (ssl) => producerLayer(config, ssl)))
-    yield* program.pipe(Effect.provide(Layer.merge(layer, observability)))
+    const orders = cli.once ? Effect.asVoid(produceOnce(options)) : produceForever(options)
+    yield* Effect.gen(function*() {
+      const ssl = yield* connect
+      const tables = capturedTablesOf(config)
+      // The tables of `tables:` poll beside the orders, each on its own; a table whose capture
+      // stopped (logged with its cause) leaves the others running and the exit status non-zero.
+      const program = tables.length === 0 ? orders : Effect.scoped(Effect.gen(function*() {
+        const pool = yield* queryPool(pgSettingsOf(config, ssl))
+        const pollOptions = {
+          batchSize: config.producer.batch_size,
+          cursorLocation: config.streaming.last_processed_timestamp_location,
+          horizonWaitMs: 1_000,
+          intervalMs: config.streaming.batch_interval * 1000,
+          once: cli.once
+        }
+        const [, outcomes] = yield* Effect.all([orders, Effect.all(tables.map((table) => pollTable(pool, table, pollOptions)), { concurrency: "unbounded" })], {
+          concurrency: "unbounded"
+        })
+        const stopped = tables.filter((_, i) => outcomes[i] === "stopped").map((table) => table.display)
+        if (stopped.length > 0) return yield* Effect.fail(new Error(`capture stopped for ${stopped.join(", ")} (see the errors above)`))
+      }))
+      yield* program.pipe(Effect.provide(producerLayer(config, ssl)))
+    }).pipe(Effect.provide(observability))
   }
 })
 

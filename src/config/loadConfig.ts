@@ -195,7 +195,7 @@ const entryKeys = new Set(Object.keys(TableEntry.fields))
 /**
  * What the schema cannot say of `tables:`: no unknown key in an entry (a misspelt `partition_by`
  * would silently leave a table unpartitioned), no table twice, no topic or table path shared with
- * another table, and logical capture (poll capture covers the orders table only).
+ * another table.
  */
 const checkTables = (config: PipelineConfig, raw: unknown): { key: string; reason: string } | undefined => {
   if (config.tables.length === 0) return undefined
@@ -207,9 +207,6 @@ const checkTables = (config: PipelineConfig, raw: unknown): { key: string; reaso
         return { key: `tables.${i}.${unknown[0]}`, reason: `Unknown key; an entry takes ${[...entryKeys].join(", ")}` }
       }
     }
-  }
-  if (config.capture.mode !== "logical") {
-    return { key: "tables", reason: `Other tables are captured by logical replication only: set capture.mode: logical (it is ${config.capture.mode})` }
   }
   const names = new Map<string, number>()
   const topics = new Map<string, string>([[config.kafka.topic, "the orders topic (kafka.topic)"], [dlqTopicOf(config), "the dead-letter topic"]])

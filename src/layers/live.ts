@@ -92,7 +92,8 @@ export const producerLayer = (config: PipelineConfig, ssl: PgSsl) =>
       waitingFor("PostgreSQL")
     ),
     fileCursorStore(config.streaming.last_processed_timestamp_location),
-    kafkaOrderPublisher(config.kafka.topic, config.postgres.table).pipe(
+    // The table publisher serves the tables of `tables:`, polled beside the orders.
+    Layer.merge(kafkaOrderPublisher(config.kafka.topic, config.postgres.table), kafkaTableChangePublisher).pipe(
       Layer.provide(kafkaProducerLayer(kafkaSettingsOf(config))),
       Layer.provide(topicsLayer(config)),
       waitingFor("Kafka")

@@ -95,7 +95,15 @@ describe("tables: in the configuration", () => {
       expect(yield* errorOf(typo)).toBe(`${typo}: tables.0.partition: Unknown key; an entry takes name, key, partition_by, topic, path`)
       const bad = withTables(`  - name: "a; drop table x"`)
       expect(yield* errorOf(bad)).toContain(`${bad}: tables.0.name: Expected a table as name or schema.name`)
-      const poll = withTables(`  - name: a`, reference.replace("mode: logical", "mode: poll"))
-      expect(yield* errorOf(poll)).toBe(`${poll}: tables: Other tables are captured by logical replication only: set capture.mode: logical (it is poll)`)
+    }))
+
+  it.effect("capture.mode poll takes tables too (polled by key; the key is checked against the catalog at start)", () =>
+    Effect.gen(function*() {
+      const poll = withTables(`  - name: restaurants\n    partition_by: opened_at`, reference.replace("mode: logical", "mode: poll"))
+      const config = Either.getOrThrow(yield* load(poll))
+      expect(config.capture.mode).toBe("poll")
+      expect(capturedTablesOf(config).map((table) => [table.display, table.partitionBy])).toEqual([["public.restaurants", "opened_at"]])
+      const twice = withTables(`  - name: a\n  - name: public.a`, reference.replace("mode: logical", "mode: poll"))
+      expect(yield* errorOf(twice)).toBe(`${twice}: tables.1.name: public.a is listed twice (also tables.0)`)
     }))
 })

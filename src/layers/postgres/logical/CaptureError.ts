@@ -32,7 +32,7 @@ export class CaptureError extends Data.TaggedError("CaptureError")<{
     const cause = this.cause === undefined
       ? ""
       : ` [${this.cause instanceof Error ? this.cause.message : typeof this.cause === "string" ? this.cause : JSON.stringify(this.cause)}]`
-    return `logical capture ${this.reason}: ${this.detail}${cause}`
+    return `capture ${this.reason}: ${this.detail}${cause}`
   }
 }
 
