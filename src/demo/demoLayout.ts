@@ -8,13 +8,18 @@ import { StorageError } from "../services/errors.ts"
 export const demoNames = {
   table: SqlIdentifier.make("2025em1100506_orders"),
   topic: "2025em1100506_food_orders_raw",
-  dlqTopic: "2025em1100506_food_orders_dlq"
+  dlqTopic: "2025em1100506_food_orders_dlq",
+  /** The second table, named as `tables:` would name it (capturedTables.ts). */
+  restaurants: SqlIdentifier.make("2025em1100506_restaurants"),
+  restaurantsTopic: "2025em1100506_food_restaurants_raw"
 } as const
 
 /** Where one demo run writes: the reference layout (`output/`, `checkpoints/`, `lastprocess/`) under one folder. */
 export interface DemoLayout {
   readonly root: string
   readonly lake: string
+  /** Beside the orders table, as `tables:` places a table by default (its history beside it, `_changes`). */
+  readonly restaurantsLake: string
   readonly checkpoints: string
   readonly cursor: string
 }
@@ -24,6 +29,7 @@ export const demoLayout = (dir: string): DemoLayout => {
   return {
     root,
     lake: Path.join(root, "output", "orders"),
+    restaurantsLake: Path.join(root, "output", "restaurants"),
     checkpoints: Path.join(root, "checkpoints", "orders"),
     cursor: Path.join(root, "lastprocess", "orders")
   }

@@ -22,11 +22,12 @@ export const runningText = (postgres: EmbeddedPostgres, layout: DemoLayout, batc
   [
     "",
     "Running, all in this one Node process:",
-    `  PostgreSQL  embedded PGlite (PostgreSQL ${postgres.serverVersion}) on ${postgres.host}:${postgres.port}, table "${demoNames.table}"`,
-    `              read over the wire by the live producer code (@effect/sql-pg, the same capture query)`,
-    `  Kafka       in-process (memory) topic "${demoNames.topic}" — not a real broker; \`npm run stack:up\` for the real one`,
-    `  producer    captures new orders every ${batchInterval} s and publishes them as JSON to the topic`,
-    `  consumer    reads the topic and writes Parquet files under ${show(layout.lake)}`,
+    `  PostgreSQL  embedded PGlite (PostgreSQL ${postgres.serverVersion}) on ${postgres.host}:${postgres.port}, tables "${demoNames.table}"`,
+    `              and "${demoNames.restaurants}", read over the wire by the live producer code (the same capture queries)`,
+    `  Kafka       in-process (memory) topics "${demoNames.topic}" and "${demoNames.restaurantsTopic}"`,
+    `              — not a real broker; \`npm run stack:up\` for the real one`,
+    `  producer    captures new orders and new restaurants every ${batchInterval} s and publishes them as JSON, each to its topic`,
+    `  consumer    reads the topics and writes Delta tables under ${show(Path.dirname(layout.lake))}/ (orders, restaurants)`,
     ""
   ].join("\n")
 
@@ -46,21 +47,28 @@ export const summaryText = (summary: LakeSummary) =>
     "Top 5 restaurants by revenue",
     formatTable(summary.topRestaurants),
     "Orders by status",
-    formatTable(summary.statuses)
+    formatTable(summary.statuses),
+    "Restaurants per city (the second table; new ones opened while the demo ran have no rating yet)",
+    formatTable(summary.restaurants.perCity)
   ].join("\n")
 
-/** Whether every order generated is in the lake exactly once. */
+/** Whether every order generated, and every restaurant, is in the lake exactly once. */
 export const isComplete = (result: PipelineResult, summary: LakeSummary) =>
   result.drained && result.inserted === result.inPostgres && summary.rows === result.inserted &&
-  summary.distinctIds === summary.rows
+  summary.distinctIds === summary.rows && restaurantsComplete(result, summary)
+
+const restaurantsComplete = (result: PipelineResult, summary: LakeSummary) =>
+  summary.restaurants.rows === result.restaurants.inPostgres && summary.restaurants.distinctIds === summary.restaurants.rows
 
 export const checkText = (result: PipelineResult, summary: LakeSummary) => {
   const counts = `${result.inserted} orders generated (${result.inPostgres} in PostgreSQL), ${result.captured} captured, ` +
     `${summary.rows} rows in the lake (${summary.distinctIds} distinct order_id)`
+  const restaurants = `${result.restaurants.inPostgres} restaurants in PostgreSQL, ${result.restaurants.captured} captured, ` +
+    `${summary.restaurants.rows} rows in the lake (${summary.restaurants.distinctIds} distinct restaurant_id)`
   const lines = isComplete(result, summary)
-    ? [`Check: OK — orders generated = rows in the lake: ${counts}.`]
+    ? [`Check: OK — orders generated = rows in the lake: ${counts}.`, `       and the same for restaurants: ${restaurants}.`]
     : [
-      `Check: FAILED — orders generated ≠ rows in the lake: ${counts}.`,
+      `Check: FAILED — the lake does not hold every row exactly once: ${counts}; ${restaurants}.`,
       ...(result.drained ? [] : ["  The producer and consumer did not catch up in time (see any warnings above)."])
     ]
   if (result.deadLettered > 0) lines.push(`  ${result.deadLettered} messages went to the dead-letter topic.`)
@@ -72,8 +80,9 @@ export const checkText = (result: PipelineResult, summary: LakeSummary) => {
  * other mode adds, in two lines.
  */
 export const captureModeText = [
-  "This demo captured new orders only (capture.mode: poll). capture.mode: logical also carries updates and deletes,",
-  "through logical replication: it needs a real PostgreSQL with wal_level=logical, which `npm run stack:up` sets up (CAPTURE_MODE=logical)."
+  "This demo captured new rows only (capture.mode: poll; restaurants by their key, as any table of `tables:` with a sequence key).",
+  "capture.mode: logical also carries updates, deletes and ADD COLUMN, through logical replication: it needs a real PostgreSQL",
+  "with wal_level=logical, which `npm run stack:up` sets up (CAPTURE_MODE=logical)."
 ]
 
 export const whereText = (layout: DemoLayout, summary: LakeSummary) => {
@@ -83,11 +92,13 @@ export const whereText = (layout: DemoLayout, summary: LakeSummary) => {
     "Where the files are:",
     `  lake        ${lake}/  a Delta Lake table: version ${summary.version} names ${summary.files} Parquet files`,
     `              under date=YYYY-MM-DD/ (files it does not name are compacted away or leftovers: read the log, not a glob)`,
-    `  cursor      ${show(layout.cursor)}  (the producer's position)`,
+    `  restaurants ${show(layout.restaurantsLake)}/  the second table's Delta table (version ${summary.restaurants.version}), its history beside it`,
+    `  cursor      ${show(layout.cursor)}  (the producer's position; the restaurants' beside it)`,
     `  positions   ${show(Path.join(layout.lake, "_delta_log"))}/  (the consumer's Kafka offsets, as txn actions committed with the files)`,
     "",
     "Query the lake:",
     `  DATALAKE_PATH=${shellWord(lake)} npm run query -- ${shellWord(summaryQueries.statuses.replace(/\s+/g, " "))}`,
+    `  DATALAKE_PATH=${shellWord(lake)} TABLES=${demoNames.restaurants} npm run query -- ${shellWord("SELECT name, city, rating FROM restaurants ORDER BY restaurant_id DESC LIMIT 5")}`,
     `  or with DuckDB's delta extension: SELECT * FROM delta_scan('${Path.resolve(layout.lake)}') LIMIT 5`,
     `  or Spark: spark.read.format("delta").load("${Path.resolve(layout.lake)}")`,
     "",
@@ -105,6 +116,8 @@ export const resultLine = (layout: DemoLayout, result: PipelineResult, summary: 
     in_postgres: result.inPostgres,
     captured: result.captured,
     lake_rows: summary.rows,
+    restaurants_in_postgres: result.restaurants.inPostgres,
+    restaurants_lake_rows: summary.restaurants.rows,
     files: summary.files,
     table_version: summary.version,
     lake: layout.lake

@@ -20,7 +20,7 @@ export class DemoCheckError extends Data.TaggedError("DemoCheckError")<{
   readonly lakeRows: number
 }> {
   override get message() {
-    return `the lake holds ${this.lakeRows} rows for ${this.generated} orders generated`
+    return `the lake does not hold every row generated exactly once (orders: ${this.lakeRows} rows for ${this.generated} generated; see the check above)`
   }
 }
 
@@ -62,7 +62,7 @@ export const runDemo = Effect.fn("Demo.run")(function*(options: DemoOptions) {
     })
   }))
 
-  const summary = yield* summariseLake(layout.lake)
+  const summary = yield* summariseLake(layout.lake, layout.restaurantsLake)
   yield* Console.log(summaryText(summary))
   yield* Console.log(checkText(result, summary))
   yield* Console.log(whereText(layout, summary))

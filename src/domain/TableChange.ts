@@ -1,6 +1,6 @@
-import { type ChangeKey, type ChangeOp } from "./Change.ts"
+import { type ChangeKey, changeHeaders, type ChangeOp, formatChangeKey, formatLsn } from "./Change.ts"
 import { type Column, type TableSchema, typeName } from "./columns.ts"
-import type { Micros } from "./Timestamp.ts"
+import { formatIsoMicros, type Micros } from "./Timestamp.ts"
 
 /**
  * A change of a row of a table captured beside the orders table (`tables:`), as the producer
@@ -64,3 +64,38 @@ export const schemaJson = (table: string, key: ReadonlyArray<string>, columns: R
   } satisfies SchemaMessage)
 
 export const schemaJsonOf = (table: string, schema: TableSchema) => schemaJson(table, schema.key, schema.columns)
+
+/** A change as a message: key, value, headers, and a marker's partition. */
+export interface TableChangeRecord {
+  key: string | null
+  value: string | null
+  partition?: number
+  headers: { [name: string]: string }
+}
+
+const headersOf = (change: TableChange, capturedAt: string) => {
+  const headers: { [name: string]: string } = {
+    [changeHeaders.op]: change.op,
+    [changeHeaders.lsn]: formatLsn(change.key.lsn),
+    [changeHeaders.changeKey]: formatChangeKey(change.key),
+    source: change.table,
+    captured_at: capturedAt
+  }
+  if (change.commitTime !== null) headers[changeHeaders.commitTime] = formatIsoMicros(change.commitTime)
+  if (change.xid !== null) headers[changeHeaders.xid] = String(change.xid)
+  return headers
+}
+
+/**
+ * The messages of one change: keyed by the row's key (murmur2 keeps a row's changes on one
+ * partition, in order), or, for a marker, one copy per partition with `partitions` saying how many.
+ */
+export const tableChangeRecords = (change: TableChange, partitions: number, capturedAt: string): Array<TableChangeRecord> => {
+  if (!isMarker(change.op)) return [{ key: change.keyJson, value: change.value, headers: headersOf(change, capturedAt) }]
+  return Array.from({ length: partitions }, (_, partition) => ({
+    key: null,
+    value: change.value,
+    partition,
+    headers: { ...headersOf(change, capturedAt), [changeHeaders.partitions]: String(partitions) }
+  }))
+}

@@ -10,11 +10,16 @@ import { join, relative } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { programArgs } from "../../scripts/programs.ts"
 import { repoRoot } from "../../scripts/stack/paths.ts"
+import { Effect } from "effect"
+import { openLakeVersion, readLakeVersion, runQuery } from "../../src/analytics/lakeQuery.ts"
+import { menus } from "../../src/generator/menu.ts"
 import { summariseLake } from "../support/lakeSummary.ts"
 
 interface DemoResult {
   readonly ok: boolean
   readonly generated: number
+  readonly restaurants_in_postgres: number
+  readonly restaurants_lake_rows: number
   readonly lake_rows: number
   readonly files: number
   readonly lake: string
@@ -53,6 +58,18 @@ describe("npm run demo", () => {
     expect(lake.rows).toBe(result.generated)
     expect(lake.distinctIds).toBe(result.generated)
     expect(lake.files).toBe(result.files)
+
+    // The second table: the menu's restaurants, and one opened each second of the run, polled by key.
+    expect(result.restaurants_in_postgres).toBe(Object.keys(menus).length + 5)
+    const restaurants = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      const orders = yield* readLakeVersion(result.lake)
+      const table = yield* readLakeVersion(join(result.lake, "..", "restaurants"))
+      const db = yield* openLakeVersion(orders, undefined, [{ name: "restaurants", lake: table, changes: undefined }])
+      return (yield* runQuery(db, `SELECT count(*), count(DISTINCT restaurant_id), count(rating), typeof(any_value(dishes)), typeof(any_value(rating))
+        FROM restaurants`)).rows[0]
+    })))
+    expect(restaurants).toEqual([String(result.restaurants_in_postgres), String(result.restaurants_in_postgres), String(Object.keys(menus).length), "VARCHAR[]", "DECIMAL(2,1)"])
+    expect(result.restaurants_lake_rows).toBe(result.restaurants_in_postgres)
     expect(lake.types).toMatchObject({
       order_id: "BIGINT",
       amount: "DECIMAL(10,2)",

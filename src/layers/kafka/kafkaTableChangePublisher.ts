@@ -1,45 +1,9 @@
 import { Effect, Layer } from "effect"
-import { changeHeaders, formatChangeKey, formatLsn } from "../../domain/Change.ts"
-import { isMarker, type TableChange } from "../../domain/TableChange.ts"
-import { formatIsoMicros } from "../../domain/Timestamp.ts"
+import { isMarker, type TableChangeRecord, tableChangeRecords } from "../../domain/TableChange.ts"
 import { BrokerError } from "../../services/errors.ts"
 import { backlogHeader } from "../../services/OrderStream.ts"
 import { TableChangePublisher } from "../../services/TableChangePublisher.ts"
 import { KafkaProducer } from "./kafkaClient.ts"
-
-interface Record {
-  key: string | null
-  value: string | null
-  partition?: number
-  headers: { [name: string]: string }
-}
-
-const headersOf = (change: TableChange, capturedAt: string) => {
-  const headers: { [name: string]: string } = {
-    [changeHeaders.op]: change.op,
-    [changeHeaders.lsn]: formatLsn(change.key.lsn),
-    [changeHeaders.changeKey]: formatChangeKey(change.key),
-    source: change.table,
-    captured_at: capturedAt
-  }
-  if (change.commitTime !== null) headers[changeHeaders.commitTime] = formatIsoMicros(change.commitTime)
-  if (change.xid !== null) headers[changeHeaders.xid] = String(change.xid)
-  return headers
-}
-
-/**
- * The messages of one change: keyed by the row's key (murmur2 keeps a row's changes on one
- * partition, in order), or, for a marker, one copy per partition with `partitions` saying how many.
- */
-export const tableChangeRecords = (change: TableChange, partitions: number, capturedAt: string): Array<Record> => {
-  if (!isMarker(change.op)) return [{ key: change.keyJson, value: change.value, headers: headersOf(change, capturedAt) }]
-  return Array.from({ length: partitions }, (_, partition) => ({
-    key: null,
-    value: change.value,
-    partition,
-    headers: { ...headersOf(change, capturedAt), [changeHeaders.partitions]: String(partitions) }
-  }))
-}
 
 /**
  * Publishes with acks from all in-sync replicas, every topic of the batch in one request
@@ -54,7 +18,7 @@ export const kafkaTableChangePublisher = Layer.effect(
         Effect.gen(function*() {
           if (changes.length === 0) return
           const capturedAt = new Date().toISOString()
-          const byTopic = new Map<string, Array<Record>>()
+          const byTopic = new Map<string, Array<TableChangeRecord>>()
           for (const change of changes) {
             let records = byTopic.get(change.topic)
             if (records === undefined) byTopic.set(change.topic, records = [])

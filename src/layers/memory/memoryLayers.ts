@@ -3,10 +3,12 @@ import type { CaptureKey } from "../../domain/CaptureKey.ts"
 import { formatChangeKey } from "../../domain/Change.ts"
 import { compareKeys, keyOf } from "../../domain/CaptureKey.ts"
 import { type Order, orderToJson } from "../../domain/Order.ts"
+import { tableChangeRecords } from "../../domain/TableChange.ts"
 import { CursorStore } from "../../services/CursorStore.ts"
 import { DeadLetters } from "../../services/DeadLetters.ts"
 import { OrderPublisher } from "../../services/OrderPublisher.ts"
 import { OrderSource } from "../../services/OrderSource.ts"
+import { TableChangePublisher } from "../../services/TableChangePublisher.ts"
 import { type Assignment, backlogHeader, captureKeyHeader, captureKeyText, type MessageBatch, OrderStream } from "../../services/OrderStream.ts"
 import { formatIsoMicros } from "../../domain/Timestamp.ts"
 import { append, type MemoryTopic, partitionFor } from "./MemoryTopic.ts"
@@ -66,6 +68,17 @@ export const memoryOrderPublisher = (topic: MemoryTopic) =>
         }
         return [{ key: String(change.orderId), value: change.order === null ? null : orderToJson(change.order), headers }]
       }))
+  }))
+
+/** As the Kafka table publisher (the same records, markers to every partition), into in-memory topics by name. */
+export const memoryTableChangePublisher = (topics: ReadonlyArray<MemoryTopic>) =>
+  Layer.succeed(TableChangePublisher, TableChangePublisher.of({
+    publish: (changes) =>
+      Effect.forEach(topics, (topic) => {
+        const capturedAt = new Date().toISOString()
+        const records = changes.filter((change) => change.topic === topic.name).flatMap((change) => tableChangeRecords(change, topic.partitions, capturedAt))
+        return records.length === 0 ? Effect.void : append(topic, records)
+      }, { discard: true })
   }))
 
 export const memoryDeadLetters = (topic: MemoryTopic) =>
