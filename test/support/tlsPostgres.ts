@@ -5,7 +5,7 @@
  * through its Unix socket (trust), so the test's own setup never depends on the code under test.
  */
 import { execFileSync, spawnSync } from "node:child_process"
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { appendFileSync, chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -25,7 +25,20 @@ export interface TlsPostgres {
   readonly url: (host: string, parameters: Record<string, string>) => string
   /** A superuser client over the Unix socket. */
   readonly admin: () => pg.Client
+  /** The directory of its Unix socket (PGHOST for psql). */
+  readonly socketDir: string
   readonly stop: () => void
+}
+
+export interface TlsPostgresOptions {
+  /**
+   * A deployment's own settings instead of the ones written here (deploy/secured/postgresql.conf,
+   * its paths already pointed at this machine): included from postgresql.conf, with only this
+   * machine's port, address, socket directory and test speed-ups set after it. Its certificate, key
+   * and pg_hba file are used with the owners and modes they have; `caFile` is the CA that signed
+   * its certificate. No pg_hba.conf is written.
+   */
+  readonly settings?: { readonly file: string; readonly caFile: string }
 }
 
 const binDir = (): string => {
@@ -45,7 +58,7 @@ const freePort = () =>
     })
   })
 
-export const startTlsPostgres = async (): Promise<TlsPostgres> => {
+export const startTlsPostgres = async (options: TlsPostgresOptions = {}): Promise<TlsPostgres> => {
   const asRoot = process.getuid?.() === 0
   const base = mkdtempSync(join(tmpdir(), "fop-tlspg-"))
   // The server runs as the postgres user (it refuses root): it must reach its directory.
@@ -73,27 +86,36 @@ export const startTlsPostgres = async (): Promise<TlsPostgres> => {
   }
   run("initdb", ["-D", data, "-U", "postgres", "--auth-local=trust", "--auth-host=reject", "-E", "UTF8", "--locale=C"])
   const port = await freePort()
-  writeFileSync(join(data, "pg_hba.conf"), [
-    "local all all trust",
-    // Passwords over TLS only; a plaintext attempt meets "no pg_hba.conf entry ... no encryption".
-    "hostssl all all 127.0.0.1/32 scram-sha-256",
-    "hostssl all all ::1/128 scram-sha-256",
-    ""
-  ].join("\n"))
-  writeFileSync(join(data, "postgresql.auto.conf"), [
+  const machine = [
     `port = ${port}`,
     "listen_addresses = '127.0.0.1'",
     `unix_socket_directories = '${base}'`,
-    "ssl = on",
-    `ssl_cert_file = '${made.serverCert}'`,
-    `ssl_key_file = '${made.serverKey}'`,
-    "wal_level = logical",
-    "max_replication_slots = 10",
-    "max_wal_senders = 10",
     "shared_buffers = 32MB",
     "fsync = off",
     ""
-  ].join("\n"))
+  ]
+  if (options.settings === undefined) {
+    writeFileSync(join(data, "pg_hba.conf"), [
+      "local all all trust",
+      // Passwords over TLS only; a plaintext attempt meets "no pg_hba.conf entry ... no encryption".
+      "hostssl all all 127.0.0.1/32 scram-sha-256",
+      "hostssl all all ::1/128 scram-sha-256",
+      ""
+    ].join("\n"))
+    writeFileSync(join(data, "postgresql.auto.conf"), [
+      "ssl = on",
+      `ssl_cert_file = '${made.serverCert}'`,
+      `ssl_key_file = '${made.serverKey}'`,
+      "wal_level = logical",
+      "max_replication_slots = 10",
+      "max_wal_senders = 10",
+      ...machine
+    ].join("\n"))
+  } else {
+    // postgresql.auto.conf is read after postgresql.conf and what it includes: this machine's lines win.
+    appendFileSync(join(data, "postgresql.conf"), `\ninclude '${options.settings.file}'\n`)
+    writeFileSync(join(data, "postgresql.auto.conf"), machine.join("\n"))
+  }
   if (asRoot) for (const file of ["pg_hba.conf", "postgresql.auto.conf"]) chownSync(join(data, file), uidOf("postgres"), gidOf("postgres"))
   run("pg_ctl", ["-D", data, "-l", join(base, "server.log"), "-w", "-t", "60", "start"])
 
@@ -113,7 +135,7 @@ export const startTlsPostgres = async (): Promise<TlsPostgres> => {
   }
   return {
     port,
-    caFile: made.ca,
+    caFile: options.settings?.caFile ?? made.ca,
     otherCaFile: made.otherCa,
     user,
     password,
@@ -123,6 +145,7 @@ export const startTlsPostgres = async (): Promise<TlsPostgres> => {
       return `postgres://${user}:${encodeURIComponent(password)}@${host}:${port}/${database}${query === "" ? "" : `?${query}`}`
     },
     admin: () => new pg.Client({ host: base, port, user: "postgres", database }),
+    socketDir: base,
     stop: () => {
       try {
         run("pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"])
