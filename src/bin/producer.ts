@@ -1,6 +1,6 @@
 import { NodeContext } from "@effect/platform-node"
 import { Cause, Effect, Layer } from "effect"
-import { capturedTablesOf } from "../config/capturedTables.ts"
+import { capturedTablesOf, findCapturedTable } from "../config/capturedTables.ts"
 import { loadConfig } from "../config/loadConfig.ts"
 import { logicalProducerLayer, producerLayer } from "../layers/live.ts"
 import { serverAccessOf } from "../observability/httpServer.ts"
@@ -36,6 +36,18 @@ const main = Effect.gen(function*() {
   if (cli.resnapshot && config.capture.mode !== "logical") {
     return yield* Effect.fail(new Error("--resnapshot applies to capture.mode logical only"))
   }
+  const captured = capturedTablesOf(config)
+  const resnapshotTables: Array<string> = []
+  for (const name of cli.resnapshotTables) {
+    const table = findCapturedTable(captured, name)
+    if (table === undefined) {
+      return yield* Effect.fail(new Error(
+        `--resnapshot-table ${name}: not a table of tables: (${captured.map((t) => t.display).join(", ") || "none configured"}); ` +
+          "the orders table is published again with --resnapshot"
+      ))
+    }
+    resnapshotTables.push(table.display)
+  }
   const observability = observabilityLayer({
     program: "producer",
     port: config.observability.producer_port,
@@ -52,13 +64,13 @@ const main = Effect.gen(function*() {
   if (config.capture.mode === "logical") {
     yield* Effect.gen(function*() {
       const ssl = yield* connect
-      yield* runLogicalCapture(logicalCaptureSettingsOf(config, { once: cli.once, resnapshot: cli.resnapshot }, ssl))
+      yield* runLogicalCapture(logicalCaptureSettingsOf(config, { once: cli.once, resnapshot: cli.resnapshot, resnapshotTables }, ssl))
     }).pipe(Effect.provide(Layer.merge(logicalProducerLayer(config), observability)))
   } else {
     const orders = cli.once ? Effect.asVoid(produceOnce(options)) : produceForever(options)
     yield* Effect.gen(function*() {
       const ssl = yield* connect
-      const tables = capturedTablesOf(config)
+      const tables = captured
       // The tables of `tables:` poll beside the orders, each on its own; a table whose capture
       // stopped (logged with its cause) leaves the others running and the exit status non-zero.
       const program = tables.length === 0 ? orders : Effect.scoped(Effect.gen(function*() {
@@ -70,7 +82,8 @@ const main = Effect.gen(function*() {
           intervalMs: config.streaming.batch_interval * 1000,
           once: cli.once
         }
-        const [, outcomes] = yield* Effect.all([orders, Effect.all(tables.map((table) => pollTable(pool, table, pollOptions)), { concurrency: "unbounded" })], {
+        const polls = tables.map((table) => pollTable(pool, table, { ...pollOptions, resnapshot: resnapshotTables.includes(table.display) }))
+        const [, outcomes] = yield* Effect.all([orders, Effect.all(polls, { concurrency: "unbounded" })], {
           concurrency: "unbounded"
         })
         const stopped = tables.filter((_, i) => outcomes[i] === "stopped").map((table) => table.display)

@@ -104,3 +104,7 @@ export const isOrdersEntry = (config: PipelineConfig, entry: TableEntry) => {
   const ref = tableRefOf(entry.name)
   return ref.schema === "public" && ref.name === config.postgres.table
 }
+
+/** The captured table a command line names: `schema.name`, `name` (in schema public), or its lake name. */
+export const findCapturedTable = (tables: ReadonlyArray<CapturedTableConfig>, name: string) =>
+  tables.find((table) => table.display === name || table.display === `public.${name}` || table.lakeName === name)

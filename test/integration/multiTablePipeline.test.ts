@@ -7,7 +7,7 @@
  * PostgreSQL holds, row by row; older rows read the added column as null, as PostgreSQL's do not
  * (the column was added without a default).
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect } from "effect"
@@ -15,7 +15,7 @@ import { afterAll, expect, it } from "vitest"
 import { openLake, runQuery } from "../../src/analytics/lakeQuery.ts"
 import { describeIntegration } from "../support/endpoints.ts"
 import { deleteTopics } from "../support/kafka.ts"
-import { runProgram } from "../support/pipelineProcess.ts"
+import { logLines, runProgram } from "../support/pipelineProcess.ts"
 import { type SparkSession, startSpark } from "../support/spark.ts"
 import { makeTestPipeline, type TestPipeline } from "../support/testPipeline.ts"
 
@@ -212,5 +212,32 @@ tables:
     expect(read.history).toEqual([["insert", "1"], ["snapshot", "10"]])
     // Run again: it stops at the same place, and takes nothing past it.
     expect((await run("consumer")).code).not.toBe(0)
+
+    // The way out the error names: the menu's topic deleted, its two directories moved away, the menu
+    // alone published again from a new snapshot; the shops are not read again.
+    const movedAway = mkdtempSync(join(tmpdir(), "fop-menu-before-"))
+    cleanup.push(async () => rmSync(movedAway, { recursive: true, force: true }))
+    await deleteTopics(endpoints.kafkaBrokers, [`${roll}_food_menu_raw`])
+    for (const name of ["menu", "menu_changes"]) renameSync(join(lakeRoot, name), join(movedAway, name))
+    const unknown = await runProgram("producer", ["--once", "--resnapshot-table", "nosuch"], env)
+    expect(unknown.code).not.toBe(0)
+    expect(unknown.stdout + unknown.stderr).toContain(`--resnapshot-table nosuch: not a table of tables: (public.${menu}, public.${shops})`)
+    const again = await runProgram("producer", ["--once", "--resnapshot-table", menu], env)
+    expect(again.code, again.stdout + again.stderr).toBe(0)
+    expect(logLines(again).find((line) => line["message"] === "table snapshot published")?.["annotations"]).toMatchObject({ table: `public.${menu}`, rows: 12 })
+    expect(logLines(again).filter((line) => line["message"] === "table snapshot published")).toHaveLength(1)
+    expect((await run("consumer")).code).toBe(0)
+    const after = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      const db = yield* openLake(pipeline.env["DATALAKE_PATH"]!, {}, undefined, tables)
+      const menuRows = yield* runQuery(db, "SELECT string_agg(id::VARCHAR || ':' || dish, ',' ORDER BY id) FROM menu")
+      const menuColumns = yield* runQuery(db, "SELECT string_agg(column_name, ',') FROM (DESCRIBE SELECT * FROM menu)")
+      const history = yield* runQuery(db, "SELECT _change_op, count(*) FROM menu_changes GROUP BY 1 ORDER BY 1")
+      const shopHistory = yield* runQuery(db, "SELECT count(*) FROM shops_changes")
+      return { menu: menuRows.rows[0]![0], columns: menuColumns.rows[0]![0], history: history.rows, shopHistory: shopHistory.rows[0]![0] }
+    })))
+    expect(after.menu).toBe([...Array.from({ length: 10 }, (_, i) => `${i + 1}:dish ${i + 1}`), "11:before", "12:after"].join(","))
+    expect(after.columns).toBe("id,dish")
+    expect(after.history).toEqual([["snapshot", "12"]])
+    expect(after.shopHistory).toBe("8")
   })
 })

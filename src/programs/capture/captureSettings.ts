@@ -23,11 +23,13 @@ export interface LogicalCaptureSettings {
   readonly once: boolean
   /** `--resnapshot`: drop the slot and the state, then start over with a new snapshot. */
   readonly resnapshot: boolean
+  /** `--resnapshot-table`: these tables of `tables:` (`schema.name`) are snapshotted again, as if added now. */
+  readonly resnapshotTables: ReadonlyArray<string>
 }
 
 export const logicalCaptureSettingsOf = (
   config: PipelineConfig,
-  flags: { readonly once: boolean; readonly resnapshot: boolean },
+  flags: { readonly once: boolean; readonly resnapshot: boolean; readonly resnapshotTables?: ReadonlyArray<string> },
   ssl: PgSsl
 ): LogicalCaptureSettings => {
   const slot = slotNameOf(config)
@@ -43,6 +45,7 @@ export const logicalCaptureSettingsOf = (
     heartbeat: Duration.seconds(config.capture.heartbeat_seconds),
     slotLagWarnBytes: Math.round(config.capture.slot_lag_warn_mb * 1024 * 1024),
     once: flags.once,
-    resnapshot: flags.resnapshot
+    resnapshot: flags.resnapshot,
+    resnapshotTables: flags.resnapshotTables ?? []
   }
 }

@@ -15,6 +15,7 @@ import type { LogicalCaptureSettings } from "./captureSettings.ts"
 import { makeSource } from "./capturedSources.ts"
 import { streamSession } from "./changeStream.ts"
 import { ensureSnapshot, resetCapture } from "./initialSnapshot.ts"
+import { forgetTableSnapshots } from "./tableSnapshots.ts"
 
 /**
  * Transient failures (PostgreSQL or the broker down, the replication connection lost) are logged
@@ -91,6 +92,7 @@ export const runLogicalCapture = (settings: LogicalCaptureSettings) =>
     const pool = yield* queryPool(settings.pg)
     const { sources, table } = yield* setUp(pool, settings).pipe(retryingOutages(settings, "preflight"))
     if (settings.resnapshot) yield* resetCapture(pool, settings).pipe(retryingOutages(settings, "re-snapshot"))
+    if (settings.resnapshotTables.length > 0) yield* forgetTableSnapshots(settings)
     const { epoch } = yield* ensureSnapshot(pool, settings, table, sources).pipe(retryingOutages(settings, "snapshot"))
     // Once this producer has streamed, a busy slot on reconnecting is most likely its own previous
     // walsender, which a cut network leaves standing until wal_sender_timeout: keep trying (each

@@ -60,6 +60,8 @@ export interface TablePollOptions {
   readonly cursorLocation: string
   /** How long a cycle waits for the transactions open at its sequence reading to end. */
   readonly horizonWaitMs: number
+  /** `--resnapshot-table`: start again from the first key, under a new epoch. */
+  readonly resnapshot?: boolean
 }
 
 /** A value of the sequence, and the transactions that held it just after it was read. */
@@ -80,6 +82,10 @@ export const makeTablePoller = (pool: pg.Pool, table: CapturedTableConfig, optio
   Effect.gen(function*() {
     const file = jsonFile(tablePollStatePath(options.cursorLocation, table), TablePollState)
     let state = Option.getOrNull(yield* file.load)
+    if (options.resnapshot === true && state !== null) {
+      yield* Effect.logInfo("table to be published again from its first key").pipe(Effect.annotateLogs({ table: table.display, last_key: state.last_key }))
+      state = null
+    }
     const readings: Array<Reading> = []
     // The schema this run last put on the topic: every run announces its columns before its first row.
     let announced: string | null = null

@@ -1,4 +1,4 @@
-import { Effect, Metric } from "effect"
+import { Effect, Metric, Option } from "effect"
 import type pg from "pg"
 import { formatLsn, parseLsn } from "../../domain/Change.ts"
 import type { TableChange } from "../../domain/TableChange.ts"
@@ -115,4 +115,23 @@ export const publishTableSnapshots = (
       }))
     }
     return state
+  })
+
+/**
+ * `--resnapshot-table`: forgets the named tables' snapshots, so that they are published again as a
+ * table added to a running configuration is (keyed at the WAL position read before the new
+ * snapshot: the stream's older changes of them sort below it). The slot, the orders and the other
+ * tables are untouched. Without a state there is nothing to forget: every table gets a snapshot.
+ */
+export const forgetTableSnapshots = (settings: LogicalCaptureSettings) =>
+  Effect.gen(function*() {
+    const file = captureStateFile(settings.statePath)
+    const state = Option.getOrNull(yield* file.load)
+    if (state === null) return
+    const forgotten = settings.resnapshotTables.filter((name) => state.tables[name] !== undefined)
+    yield* file.save({ ...state, tables: Object.fromEntries(Object.entries(state.tables).filter(([name]) => !settings.resnapshotTables.includes(name))) })
+    yield* Effect.logInfo("tables to be published again from a new snapshot").pipe(Effect.annotateLogs({
+      tables: settings.resnapshotTables.join(","),
+      had_snapshot: forgotten.join(",")
+    }))
   })

@@ -93,7 +93,8 @@ export const tableWriter = (table: CapturedTableConfig, lake: RowsLake): BatchWr
           detail: `table ${table.display} changed in a way its Delta table cannot follow: ${stopped.stopped!.problem} ` +
             `(topic ${stopped.topic}, partition ${stopped.partition}, offset ${stopped.stopped!.offset}). Its stream stopped there; ` +
             `the other tables go on. The way out is a new snapshot into a new table: stop the producer, delete topic ${table.topic} ` +
-            `and move ${table.path} and ${table.changesPath} away, then npm run producer -- --resnapshot`
+            `and move ${table.path} and ${table.changesPath} away, then npm run producer -- --resnapshot-table ${table.display} ` +
+            "(the orders and the other tables are not published again)"
         })
       }
       return outcome
