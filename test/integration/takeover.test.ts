@@ -187,7 +187,10 @@ describeIntegration("consumers taking over from each other", (endpoints) => {
     const written = woke.find((l) => message(l) === "batch written")
     expect(written, JSON.stringify(woke.map((l) => [message(l), annotations(l)["detail"]]))).toBeDefined()
     expect(woke.findIndex((l) => message(l) === "batch written")).toBeLessThan(woke.findIndex(isConflict) === -1 ? Infinity : woke.findIndex(isConflict))
-    expect(String(annotations(written!)["partitions"])).toContain(String(frozenPartitions))
+    // Its own partitions, those its batch had messages of: one of two may have had none yet when it filled.
+    const writtenPartitions = String(annotations(written!)["partitions"]).split(",")
+    expect(writtenPartitions.length).toBeGreaterThan(0)
+    for (const partition of writtenPartitions) expect(String(frozenPartitions).split(",")).toContain(partition)
     await p.pool.query(insertOrdersSql(p.table, 601, 300, "2025-07-02 08:00:00", 7))
     await until("the topic to drain", drained).catch(async (error) => {
       const dump = (c: RunningProgram) => c.logs().slice(-40).map((l) => `${message(l)} ${JSON.stringify(annotations(l))}`).join("\n")
