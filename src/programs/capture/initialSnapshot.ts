@@ -8,14 +8,12 @@ import { createSlotWithSnapshot, dropSlot, slotStatus } from "../../layers/postg
 import { readSnapshot, type SnapshotChunk } from "../../layers/postgres/logical/snapshotReader.ts"
 import { tableReplaced } from "../../layers/postgres/logical/sourceTableCheck.ts"
 import { capturedByOp, publishedByOp, rowsSkipped } from "../../observability/captureMetrics.ts"
-import { reportHealth } from "../../observability/Health.ts"
 import { ordersCaptured, ordersPublished } from "../../observability/metrics.ts"
-import { crashPoint } from "../../runtime/crashPoints.ts"
-import { stepRetry } from "../../runtime/schedules.ts"
 import { OrderPublisher } from "../../services/OrderPublisher.ts"
 import type { LogicalCaptureSettings } from "./captureSettings.ts"
 import type { CapturedSource } from "./capturedSources.ts"
 import { publishTableSnapshots } from "./tableSnapshots.ts"
+import { publishThenSave } from "./publishThenSave.ts"
 
 const slotLost = (settings: LogicalCaptureSettings, what: string) =>
   new CaptureError({
@@ -51,17 +49,7 @@ const publishChunk = (settings: LogicalCaptureSettings, state: CaptureState, con
       ...state,
       snapshot: { done: false, last_order_id: chunk.lastOrderId, rows: state.snapshot.rows + changes.length }
     }
-    yield* Effect.uninterruptible(
-      publisher.publishChanges(changes, { backlog: chunk.full }).pipe(
-        Effect.retry(stepRetry),
-        Effect.tapBoth({
-          onFailure: (error) => reportHealth("broker", { ok: false, error: error.message }),
-          onSuccess: () => reportHealth("broker", { ok: true })
-        }),
-        Effect.zipRight(crashPoint("producer.after-publish")),
-        Effect.zipRight(file.save(next).pipe(Effect.retry(stepRetry)))
-      )
-    )
+    yield* publishThenSave(publisher.publishChanges(changes, { backlog: chunk.full }), file.save(next))
     yield* Metric.incrementBy(publishedByOp.snapshot, changes.length)
     yield* Metric.incrementBy(ordersPublished, changes.length)
     return next

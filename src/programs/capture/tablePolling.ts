@@ -20,9 +20,9 @@ import {
 } from "../../layers/postgres/tablePollQuery.ts"
 import { capturedByOp, publishedByOp } from "../../observability/captureMetrics.ts"
 import { reportHealth } from "../../observability/Health.ts"
-import { crashPoint } from "../../runtime/crashPoints.ts"
-import { onceBackoff, outageBackoff, stepRetry } from "../../runtime/schedules.ts"
+import { onceBackoff, outageBackoff } from "../../runtime/schedules.ts"
 import { TableChangePublisher } from "../../services/TableChangePublisher.ts"
+import { publishThenSave } from "./publishThenSave.ts"
 
 /**
  * capture.mode poll for the tables of `tables:`: one loop per table publishes its new rows, by key,
@@ -130,23 +130,14 @@ export const makeTablePoller = (pool: pg.Pool, table: CapturedTableConfig, optio
       })
 
     const publish = (changes: ReadonlyArray<TableChange>, next: TablePollState, backlog: boolean) =>
-      Effect.gen(function*() {
-        const publisher = yield* TableChangePublisher
-        yield* Effect.uninterruptible(
-          publisher.publish(changes, { backlog }).pipe(
-            Effect.retry(stepRetry),
-            Effect.tapBoth({
-              onFailure: (error) => reportHealth("broker", { ok: false, error: error.message }),
-              onSuccess: () => reportHealth("broker", { ok: true })
-            }),
-            Effect.zipRight(crashPoint("producer.after-publish")),
-            Effect.zipRight(Effect.suspend(() => {
-              state = next
-              return file.save(next).pipe(Effect.retry(stepRetry))
-            }))
-          )
-        )
-      })
+      Effect.flatMap(TableChangePublisher, (publisher) =>
+        publishThenSave(
+          publisher.publish(changes, { backlog }),
+          Effect.suspend(() => {
+            state = next
+            return file.save(next)
+          })
+        ))
 
     const cycle = Effect.gen(function*() {
       let { oid, schema } = yield* schemaNow

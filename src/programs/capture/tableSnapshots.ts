@@ -6,12 +6,10 @@ import { type CaptureState, captureStateFile, type TableSnapshotState } from "..
 import { query } from "../../layers/postgres/logical/pgConnection.ts"
 import { readTableSnapshot, type TableChunk } from "../../layers/postgres/logical/tableSnapshotReader.ts"
 import { capturedByOp, publishedByOp } from "../../observability/captureMetrics.ts"
-import { reportHealth } from "../../observability/Health.ts"
-import { crashPoint } from "../../runtime/crashPoints.ts"
-import { stepRetry } from "../../runtime/schedules.ts"
 import { TableChangePublisher } from "../../services/TableChangePublisher.ts"
 import type { LogicalCaptureSettings } from "./captureSettings.ts"
 import { type CapturedSource, rowChange, schemaMarker } from "./capturedSources.ts"
+import { publishThenSave } from "./publishThenSave.ts"
 
 /**
  * Publishes the snapshot of every table captured beside the orders table that has not finished
@@ -82,20 +80,13 @@ export const publishTableSnapshots = (
           }
           yield* Metric.incrementBy(capturedByOp.snapshot, rows)
           const publisher = yield* TableChangePublisher
-          yield* Effect.uninterruptible(
-            publisher.publish(changes, { backlog: chunk?.full ?? false }).pipe(
-              Effect.retry(stepRetry),
-              Effect.tapBoth({
-                onFailure: (error) => reportHealth("broker", { ok: false, error: error.message }),
-                onSuccess: () => reportHealth("broker", { ok: true })
-              }),
-              Effect.zipRight(crashPoint("producer.after-publish")),
-              Effect.zipRight(Effect.suspend(() => {
-                progress = next
-                state = { ...state, tables: { ...state.tables, [name]: next } }
-                return file.save(state).pipe(Effect.retry(stepRetry))
-              }))
-            )
+          yield* publishThenSave(
+            publisher.publish(changes, { backlog: chunk?.full ?? false }),
+            Effect.suspend(() => {
+              progress = next
+              state = { ...state, tables: { ...state.tables, [name]: next } }
+              return file.save(state)
+            })
           )
           yield* Metric.incrementBy(publishedByOp.snapshot, rows)
         })
