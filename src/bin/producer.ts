@@ -11,7 +11,7 @@ import { ordersCaptured, ordersPublished } from "../observability/metrics.ts"
 import { observabilityLayer } from "../observability/observabilityLayer.ts"
 import { logicalCaptureSettingsOf } from "../programs/capture/captureSettings.ts"
 import { runLogicalCapture } from "../programs/capture/logicalCapture.ts"
-import { pollTable } from "../programs/capture/tablePolling.ts"
+import { pollTables } from "../programs/capture/tablePolling.ts"
 import { produceForever, produceOnce } from "../programs/producer.ts"
 import { parseCli } from "../runtime/cli.ts"
 import { loggerLayer } from "../runtime/logging.ts"
@@ -70,23 +70,18 @@ const main = Effect.gen(function*() {
     const orders = cli.once ? Effect.asVoid(produceOnce(options)) : produceForever(options)
     yield* Effect.gen(function*() {
       const ssl = yield* connect
-      const tables = captured
-      // The tables of `tables:` poll beside the orders, each on its own; a table whose capture
-      // stopped (logged with its cause) leaves the others running and the exit status non-zero.
-      const program = tables.length === 0 ? orders : Effect.scoped(Effect.gen(function*() {
+      // The tables of `tables:` poll beside the orders, each on its own.
+      const program = captured.length === 0 ? orders : Effect.scoped(Effect.gen(function*() {
         const pool = yield* queryPool(pgSettingsOf(config, ssl))
-        const pollOptions = {
+        const tables = pollTables(pool, captured, {
           batchSize: config.producer.batch_size,
           cursorLocation: config.streaming.last_processed_timestamp_location,
           horizonWaitMs: 1_000,
           intervalMs: config.streaming.batch_interval * 1000,
           once: cli.once
-        }
-        const polls = tables.map((table) => pollTable(pool, table, { ...pollOptions, resnapshot: resnapshotTables.includes(table.display) }))
-        const [, outcomes] = yield* Effect.all([orders, Effect.all(polls, { concurrency: "unbounded" })], {
-          concurrency: "unbounded"
-        })
-        const stopped = tables.filter((_, i) => outcomes[i] === "stopped").map((table) => table.display)
+        }, resnapshotTables)
+        // The orders' capture is not cut short by a stopped table: the exit status says it at the end.
+        const [, stopped] = yield* Effect.all([orders, tables], { concurrency: "unbounded" })
         if (stopped.length > 0) return yield* Effect.fail(new Error(`capture stopped for ${stopped.join(", ")} (see the errors above)`))
       }))
       yield* program.pipe(Effect.provide(producerLayer(config, ssl)))

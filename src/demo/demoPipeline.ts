@@ -1,9 +1,8 @@
-import { Cause, Context, Data, type Duration, Effect, Exit, Fiber, Layer, Logger, LogLevel, Option, Ref, Schedule, Stream } from "effect"
+import { Cause, Data, type Duration, Effect, Exit, Fiber, Layer, Logger, LogLevel, Option, Ref, Schedule, Stream } from "effect"
 import type pg from "pg"
-import type { CapturedTableConfig } from "../config/capturedTables.ts"
 import { fileCursorStore } from "../layers/file/fileCursorStore.ts"
 import { deltaLake, type TableSettings } from "../layers/lake/deltaLake.ts"
-import { makeRowsLake } from "../layers/lake/rowsLake.ts"
+import { openRowsLake } from "../layers/lake/rowsLake.ts"
 import { makeMemoryTopic, type MemoryTopic } from "../layers/memory/MemoryTopic.ts"
 import { memoryDeadLetters, memoryOrderPublisher, memoryOrderStream, memoryTableChangePublisher } from "../layers/memory/memoryLayers.ts"
 import { pgOrderSource } from "../layers/postgres/pgOrderSource.ts"
@@ -13,7 +12,6 @@ import { tableWriter } from "../programs/consumer/tableLane.ts"
 import { produceForever } from "../programs/producer.ts"
 import { Lake } from "../services/Lake.ts"
 import { OrderSource } from "../services/OrderSource.ts"
-import { TableStorage } from "../services/TableStorage.ts"
 import { fileTableStorage } from "../layers/storage/fileTableStorage.ts"
 import { type DemoLayout, demoNames } from "./demoLayout.ts"
 import { type EmbeddedPostgres, embeddedPgClient, embeddedPool } from "./embeddedPostgres.ts"
@@ -130,14 +128,6 @@ const demoTableSettings: TableSettings = {
 
 const demoTable = (root: string) => deltaLake(demoTableSettings).pipe(Layer.provide(fileTableStorage(root)))
 
-/** The restaurants' Delta table and history, as the consumer's lane for a table of `tables:` opens them. */
-const restaurantsLake = (table: CapturedTableConfig) =>
-  Effect.gen(function*() {
-    const storage = Context.get(yield* Layer.build(fileTableStorage(table.path)), TableStorage)
-    const history = Context.get(yield* Layer.build(fileTableStorage(table.changesPath)), TableStorage)
-    return yield* makeRowsLake(table, demoTableSettings, storage, history, yield* Effect.makeSemaphore(1))
-  })
-
 /** The programs' own info logs (a line per cycle and batch) would drown the demo's output. */
 const quiet = Logger.withMinimumLogLevel(LogLevel.Warning)
 
@@ -200,7 +190,7 @@ export const runPipeline = Effect.fn("Demo.runPipeline")(function*(settings: Pip
       once: false
     }).pipe(Effect.provide(memoryTableChangePublisher([restaurantsTopic])), quiet, Effect.forkScoped)
     const consumer = yield* consume({ topic: demoNames.topic, pollWait: "200 millis", flush, once: false }).pipe(quiet, Effect.forkScoped)
-    const restaurantsLakeNow = yield* restaurantsLake(restaurants)
+    const restaurantsLakeNow = yield* openRowsLake(restaurants, demoTableSettings, fileTableStorage)
     const restaurantsConsumer = yield* consumeWith(tableWriter(restaurants, restaurantsLakeNow), {
       topic: restaurants.topic,
       tagLagWithTopic: true,

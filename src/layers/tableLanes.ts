@@ -1,12 +1,11 @@
-import { Context, Effect, Layer } from "effect"
+import { Effect, Layer } from "effect"
 import type { CapturedTableConfig } from "../config/capturedTables.ts"
 import type { PipelineConfig } from "../config/PipelineConfig.ts"
 import { consumeWith } from "../programs/consumer/consume.ts"
 import type { ConsumerOptions } from "../programs/consumer/flushPolicy.ts"
 import { tableWriter } from "../programs/consumer/tableLane.ts"
-import { TableStorage } from "../services/TableStorage.ts"
 import { kafkaOrderStream } from "./kafka/kafkaOrderStream.ts"
-import { makeRowsLake } from "./lake/rowsLake.ts"
+import { openRowsLake } from "./lake/rowsLake.ts"
 import { kafkaSettingsOf, tableSettingsOf, topicsLayer, waitingFor } from "./live.ts"
 import { tableStorageFor } from "./storage/tableStorageFor.ts"
 
@@ -20,8 +19,6 @@ export const consumeTable = (config: PipelineConfig, table: CapturedTableConfig,
     const stream = yield* Layer.build(
       kafkaOrderStream(kafkaSettingsOf(config), table.topic, table.consumerGroup).pipe(Layer.provide(topicsLayer(config)), waitingFor("Kafka"))
     )
-    const storage = Context.get(yield* Layer.build(tableStorageFor(table.path).pipe(waitingFor("the lake"))), TableStorage)
-    const historyStorage = Context.get(yield* Layer.build(tableStorageFor(table.changesPath).pipe(waitingFor("the lake"))), TableStorage)
-    const lake = yield* makeRowsLake(table, tableSettingsOf(config, { maintenance: true }), storage, historyStorage, yield* Effect.makeSemaphore(1))
+    const lake = yield* openRowsLake(table, tableSettingsOf(config, { maintenance: true }), (path) => tableStorageFor(path).pipe(waitingFor("the lake")))
     return yield* consumeWith(tableWriter(table, lake), { ...options, topic: table.topic, tagLagWithTopic: true }).pipe(Effect.provide(stream))
   })).pipe(Effect.annotateLogs({ table: table.display, topic: table.topic }))

@@ -1,4 +1,4 @@
-import { Effect, Scope } from "effect"
+import { Context, Effect, Layer, Scope } from "effect"
 import type { CapturedTableConfig } from "../../config/capturedTables.ts"
 import { type ChangeKey, compareChangeKeys, formatChangeKey, parseChangeKey } from "../../domain/Change.ts"
 import type { Row, TableSchema, Value } from "../../domain/columns.ts"
@@ -140,6 +140,21 @@ const netRows = (changes: ReadonlyArray<RowChangeAt>) => {
   }
   return net
 }
+
+/**
+ * `makeRowsLake` on the storage `storageFor` gives for the table's path and its history's (a
+ * directory, S3), each built in the current scope.
+ */
+export const openRowsLake = <E>(
+  config: CapturedTableConfig,
+  settings: TableSettings,
+  storageFor: (path: string) => Layer.Layer<TableStorage, E>
+) =>
+  Effect.gen(function*() {
+    const storage = Context.get(yield* Layer.build(storageFor(config.path)), TableStorageTag)
+    const history = Context.get(yield* Layer.build(storageFor(config.changesPath)), TableStorageTag)
+    return yield* makeRowsLake(config, settings, storage, history, yield* Effect.makeSemaphore(1))
+  })
 
 /**
  * The Delta tables of one table captured beside the orders table: its current state (one row per

@@ -79,12 +79,14 @@ export const pollKeyOf = (pool: pg.Pool, table: TableRef, display: string, schem
  * The last value the sequence handed out (before any: one step below its start), as decimal text.
  * pg_sequence_last_value needs SELECT or USAGE on the sequence.
  */
-const sequenceValueSql = `SELECT coalesce(pg_sequence_last_value($1::regclass), s.seqstart - s.seqincrement)::text AS value
-  FROM pg_sequence s WHERE s.seqrelid = $1::regclass`
+const sequenceValue = `(SELECT coalesce(pg_sequence_last_value($1::regclass), s.seqstart - s.seqincrement)
+  FROM pg_sequence s WHERE s.seqrelid = $1::regclass)`
+
+const sequenceValueSql = `SELECT ${sequenceValue}::text AS value`
 
 export const readSequenceValue = (pool: pg.Pool, key: PollKey) =>
-  Effect.flatMap(query<{ value: string }>(pool, sequenceValueSql, [key.sequence]), ([row]) =>
-    row === undefined
+  Effect.flatMap(query<{ value: string | null }>(pool, sequenceValueSql, [key.sequence]), ([row]) =>
+    row === undefined || row.value === null
       ? Effect.fail(new CaptureError({ reason: "connection", detail: `sequence ${key.sequence} is gone` }))
       : Effect.succeed(BigInt(row.value)))
 
@@ -141,7 +143,7 @@ export const keysAboveSequence = (pool: pg.Pool, table: TableRef, key: PollKey) 
     query<{ above: boolean | null }>(
       pool,
       `SELECT (SELECT max(${quoted(key.column)}) FROM ${quoteTableRef(table)}) >
-        (SELECT coalesce(pg_sequence_last_value($1::regclass), s.seqstart - s.seqincrement) FROM pg_sequence s WHERE s.seqrelid = $1::regclass) AS above`,
+        ${sequenceValue} AS above`,
       [key.sequence]
     ),
     ([row]) => row?.above === true

@@ -152,7 +152,8 @@ export const makeTablePoller = (pool: pg.Pool, table: CapturedTableConfig, optio
         state = { oid, epoch: Date.now(), last_key: null, rows: 0 }
         yield* file.save(state)
       }
-      const bound = yield* boundNow(yield* pollKeyOf(pool, table.ref, table.display, schema))
+      let key = yield* pollKeyOf(pool, table.ref, table.display, schema)
+      const bound = yield* boundNow(key)
       if (bound === undefined) {
         heldBackSince ??= Date.now()
         if (Date.now() - heldBackSince > heldBackWarningMs) {
@@ -168,7 +169,6 @@ export const makeTablePoller = (pool: pg.Pool, table: CapturedTableConfig, optio
       while (true) {
         const current: TablePollState = state!
         const after = current.last_key === null ? null : BigInt(current.last_key)
-        const key = yield* pollKeyOf(pool, table.ref, table.display, schema)
         const rows = yield* readRowsAfter(pool, table.ref, schema, key, after, bound, options.batchSize)
         if (rows.length === 0) break
         // The columns read must be the columns announced: a change between the two catalog reads
@@ -177,6 +177,7 @@ export const makeTablePoller = (pool: pg.Pool, table: CapturedTableConfig, optio
         if (schemaJsonOf(table.display, again.schema) !== schemaJsonOf(table.display, schema) || again.oid !== oid) {
           ;({ oid, schema } = again)
           if (again.oid !== current.oid) return published
+          key = yield* pollKeyOf(pool, table.ref, table.display, schema)
           continue
         }
         yield* Metric.incrementBy(capturedByOp.insert, rows.length)
@@ -200,7 +201,6 @@ export const makeTablePoller = (pool: pg.Pool, table: CapturedTableConfig, optio
         if (!full) break
       }
       if (published === 0 && Date.now() - lastExplicitWarning > explicitKeysWarningMs) {
-        const key = yield* pollKeyOf(pool, table.ref, table.display, schema)
         if (yield* keysAboveSequence(pool, table.ref, key)) {
           lastExplicitWarning = Date.now()
           yield* Effect.logWarning(
@@ -290,3 +290,21 @@ export const pollTable = (
     ),
     Effect.annotateLogs({ program: "producer" })
   )
+
+/**
+ * Every table of `tables:` polled on its own, side by side (`pollTable`). Returns the tables whose
+ * capture stopped (each logged with its cause), the others having gone on.
+ */
+export const pollTables = (
+  pool: pg.Pool,
+  tables: ReadonlyArray<CapturedTableConfig>,
+  options: Omit<Parameters<typeof pollTable>[2], "resnapshot">,
+  resnapshot: ReadonlyArray<string>
+) =>
+  Effect.gen(function*() {
+    const outcomes = yield* Effect.all(
+      tables.map((table) => pollTable(pool, table, { ...options, resnapshot: resnapshot.includes(table.display) })),
+      { concurrency: "unbounded" }
+    )
+    return tables.filter((_, i) => outcomes[i] === "stopped").map((table) => table.display)
+  })
